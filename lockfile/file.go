@@ -1,0 +1,340 @@
+//go:build unix
+
+package lockfile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Errors reported by this package. Test for them with [errors.Is].
+var (
+	// ErrLocked: another process holds the lock. For a PID file this means
+	// the daemon is running (or starting); the error is a [*LockedError].
+	ErrLocked = errors.New("locked by another process")
+	// ErrNotRegular: the path names a directory, FIFO, device or socket,
+	// or is a symbolic link (which is never followed).
+	ErrNotRegular = errors.New("not a regular file")
+	// ErrReplaced: the file was unlinked or replaced while we locked it,
+	// too many times in a row.
+	ErrReplaced = errors.New("file keeps being replaced while locking")
+	// ErrMismatch: an inherited descriptor is not the file it was said to be.
+	ErrMismatch = errors.New("descriptor does not match the expected file")
+)
+
+// LockedError is returned when a PID file is locked by someone else. It says
+// what the file held, so that the message can name the running daemon.
+type LockedError struct {
+	Path    string
+	State   State // Starting, Running, Stopping or Invalid
+	PID     int   // for Running
+	Content []byte
+}
+
+func (e *LockedError) Error() string {
+	switch e.State {
+	case Running:
+		return fmt.Sprintf("already running (pid %d)", e.PID)
+	case Starting:
+		return "already running (starting)"
+	case Stopping:
+		return "already running (stopping)"
+	}
+	return fmt.Sprintf("already running (pid file %s is locked, content %q)", e.Path, e.Content)
+}
+
+// Unwrap returns [ErrLocked].
+func (e *LockedError) Unwrap() error { return ErrLocked }
+
+// File is an open, locked PID or guard file. Its descriptor is close-on-exec.
+// Closing it releases the lock (unless the open file description was
+// inherited by another process, which then keeps it).
+type File struct {
+	f        *os.File
+	path     string
+	dev, ino uint64
+}
+
+// Path returns the path the file was opened by.
+func (f *File) Path() string { return f.path }
+
+// File returns the underlying *os.File, for passing it to a child process.
+func (f *File) File() *os.File { return f.f }
+
+// Dev returns the device number of the file.
+func (f *File) Dev() uint64 { return f.dev }
+
+// Ino returns the inode number of the file.
+func (f *File) Ino() uint64 { return f.ino }
+
+// Close closes the descriptor, which releases the lock if no other process
+// shares the open file description.
+func (f *File) Close() error { return f.f.Close() }
+
+// openFlags are used for every open: never follow a symlink, never leak.
+const openFlags = unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_NONBLOCK
+
+// open opens path safely. With create, a missing file is created with mode
+// 0644 (less the umask). The O_NONBLOCK flag keeps a FIFO from blocking us;
+// it is cleared once the file is known to be regular.
+func open(path string, flags int, create bool) (*os.File, uint64, uint64, error) {
+	if create {
+		flags |= unix.O_CREAT
+	}
+	fd, err := unix.Open(path, flags|openFlags, 0o644)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EMLINK) {
+			err = fmt.Errorf("%w: it is a symbolic link (%v)", ErrNotRegular, err)
+		}
+		return nil, 0, 0, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, 0, 0, &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, 0, 0, &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w (mode %s)", ErrNotRegular, fileType(uint32(st.Mode)))}
+	}
+	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil {
+		unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl&^unix.O_NONBLOCK)
+	}
+	return os.NewFile(uintptr(fd), path), uint64(st.Dev), uint64(st.Ino), nil
+}
+
+func fileType(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return "directory"
+	case unix.S_IFIFO:
+		return "fifo"
+	case unix.S_IFLNK:
+		return "symlink"
+	case unix.S_IFSOCK:
+		return "socket"
+	case unix.S_IFCHR:
+		return "character device"
+	case unix.S_IFBLK:
+		return "block device"
+	}
+	return "0" + strconv.FormatUint(uint64(mode&unix.S_IFMT), 8)
+}
+
+// samePath reports whether path still names the inode dev/ino.
+func samePath(path string, dev, ino uint64) bool {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return false
+	}
+	return uint64(st.Dev) == dev && uint64(st.Ino) == ino
+}
+
+const maxReplaced = 100
+
+// Acquire opens path (creating it with mode 0644 if missing), takes an
+// exclusive lock without waiting, and checks that the path still names the
+// locked inode. If another process holds the lock it returns a
+// [*LockedError] (errors.Is [ErrLocked]) describing what the file says.
+// The content is left as it was.
+func Acquire(path string) (*File, error) {
+	return acquire(context.Background(), path, false)
+}
+
+// AcquireWait is [Acquire] that waits for the lock until ctx is done. It is
+// meant for guard files. The wait blocks in flock(2) without polling; if ctx
+// ends first, AcquireWait returns ctx's error at once, and a goroutine stays
+// blocked until the lock can be taken, then releases it and ends.
+func AcquireWait(ctx context.Context, path string) (*File, error) {
+	return acquire(ctx, path, true)
+}
+
+func acquire(ctx context.Context, path string, wait bool) (*File, error) {
+	for range maxReplaced {
+		f, dev, ino, err := open(path, unix.O_RDWR, true)
+		if err != nil {
+			return nil, err
+		}
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			if !wait {
+				le := lockedError(f, path)
+				f.Close()
+				return nil, le
+			}
+			err = waitLock(ctx, f, unix.LOCK_EX)
+			if err != nil {
+				return nil, fmt.Errorf("waiting for lock on %s: %w", path, err)
+			}
+		} else if err != nil {
+			f.Close()
+			return nil, &os.PathError{Op: "flock", Path: path, Err: err}
+		}
+		if !samePath(path, dev, ino) {
+			f.Close() // unlinked or replaced while we waited: try the new one
+			continue
+		}
+		return &File{f: f, path: path, dev: dev, ino: ino}, nil
+	}
+	return nil, &os.PathError{Op: "lock", Path: path, Err: ErrReplaced}
+}
+
+// waitLock blocks in flock on f until it is locked or ctx is done. On ctx
+// done, f is handed to the waiting goroutine, which closes it.
+func waitLock(ctx context.Context, f *os.File, how int) error {
+	if ctx.Done() == nil {
+		return unix.Flock(int(f.Fd()), how)
+	}
+	done := make(chan error, 1)
+	fd := int(f.Fd())
+	go func() { done <- unix.Flock(fd, how) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			f.Close()
+		}
+		return err
+	case <-ctx.Done():
+		go func() { <-done; f.Close() }()
+		return ctx.Err()
+	}
+}
+
+func lockedError(f *os.File, path string) *LockedError {
+	b, _ := readContent(f)
+	le := &LockedError{Path: path, Content: b, State: Invalid}
+	switch c, pid, _ := ParseContent(b, PIDMax()); c {
+	case ContentEmpty:
+		le.State = Stopping
+	case ContentStarting:
+		le.State = Starting
+	case ContentPID:
+		le.State, le.PID = Running, pid
+	}
+	return le
+}
+
+// readContent reads at most MaxContent+1 bytes from the start of f.
+func readContent(f *os.File) ([]byte, error) {
+	buf := make([]byte, MaxContent+1)
+	n, err := f.ReadAt(buf, 0)
+	if err == io.EOF {
+		err = nil
+	}
+	return buf[:n], err
+}
+
+// Adopt takes over an inherited descriptor of a locked file, after checking
+// that it is a regular file with device dev and inode ino (so that a daemon
+// which may no longer stat the path still knows it holds the right file).
+// The descriptor is made close-on-exec.
+func Adopt(fd uintptr, path string, dev, ino uint64) (*File, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(fd), &st); err != nil {
+		return nil, fmt.Errorf("fd %d for %s: %w: %v", fd, path, ErrMismatch, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || uint64(st.Dev) != dev || uint64(st.Ino) != ino {
+		return nil, fmt.Errorf("fd %d for %s: %w (got %s dev %d ino %d, want dev %d ino %d)",
+			fd, path, ErrMismatch, fileType(uint32(st.Mode)), st.Dev, st.Ino, dev, ino)
+	}
+	unix.CloseOnExec(int(fd))
+	return &File{f: os.NewFile(fd, path), path: path, dev: dev, ino: ino}, nil
+}
+
+// write replaces the content with s: truncate, then write at offset 0.
+func (f *File) write(s string) error {
+	if err := f.f.Truncate(0); err != nil {
+		return fmt.Errorf("truncate pid file %s: %w", f.path, err)
+	}
+	if s == "" {
+		return nil
+	}
+	if _, err := f.f.WriteAt([]byte(s), 0); err != nil {
+		return fmt.Errorf("write pid file %s: %w", f.path, err)
+	}
+	return nil
+}
+
+// WriteStarting writes "(starting)\n".
+func (f *File) WriteStarting() error { return f.write(StartingContent) }
+
+// WritePID writes "<pid>\n".
+func (f *File) WritePID(pid int) error { return f.write(strconv.Itoa(pid) + "\n") }
+
+// Clear truncates the file to empty: "not running" once the lock is gone.
+func (f *File) Clear() error { return f.write("") }
+
+// Read returns the file's content, at most [MaxContent]+1 bytes.
+func (f *File) Read() ([]byte, error) { return readContent(f.f) }
+
+// GuardPath returns the guard file of a PID file: X.pid → X.lock, any other
+// name → name + ".lock" (libucw's convention).
+func GuardPath(pidPath string) string {
+	if len(pidPath) > len(".pid") && pidPath[len(pidPath)-4:] == ".pid" && pidPath[len(pidPath)-5] != '/' {
+		return pidPath[:len(pidPath)-4] + ".lock"
+	}
+	return pidPath + ".lock"
+}
+
+// Inspect reads the state of the PID file at path as a controller sees it:
+// it opens the file read-only (never creating or following a link), tries a
+// shared lock without waiting, and reads the content. A missing file is
+// [NotRunning] with a nil error. An error is returned only when the file
+// cannot be examined (e.g. it is a directory or a symlink: [ErrNotRegular]).
+func Inspect(path string) (Info, error) {
+	info := Info{Path: path}
+	f, dev, ino, err := open(path, unix.O_RDONLY, false)
+	if errors.Is(err, os.ErrNotExist) {
+		return info, nil
+	}
+	if err != nil {
+		return info, err
+	}
+	defer f.Close()
+	info.Dev, info.Ino = dev, ino
+	locked := false
+	switch err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); {
+	case errors.Is(err, unix.EWOULDBLOCK):
+		locked = true
+	case err != nil:
+		return info, &os.PathError{Op: "flock", Path: path, Err: err}
+	}
+	b, err := readContent(f)
+	if err != nil {
+		return info, &os.PathError{Op: "read", Path: path, Err: err}
+	}
+	if !locked {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	}
+	info.Content = b
+	c, pid, perr := ParseContent(b, PIDMax())
+	switch {
+	case !locked && c == ContentEmpty:
+		info.State = NotRunning
+	case !locked:
+		info.State = Stale
+		info.Reason = perr
+	case c == ContentEmpty:
+		info.State = Stopping
+	case c == ContentStarting:
+		info.State = Starting
+	case c == ContentPID:
+		info.State, info.PID = Running, pid
+	default:
+		info.State, info.Reason = Invalid, perr
+	}
+	if info.State == Running || info.State == Starting {
+		var st unix.Stat_t
+		if unix.Fstat(int(f.Fd()), &st) == nil {
+			info.Since = time.Unix(st.Mtim.Unix())
+		}
+	}
+	return info, nil
+}

@@ -1,0 +1,7 @@
+//go:build unix && !linux
+
+package lockfile
+
+// PIDMax returns the largest PID accepted in a PID file. Outside Linux there
+// is no portable way to ask, so it is [DefaultPIDMax].
+func PIDMax() int { return DefaultPIDMax }

@@ -1,0 +1,66 @@
+package lockfile
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// State is the state of a daemon as read from its PID file (SPEC section 3).
+type State int
+
+// The states of a PID file. The zero value is [NotRunning].
+const (
+	NotRunning State = iota // missing or empty, unlocked
+	Stale                   // non-empty, unlocked: the daemon died
+	Starting                // "(starting)\n", locked
+	Running                 // "<pid>\n", locked
+	Stopping                // empty, locked
+	Invalid                 // anything else, locked
+)
+
+var stateNames = [...]string{
+	NotRunning: "not-running",
+	Stale:      "stale",
+	Starting:   "starting",
+	Running:    "running",
+	Stopping:   "stopping",
+	Invalid:    "invalid",
+}
+
+// String returns the state's name as used by `daemonctl status --json`:
+// not-running, stale, starting, running, stopping or invalid.
+func (s State) String() string {
+	if s >= 0 && int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return fmt.Sprintf("State(%d)", int(s))
+}
+
+// Alive reports whether the PID file is locked, that is, whether a daemon
+// (or its launcher) holds it.
+func (s State) Alive() bool { return s >= Starting }
+
+// MarshalText implements [encoding.TextMarshaler].
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Info is what [Inspect] observed.
+type Info struct {
+	Path  string // the PID file
+	State State
+	PID   int // for Running, else 0
+	// Since is the PID file's modification time: when the daemon became
+	// ready (Running) or started initialising (Starting). Zero otherwise.
+	Since time.Time
+	// Dev and Ino identify the file that was inspected (zero if missing).
+	Dev, Ino uint64
+	// Content is the raw content read (at most MaxContent+1 bytes).
+	Content []byte
+	// Reason explains an Invalid state.
+	Reason error
+}
+
+var _ json.Marshaler = State(0)
+
+// MarshalJSON encodes a State as its name.
+func (s State) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
