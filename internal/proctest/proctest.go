@@ -1,0 +1,148 @@
+//go:build linux
+
+// Package proctest holds helpers for tests that start real daemons: making
+// the test binary a child subreaper, telling live processes from zombies,
+// reaping and killing by PID, and building binaries where an unprivileged
+// user can execute them.
+//
+// PID 1 on the test machines does not reap orphans, so a test that starts a
+// daemon (which is re-parented away from its launcher) calls [Subreaper] in
+// TestMain; daemons then become our children when their launcher exits, and
+// [Reap] or [Kill] collect them by PID. A zombie counts as gone.
+package proctest
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Subreaper makes the calling process a child subreaper
+// (PR_SET_CHILD_SUBREAPER), so orphaned descendants are re-parented to it.
+func Subreaper() error {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("PR_SET_CHILD_SUBREAPER: %w", err)
+	}
+	return nil
+}
+
+// State returns the one-letter state of pid from /proc/PID/stat ('R', 'S',
+// 'Z', ...), or 0 if there is no such process.
+func State(pid int) byte {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return 0
+	}
+	return b[i+2]
+}
+
+// Alive reports whether pid is a process that has not exited (zombies and
+// dead processes are not alive).
+func Alive(pid int) bool {
+	s := State(pid)
+	return s != 0 && s != 'Z' && s != 'X'
+}
+
+// Reap collects pid if it is a zombie child of ours; it never blocks.
+func Reap(pid int) {
+	if pid > 1 {
+		var ws unix.WaitStatus
+		unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+	}
+}
+
+// Kill sends SIGKILL to pid if it is alive, waits up to 10 s for it to exit
+// and reaps it. Only PIDs the test itself learnt for processes it started may
+// be passed; pid <= 1 and our own PID are ignored.
+func Kill(pid int) {
+	if pid <= 1 || pid == os.Getpid() {
+		return
+	}
+	if Alive(pid) {
+		unix.Kill(pid, unix.SIGKILL)
+	}
+	Eventually(10*time.Second, func() bool { return !Alive(pid) })
+	Reap(pid)
+}
+
+// Cleanup registers [Kill] of pid with t.Cleanup.
+func Cleanup(t testing.TB, pid int) {
+	t.Helper()
+	t.Cleanup(func() { Kill(pid) })
+}
+
+// Eventually polls cond every few milliseconds until it is true or d has
+// passed, and reports whether it became true.
+func Eventually(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for wait := time.Millisecond; ; wait = min(wait*2, 50*time.Millisecond) {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(wait)
+	}
+}
+
+// WaitFor fails t unless cond becomes true within d.
+func WaitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	if !Eventually(d, cond) {
+		t.Fatalf("timed out after %v waiting for %s", d, what)
+	}
+}
+
+// Build compiles the Go package pkg (an import path or a ./relative path
+// from the module root) into dir and returns the binary's path. dir and its
+// parent are made world-searchable, so that the binary can be re-executed
+// after switching to an unprivileged user (t.TempDir() is 0700).
+func Build(dir, pkg string) (string, error) {
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			return "", err
+		}
+	}
+	out := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = ModuleRoot()
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
+	}
+	return out, nil
+}
+
+// ModuleRoot returns the directory holding go.mod, found upward from the
+// working directory.
+func ModuleRoot() string {
+	dir, _ := os.Getwd()
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return dir
+		}
+	}
+}
+
+
+// RequireRoot skips t with a clear reason unless the test runs as root.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: needs root to switch to user nobody (CI runs as root)")
+	}
+}
