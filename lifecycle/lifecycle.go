@@ -1,0 +1,157 @@
+// Package lifecycle keeps a daemon's hooks by stage and runs them: in order
+// for the start stages, in reverse order for stop, each bounded by a context,
+// with panics turned into errors and failures named after their hook.
+//
+// It knows nothing about processes; [github.com/daemonkit/daemonkit/framework]
+// decides which stage runs in which process.
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+)
+
+// Stage names a point in a daemon's life at which hooks run.
+type Stage string
+
+// The stages, in the order a detached daemon passes them.
+const (
+	PreDetach  Stage = "pre-detach"  // in the launcher, on the terminal, as the invoking user
+	PostDetach Stage = "post-detach" // in the daemon, before it is ready
+	Ready      Stage = "ready"       // in the daemon, just before READY is reported
+	Reload     Stage = "reload"      // in the daemon, on SIGHUP
+	Stop       Stage = "stop"        // in the daemon, on SIGTERM/SIGINT, in reverse order
+)
+
+// Func is a hook. It should return promptly once ctx is done.
+type Func func(ctx context.Context) error
+
+// Hook is a named [Func].
+type Hook struct {
+	Name string
+	Fn   Func
+}
+
+// Registry holds hooks by stage in registration order. The zero value is
+// ready to use. It is not safe for concurrent use: register hooks before the
+// daemon runs.
+type Registry struct {
+	hooks map[Stage][]Hook
+}
+
+// Add registers fn under name for stage.
+func (r *Registry) Add(stage Stage, name string, fn Func) {
+	if r.hooks == nil {
+		r.hooks = make(map[Stage][]Hook)
+	}
+	r.hooks[stage] = append(r.hooks[stage], Hook{Name: name, Fn: fn})
+}
+
+// Hooks returns the hooks of stage in registration order.
+func (r *Registry) Hooks(stage Stage) []Hook { return r.hooks[stage] }
+
+// HookError is the failure of one hook: it names the stage and the hook.
+type HookError struct {
+	Stage Stage
+	Hook  string
+	Err   error
+}
+
+func (e *HookError) Error() string {
+	return fmt.Sprintf("%s hook %q: %v", e.Stage, e.Hook, e.Err)
+}
+
+// Unwrap returns the hook's own error.
+func (e *HookError) Unwrap() error { return e.Err }
+
+// PanicError is a panic recovered from a hook.
+type PanicError struct {
+	Value any    // what was passed to panic
+	Stack []byte // the goroutine's stack at the panic
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
+
+// Runner runs hooks. The zero value logs nothing.
+type Runner struct {
+	// Logger receives a line per hook run and the stack of a panic.
+	// Nil discards.
+	Logger *slog.Logger
+}
+
+func (r Runner) logger() *slog.Logger {
+	if r.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return r.Logger
+}
+
+// Run runs hooks in order and stops at the first failure, which it returns
+// as a [*HookError]. A hook that has not returned when ctx is done is
+// abandoned (its goroutine keeps running) and reported as failed.
+func (r Runner) Run(ctx context.Context, stage Stage, hooks []Hook) error {
+	for _, h := range hooks {
+		if err := r.call(ctx, stage, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RunReverse runs every hook in reverse order, even after failures, and
+// returns all failures aggregated (a [*multierror.Error] of [*HookError]).
+// A hook still running when ctx is done is abandoned and reported, and the
+// hooks after it are reported as not run.
+func (r Runner) RunReverse(ctx context.Context, stage Stage, hooks []Hook) error {
+	var errs *multierror.Error
+	for i := len(hooks) - 1; i >= 0; i-- {
+		if ctx.Err() != nil {
+			errs = multierror.Append(errs, &HookError{Stage: stage, Hook: hooks[i].Name,
+				Err: fmt.Errorf("not run: %w", context.Cause(ctx))})
+			continue
+		}
+		if err := r.call(ctx, stage, hooks[i]); err != nil {
+			errs = multierror.Append(errs, err)
+		}
+	}
+	return errs.ErrorOrNil()
+}
+
+// call runs one hook in its own goroutine so that a hook ignoring its
+// context cannot hold the daemon past ctx's deadline.
+func (r Runner) call(ctx context.Context, stage Stage, h Hook) error {
+	log := r.logger().With("stage", string(stage), "hook", h.Name)
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				pe := &PanicError{Value: v, Stack: debug.Stack()}
+				log.Error("hook panicked", "panic", fmt.Sprint(v), "stack", string(pe.Stack))
+				done <- pe
+			}
+		}()
+		done <- h.Fn(ctx)
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		select {
+		case err = <-done: // it did return, just as ctx ended
+		default:
+			err = fmt.Errorf("did not return within its time limit: %w", context.Cause(ctx))
+		}
+	}
+	if err != nil {
+		log.Error("hook failed", "err", err, "duration", time.Since(start))
+		return &HookError{Stage: stage, Hook: h.Name, Err: err}
+	}
+	log.Debug("hook done", "duration", time.Since(start))
+	return nil
+}
