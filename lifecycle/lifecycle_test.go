@@ -86,7 +86,7 @@ func TestStopHookIgnoringContextIsAbandoned(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	err := lifecycle.Runner{}.RunReverse(ctx, lifecycle.Stop, hooks)
-	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), `"stuck" did not return`) ||
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), `"stuck": did not return`) ||
 		!strings.Contains(err.Error(), `"after": not run`) {
 		t.Fatalf("err = %v, want the stuck hook abandoned and the next one not run", err)
 	}
