@@ -90,8 +90,14 @@ func open(path string, flags int, create bool) (*os.File, uint64, uint64, error)
 	}
 	fd, err := unix.Open(path, flags|openFlags, 0o644)
 	if err != nil {
-		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EMLINK) {
+		var st unix.Stat_t
+		switch {
+		case errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EMLINK):
 			err = fmt.Errorf("%w: it is a symbolic link (%v)", ErrNotRegular, err)
+		case !errors.Is(err, unix.ENOENT) && unix.Lstat(path, &st) == nil && st.Mode&unix.S_IFMT != unix.S_IFREG:
+			// A directory fails with EISDIR (O_CREAT, O_RDWR), a socket
+			// with ENXIO: say why the path is unusable, not just errno.
+			err = fmt.Errorf("%w (mode %s): %v", ErrNotRegular, fileType(uint32(st.Mode)), err)
 		}
 		return nil, 0, 0, &os.PathError{Op: "open", Path: path, Err: err}
 	}
@@ -186,11 +192,16 @@ func acquire(ctx context.Context, path string, wait bool) (*File, error) {
 	return nil, &os.PathError{Op: "lock", Path: path, Err: ErrReplaced}
 }
 
-// waitLock blocks in flock on f until it is locked or ctx is done. On ctx
-// done, f is handed to the waiting goroutine, which closes it.
+// waitLock blocks in flock on f until it is locked or ctx is done. On error
+// f is closed; on ctx done, f is handed to the waiting goroutine, which
+// closes it once flock returns.
 func waitLock(ctx context.Context, f *os.File, how int) error {
 	if ctx.Done() == nil {
-		return unix.Flock(int(f.Fd()), how)
+		err := unix.Flock(int(f.Fd()), how)
+		if err != nil {
+			f.Close()
+		}
+		return err
 	}
 	done := make(chan error, 1)
 	fd := int(f.Fd())
@@ -299,6 +310,11 @@ func Inspect(path string) (Info, error) {
 	}
 	defer f.Close()
 	info.Dev, info.Ino = dev, ino
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return info, &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	info.Mode = os.FileMode(st.Mode & 0o777)
 	locked := false
 	switch err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); {
 	case errors.Is(err, unix.EWOULDBLOCK):
@@ -331,7 +347,6 @@ func Inspect(path string) (Info, error) {
 		info.State, info.Reason = Invalid, perr
 	}
 	if info.State == Running || info.State == Starting {
-		var st unix.Stat_t
 		if unix.Fstat(int(f.Fd()), &st) == nil {
 			info.Since = time.Unix(st.Mtim.Unix())
 		}

@@ -3,6 +3,7 @@ package lockfile
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"time"
 )
 
@@ -54,6 +55,9 @@ type Info struct {
 	Since time.Time
 	// Dev and Ino identify the file that was inspected (zero if missing).
 	Dev, Ino uint64
+	// Mode holds the permission bits of the file that was inspected (zero
+	// if missing), so that a controller can refuse a world-writable file.
+	Mode os.FileMode
 	// Content is the raw content read (at most MaxContent+1 bytes).
 	Content []byte
 	// Reason explains an Invalid state.
