@@ -1,0 +1,466 @@
+package reexec
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/daemonkit/daemonkit/lockfile"
+	"golang.org/x/sys/unix"
+)
+
+// The descriptors of the daemon stage.
+const (
+	ChannelFD   = 3 // the ready channel
+	PIDFileFD   = 4 // the locked PID file
+	CrashFD     = 5 // the crash pipe
+	FirstFileFD = 6 // the first named file
+)
+
+// EnvVar marks the daemon stage: "daemon:" and a random token.
+const EnvVar = "DAEMONKIT_STAGE"
+
+const markerPrefix = "daemon:"
+
+// ErrNoLauncher: the marker is set, but this process was not started by a
+// daemonkit launcher (no valid ready channel, or a token mismatch).
+var ErrNoLauncher = errors.New("not started by a daemonkit launcher")
+
+// Marked reports whether the environment carries the daemon-stage marker.
+// Only [Adopt] decides whether it is genuine.
+func Marked() bool {
+	_, ok := os.LookupEnv(EnvVar)
+	return ok
+}
+
+// NamedFile is a file or socket handed to the daemon stage by name.
+type NamedFile struct {
+	Name string
+	File *os.File
+}
+
+// Spec says how to start the daemon stage.
+type Spec struct {
+	Path       string              // binary; default /proc/self/exe
+	Args       []string            // argv including argv[0]; default os.Args
+	Env        []string            // environment; default os.Environ(); the marker is replaced
+	Dir        string              // working directory; default "/"
+	Credential *syscall.Credential // user, group and groups; nil keeps ours
+	Output     *os.File            // stdout and stderr; nil is /dev/null
+	PIDFile    *lockfile.File      // locked by the launcher; required
+	Files      []NamedFile         // handed over by name
+	Umask      int                 // applied by the daemon before its hooks
+}
+
+// Child is a daemon stage started by [Spawn], seen from the launcher.
+type Child struct {
+	cmd      *exec.Cmd
+	conn     *net.UnixConn
+	exited   chan struct{} // closed when cmd.Wait returned
+	waitErr  error
+	crash    bytes.Buffer
+	crashEOF chan struct{}
+	output   *os.File
+	outStart int64
+}
+
+// Spawn starts the daemon stage: a new session, the descriptors described
+// in the package documentation, and a HELLO on the ready channel.
+func Spawn(spec Spec) (*Child, error) {
+	if spec.PIDFile == nil {
+		return nil, errors.New("reexec: Spec.PIDFile is required")
+	}
+	tokenBytes := make([]byte, 16)
+	rand.Read(tokenBytes)
+	token := hex.EncodeToString(tokenBytes)
+
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("ready channel: socketpair: %w", err)
+	}
+	ours, theirs := os.NewFile(uintptr(fds[0]), "ready-channel"), os.NewFile(uintptr(fds[1]), "ready-channel")
+	defer theirs.Close()
+	fc, err := net.FileConn(ours)
+	ours.Close()
+	if err != nil {
+		return nil, fmt.Errorf("ready channel: %w", err)
+	}
+	conn := fc.(*net.UnixConn)
+	crashR, crashW, err := os.Pipe()
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("crash pipe: %w", err)
+	}
+	defer crashW.Close()
+
+	hello := HelloData{
+		Token:   token,
+		PIDFile: spec.PIDFile.Path(),
+		Dev:     spec.PIDFile.Dev(),
+		Ino:     spec.PIDFile.Ino(),
+		Umask:   spec.Umask,
+	}
+	extra := []*os.File{theirs, spec.PIDFile.File(), crashW}
+	for _, f := range spec.Files {
+		hello.Files = append(hello.Files, f.Name)
+		extra = append(extra, f.File)
+	}
+
+	path, args, env, dir := spec.Path, spec.Args, spec.Env, spec.Dir
+	if path == "" {
+		path = "/proc/self/exe"
+	}
+	if args == nil {
+		args = os.Args
+	}
+	if env == nil {
+		env = os.Environ()
+	}
+	if dir == "" {
+		dir = "/"
+	}
+	cmd := &exec.Cmd{
+		Path:       path,
+		Args:       args,
+		Env:        append(withoutMarker(env), EnvVar+"="+markerPrefix+token),
+		Dir:        dir,
+		ExtraFiles: extra,
+		SysProcAttr: &syscall.SysProcAttr{
+			Setsid:     true,
+			Credential: spec.Credential,
+		},
+	}
+	c := &Child{cmd: cmd, conn: conn, exited: make(chan struct{}), crashEOF: make(chan struct{}), output: spec.Output}
+	if spec.Output != nil {
+		cmd.Stdout, cmd.Stderr = spec.Output, spec.Output
+		if off, err := spec.Output.Seek(0, io.SeekEnd); err == nil {
+			c.outStart = off
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		conn.Close()
+		crashR.Close()
+		return nil, fmt.Errorf("starting daemon stage %s: %w", path, err)
+	}
+	go func() {
+		c.waitErr = cmd.Wait()
+		close(c.exited)
+	}()
+	go func() {
+		io.Copy(&limitedWriter{&c.crash, MaxMessage}, crashR)
+		crashR.Close()
+		close(c.crashEOF)
+	}()
+	b, _ := json.Marshal(hello)
+	if _, err := conn.Write(Message{Kind: Hello, Payload: b}.Encode()); err != nil {
+		c.Abort()
+		return nil, fmt.Errorf("ready channel: sending hello to pid %d: %w", cmd.Process.Pid, err)
+	}
+	return c, nil
+}
+
+func withoutMarker(env []string) []string {
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, EnvVar+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+type limitedWriter struct {
+	w *bytes.Buffer
+	n int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if room := l.n - l.w.Len(); room > 0 {
+		l.w.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+// PID returns the daemon's process ID.
+func (c *Child) PID() int { return c.cmd.Process.Pid }
+
+// Failure is why a daemon stage did not become ready.
+type Failure struct {
+	PID     int
+	Reason  string // "reported an error", "exited", "was not ready within 1m0s", …
+	Message string // the daemon's own error message, if it sent one
+	Exit    string // "exit status 3", "signal: killed", … if it exited
+	Crash   string // the Go runtime's fatal output (unrecovered panic), if any
+	Output  string // the last lines the daemon wrote to its log file, if any
+	Err     error  // the underlying cause, for errors.Is
+}
+
+func (f *Failure) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "daemon (pid %d) %s", f.PID, f.Reason)
+	if f.Message != "" {
+		fmt.Fprintf(&b, ": %s", f.Message)
+	}
+	if f.Exit != "" {
+		fmt.Fprintf(&b, " (%s)", f.Exit)
+	}
+	if f.Crash != "" {
+		fmt.Fprintf(&b, "\n%s", strings.TrimRight(f.Crash, "\n"))
+	}
+	if f.Output != "" {
+		fmt.Fprintf(&b, "\nlast lines of its output:\n%s", strings.TrimRight(f.Output, "\n"))
+	}
+	return b.String()
+}
+
+// Unwrap returns the underlying cause.
+func (f *Failure) Unwrap() error { return f.Err }
+
+// WaitReady waits until the daemon reports READY (nil), reports an error,
+// exits, or ctx is done. On any failure the daemon has been killed and
+// reaped, and a [*Failure] says why.
+func (c *Child) WaitReady(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { c.conn.SetReadDeadline(time.Now()) })
+	defer stop()
+	f := &Failure{PID: c.PID()}
+	buf := make([]byte, MaxMessage+1)
+	kill := false
+read:
+	for {
+		n, err := c.conn.Read(buf)
+		if err != nil && ctx.Err() != nil {
+			f.Reason, f.Err, kill = "was not ready in time", context.Cause(ctx), true
+			if d, ok := ctx.Deadline(); ok && errors.Is(f.Err, context.DeadlineExceeded) {
+				f.Reason = fmt.Sprintf("was not ready by %s", d.Format(time.TimeOnly))
+			}
+			break
+		}
+		if err != nil || n == 0 { // EOF: it closed the channel or exited
+			if f.Message != "" {
+				f.Reason = "failed to start"
+			} else {
+				f.Reason, f.Err = "exited before it was ready", io.ErrUnexpectedEOF
+			}
+			break
+		}
+		m, err := ParseMessage(buf[:n])
+		switch {
+		case err != nil:
+			f.Reason, f.Err, kill = "sent a malformed message", err, true
+			break read
+		case m.Kind == Ready:
+			return nil
+		case m.Kind == Error:
+			f.Message = string(m.Payload)
+			f.Err = errors.New(f.Message)
+		default:
+			f.Reason, f.Err, kill = "sent an unexpected "+string(m.Kind), ErrBadMessage, true
+			break read
+		}
+	}
+	if kill {
+		c.cmd.Process.Kill()
+	}
+	c.finish(f)
+	return f
+}
+
+// finish makes sure the child is gone and fills in what it left behind.
+func (c *Child) finish(f *Failure) {
+	select {
+	case <-c.exited:
+	case <-time.After(5 * time.Second):
+		c.cmd.Process.Kill()
+		<-c.exited
+	}
+	if c.waitErr != nil {
+		f.Exit = c.waitErr.Error()
+	} else {
+		f.Exit = "exit status 0"
+	}
+	select {
+	case <-c.crashEOF: // the child is gone, so this comes at once
+	case <-time.After(time.Second):
+	}
+	f.Crash = c.crash.String()
+	f.Output = c.outputTail(10)
+	c.conn.Close()
+}
+
+// outputTail returns at most nlines last lines the daemon wrote to its
+// output file since it was spawned.
+func (c *Child) outputTail(nlines int) string {
+	if c.output == nil {
+		return ""
+	}
+	st, err := c.output.Stat()
+	if err != nil || !st.Mode().IsRegular() || st.Size() <= c.outStart {
+		return ""
+	}
+	from := max(c.outStart, st.Size()-4096)
+	b := make([]byte, st.Size()-from)
+	n, _ := c.output.ReadAt(b, from)
+	lines := strings.Split(strings.TrimRight(string(b[:n]), "\n"), "\n")
+	if from > c.outStart && len(lines) > 1 {
+		lines = lines[1:] // partial first line
+	}
+	return strings.Join(lines[max(0, len(lines)-nlines):], "\n")
+}
+
+// Ack tells the daemon that its PID has been written, and closes the channel.
+func (c *Child) Ack() error {
+	defer c.conn.Close()
+	if _, err := c.conn.Write(Message{Kind: Ack}.Encode()); err != nil {
+		return fmt.Errorf("ready channel: acknowledging pid %d: %w", c.PID(), err)
+	}
+	return nil
+}
+
+// Abort kills the daemon stage (it is our child and not yet reaped, so its
+// PID cannot have been reused) and waits for it.
+func (c *Child) Abort() {
+	c.cmd.Process.Kill()
+	<-c.exited
+	c.conn.Close()
+}
+
+// Stage is the daemon stage's side of the launch: what it inherited.
+type Stage struct {
+	PIDFile *lockfile.File
+	Files   map[string]*os.File
+	conn    *net.UnixConn
+	crash   *os.File
+}
+
+// Adopt verifies that this process is a daemon stage started by [Spawn] and
+// takes over its descriptors. It must be called only when [Marked] is true.
+// On success the marker is gone from the environment, the umask is the
+// launcher's choice, all inherited descriptors are close-on-exec, and the Go
+// runtime's fatal output also goes to the launcher until [Stage.Ready].
+func Adopt() (*Stage, error) {
+	marker := os.Getenv(EnvVar)
+	os.Unsetenv(EnvVar)
+	explain := func(format string, args ...any) error {
+		return fmt.Errorf("%s is set, but %s: %w; it is internal to daemonkit, unset it and run the program again",
+			EnvVar, fmt.Sprintf(format, args...), ErrNoLauncher)
+	}
+	token, ok := strings.CutPrefix(marker, markerPrefix)
+	if !ok || len(token) != 32 {
+		return nil, explain("its value %q is not a launcher token", truncate([]byte(marker), 40))
+	}
+	st, err := fdType(ChannelFD)
+	if err != nil || st != unix.S_IFSOCK {
+		return nil, explain("fd %d is not a ready channel", ChannelFD)
+	}
+	if t, err := unix.GetsockoptInt(ChannelFD, unix.SOL_SOCKET, unix.SO_TYPE); err != nil || t != unix.SOCK_SEQPACKET {
+		return nil, explain("fd %d is not a ready channel", ChannelFD)
+	}
+	unix.CloseOnExec(ChannelFD)
+	fc, err := net.FileConn(os.NewFile(ChannelFD, "ready-channel"))
+	if err != nil {
+		return nil, explain("fd %d: %v", ChannelFD, err)
+	}
+	unix.Close(ChannelFD) // FileConn made its own copy
+	conn := fc.(*net.UnixConn)
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, MaxMessage+1)
+	n, err := conn.Read(buf)
+	conn.SetReadDeadline(time.Time{})
+	if err != nil || n == 0 {
+		conn.Close()
+		return nil, explain("no hello on the ready channel (%v)", err)
+	}
+	m, err := ParseMessage(buf[:n])
+	if err != nil || m.Kind != Hello {
+		conn.Close()
+		return nil, explain("the ready channel did not start with a hello (%v)", err)
+	}
+	hello, err := ParseHello(m.Payload)
+	if err != nil {
+		conn.Close()
+		return nil, explain("%v", err)
+	}
+	if subtle.ConstantTimeCompare([]byte(hello.Token), []byte(token)) != 1 {
+		conn.Close()
+		return nil, explain("its token does not match the launcher's")
+	}
+	s := &Stage{conn: conn, Files: make(map[string]*os.File, len(hello.Files))}
+	unix.Umask(hello.Umask)
+	s.PIDFile, err = lockfile.Adopt(PIDFileFD, hello.PIDFile, hello.Dev, hello.Ino)
+	if err != nil {
+		s.Fail(err.Error())
+		return nil, fmt.Errorf("adopting the pid file: %w", err)
+	}
+	unix.CloseOnExec(CrashFD)
+	s.crash = os.NewFile(CrashFD, "crash-pipe")
+	debug.SetCrashOutput(s.crash, debug.CrashOptions{})
+	for i, name := range hello.Files {
+		fd := FirstFileFD + i
+		if _, err := fdType(fd); err != nil {
+			err = fmt.Errorf("handed-over file %q: fd %d: %w", name, fd, err)
+			s.Fail(err.Error())
+			return nil, err
+		}
+		unix.CloseOnExec(fd)
+		s.Files[name] = os.NewFile(uintptr(fd), name)
+	}
+	return s, nil
+}
+
+func fdType(fd int) (uint32, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, err
+	}
+	return st.Mode & unix.S_IFMT, nil
+}
+
+// Fail reports a startup failure to the launcher, which prints msg.
+func (s *Stage) Fail(msg string) error {
+	if len(msg) > MaxMessage-len(Error)-1 {
+		msg = msg[:MaxMessage-len(Error)-1]
+	}
+	_, err := s.conn.Write(Message{Kind: Error, Payload: []byte(msg)}.Encode())
+	return err
+}
+
+// Ready reports READY and waits up to ackTimeout for the launcher's ACK,
+// which comes after the launcher wrote our PID. It returns false if no ACK
+// came (the launcher died or hung): the caller must then write its own PID.
+// Either way the channel is closed and the crash pipe released.
+func (s *Stage) Ready(ackTimeout time.Duration) (acked bool) {
+	debug.SetCrashOutput(nil, debug.CrashOptions{})
+	s.crash.Close()
+	defer s.conn.Close()
+	if _, err := s.conn.Write(Message{Kind: Ready}.Encode()); err != nil {
+		return false
+	}
+	s.conn.SetReadDeadline(time.Now().Add(ackTimeout))
+	buf := make([]byte, 64)
+	n, err := s.conn.Read(buf)
+	if err != nil {
+		return false
+	}
+	m, err := ParseMessage(buf[:n])
+	return err == nil && m.Kind == Ack
+}
+
+// Close releases the channel without reporting anything (the launcher sees
+// EOF and reports the exit status).
+func (s *Stage) Close() {
+	s.conn.Close()
+}
+
