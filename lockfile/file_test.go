@@ -1,0 +1,850 @@
+//go:build linux
+
+package lockfile
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/daemonkit/daemonkit/internal/proctest"
+	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
+)
+
+const testTimeout = 10 * time.Second
+
+// holder is a child process (this test binary, see TestMain) that holds a
+// lock on a file until released.
+type holder struct {
+	pid     int
+	release func()
+}
+
+// startHolder starts a child process that locks path (mode "ex" or "sh")
+// and returns once the lock is held. The child is released and killed in
+// t.Cleanup even if the test fails.
+func startHolder(t *testing.T, path, mode string) *holder {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	// atexit_sleep_ms: a -race binary otherwise lingers 1 s on exit.
+	cmd.Env = append(os.Environ(), holderEnv+"="+path, holderModeEnv+"="+mode, "GORACE=atexit_sleep_ms=0")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start lock holder: %v", err)
+	}
+	pid := cmd.Process.Pid
+	proctest.Cleanup(t, pid) // runs last: kills it if release did not end it
+	var once sync.Once
+	release := func() {
+		once.Do(func() {
+			stdin.Close()
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("lock holder %d: %v", pid, err)
+			}
+		})
+	}
+	t.Cleanup(release)
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if line != "locked\n" {
+		t.Fatalf("lock holder %d did not lock %s: %q, %v", pid, path, line, err)
+	}
+	return &holder{pid: pid, release: release}
+}
+
+// procLock is one line of /proc/locks about an flock.
+type procLock struct {
+	waiting bool
+	write   bool
+	pid     int
+	ino     uint64
+}
+
+// flocks returns the flock(2) locks and waiters on inode ino.
+func flocks(t *testing.T, ino uint64) []procLock {
+	t.Helper()
+	b, err := os.ReadFile("/proc/locks")
+	if err != nil {
+		t.Fatalf("read /proc/locks: %v", err)
+	}
+	var out []procLock
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 {
+			continue
+		}
+		waiting := f[1] == "->"
+		if waiting {
+			f = f[1:]
+		}
+		if len(f) < 6 || f[1] != "FLOCK" {
+			continue
+		}
+		i := strings.LastIndexByte(f[5], ':')
+		n, err := strconv.ParseUint(f[5][i+1:], 10, 64)
+		if err != nil || n != ino {
+			continue
+		}
+		pid, _ := strconv.Atoi(f[4])
+		out = append(out, procLock{waiting: waiting, write: f[3] == "WRITE", pid: pid, ino: n})
+	}
+	return out
+}
+
+// waiters counts the processes (threads) blocked in flock on inode ino.
+func waiters(t *testing.T, ino uint64) int {
+	n := 0
+	for _, l := range flocks(t, ino) {
+		if l.waiting {
+			n++
+		}
+	}
+	return n
+}
+
+func inode(t *testing.T, path string) uint64 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func mustAcquire(t *testing.T, path string) *File {
+	t.Helper()
+	f, err := Acquire(path)
+	if err != nil {
+		t.Fatalf("Acquire(%s): %v", path, err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func TestAcquireCreatesWithMode0644(t *testing.T) {
+	old := unix.Umask(0o022)
+	defer unix.Umask(old)
+	path := filepath.Join(t.TempDir(), "d.pid")
+	f := mustAcquire(t, path)
+	st, err := os.Lstat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Mode().IsRegular() || st.Mode().Perm() != 0o644 {
+		t.Fatalf("created %s with mode %v, want -rw-r--r--", path, st.Mode())
+	}
+	if st.Size() != 0 {
+		t.Fatalf("new pid file has %d bytes, want empty", st.Size())
+	}
+	if f.Path() != path || f.Ino() != inode(t, path) {
+		t.Fatalf("File says path %q ino %d; the file is %q ino %d", f.Path(), f.Ino(), path, inode(t, path))
+	}
+	fl, err := unix.FcntlInt(f.File().Fd(), unix.F_GETFD, 0)
+	if err != nil || fl&unix.FD_CLOEXEC == 0 {
+		t.Fatalf("pid file descriptor is not close-on-exec (flags %#x, %v)", fl, err)
+	}
+	locks := flocks(t, f.Ino())
+	if len(locks) != 1 || !locks[0].write || locks[0].waiting {
+		t.Fatalf("want one exclusive flock on %s, /proc/locks has %+v", path, locks)
+	}
+}
+
+func TestAcquireKeepsContent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.pid")
+	writeFile(t, path, "4242\n")
+	f := mustAcquire(t, path)
+	b, err := f.Read()
+	if err != nil || string(b) != "4242\n" {
+		t.Fatalf("Read after Acquire = %q, %v; want the old content kept", b, err)
+	}
+}
+
+func TestAcquireTwiceInProcess(t *testing.T) {
+	pidMax := PIDMax()
+	tests := []struct {
+		content string
+		state   State
+		pid     int
+		msg     string
+	}{
+		{"", Stopping, 0, "already running (stopping)"},
+		{"(starting)\n", Starting, 0, "already running (starting)"},
+		{"4242\n", Running, 4242, "already running (pid 4242)"},
+		{strconv.Itoa(pidMax) + "\n", Running, pidMax, "already running (pid " + strconv.Itoa(pidMax) + ")"},
+		{"1\n", Invalid, 0, "is locked"},
+		{"0\n", Invalid, 0, "is locked"},
+		{"garbage", Invalid, 0, `"garbage"`},
+		{strings.Repeat("7", 1<<20), Invalid, 0, "is locked"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.state.String()+"/"+strconv.Itoa(len(tt.content)), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "d.pid")
+			writeFile(t, path, tt.content)
+			first := mustAcquire(t, path)
+			second, err := Acquire(path)
+			if err == nil {
+				second.Close()
+				t.Fatal("second Acquire on a different fd succeeded while the first holds the lock")
+			}
+			var le *LockedError
+			if !errors.Is(err, ErrLocked) || !errors.As(err, &le) {
+				t.Fatalf("second Acquire: %v (%T), want *LockedError wrapping ErrLocked", err, err)
+			}
+			if le.State != tt.state || le.PID != tt.pid || le.Path != path {
+				t.Fatalf("LockedError = %+v, want state %v pid %d path %s", le, tt.state, tt.pid, path)
+			}
+			if len(le.Content) > MaxContent+1 {
+				t.Fatalf("LockedError.Content holds %d bytes, want at most %d", len(le.Content), MaxContent+1)
+			}
+			if !strings.Contains(err.Error(), tt.msg) {
+				t.Fatalf("error %q does not contain %q", err, tt.msg)
+			}
+			if len(err.Error()) > 200 {
+				t.Fatalf("error message is %d bytes long", len(err.Error()))
+			}
+			// The first holder is unaffected and the content unchanged.
+			if got := readFile(t, path); got != tt.content {
+				t.Fatalf("content changed by failed Acquire: %.40q", got)
+			}
+			if l := flocks(t, first.Ino()); len(l) != 1 {
+				t.Fatalf("want exactly the first lock, /proc/locks has %+v", l)
+			}
+			// Once released it can be acquired again.
+			first.Close()
+			mustAcquire(t, path)
+		})
+	}
+}
+
+func TestInspectLockedByChild(t *testing.T) {
+	pidMax := PIDMax()
+	tests := []struct {
+		name    string
+		content string
+		state   State
+		pid     int
+	}{
+		{"running", "4242\n", Running, 4242},
+		{"running without newline", "4242", Running, 4242},
+		{"running pid_max", strconv.Itoa(pidMax) + "\n", Running, pidMax},
+		{"starting", "(starting)\n", Starting, 0},
+		{"stopping", "", Stopping, 0},
+		{"zero", "0\n", Invalid, 0},
+		{"minus one", "-1\n", Invalid, 0},
+		{"init", "1\n", Invalid, 0},
+		{"pid_max+1", strconv.Itoa(pidMax+1) + "\n", Invalid, 0},
+		{"starting without newline", "(starting)", Invalid, 0},
+		{"garbage", "hello world\n", Invalid, 0},
+		{"NUL bytes", "\x00\x00\x00", Invalid, 0},
+		{"1 MiB of digits", strings.Repeat("1", 1<<20), Invalid, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "d.pid")
+			writeFile(t, path, tt.content)
+			before := time.Now().Add(-time.Second)
+			h := startHolder(t, path, "ex")
+			info, err := Inspect(path)
+			if err != nil {
+				t.Fatalf("Inspect: %v", err)
+			}
+			if info.State != tt.state || info.PID != tt.pid || info.Path != path {
+				t.Fatalf("Inspect = %+v, want state %v pid %d", info, tt.state, tt.pid)
+			}
+			if !info.State.Alive() {
+				t.Fatalf("%v is not Alive() though the file is locked", info.State)
+			}
+			if info.Ino != inode(t, path) {
+				t.Fatalf("Info.Ino = %d, file is %d", info.Ino, inode(t, path))
+			}
+			if want := tt.content[:min(len(tt.content), MaxContent+1)]; string(info.Content) != want {
+				t.Fatalf("Info.Content = %.40q, want %.40q", info.Content, want)
+			}
+			if (tt.state == Invalid) != (info.Reason != nil) {
+				t.Fatalf("state %v with Reason %v", info.State, info.Reason)
+			}
+			if info.Reason != nil && !errors.Is(info.Reason, ErrInvalidPID) {
+				t.Fatalf("Reason %v does not wrap ErrInvalidPID", info.Reason)
+			}
+			if (tt.state == Running || tt.state == Starting) == info.Since.IsZero() {
+				t.Fatalf("state %v with Since %v", info.State, info.Since)
+			}
+			if !info.Since.IsZero() && info.Since.Before(before.Add(-time.Hour)) {
+				t.Fatalf("Since = %v, not the file's mtime", info.Since)
+			}
+			// A controller's Acquire also sees it locked, and says the same.
+			_, err = Acquire(path)
+			var le *LockedError
+			if !errors.As(err, &le) || le.State != tt.state || le.PID != tt.pid {
+				t.Fatalf("Acquire while the child holds the lock: %v, want LockedError %v pid %d", err, tt.state, tt.pid)
+			}
+			// Inspect took no lock and changed nothing.
+			if got := readFile(t, path); got != tt.content {
+				t.Fatalf("content changed: %.40q", got)
+			}
+			h.release()
+			// Released: empty is not running, anything else is stale.
+			info, err = Inspect(path)
+			want := Stale
+			if tt.content == "" {
+				want = NotRunning
+			}
+			if err != nil || info.State != want || info.PID != 0 || info.State.Alive() {
+				t.Fatalf("after release: Inspect = %+v, %v; want %v", info, err, want)
+			}
+		})
+	}
+}
+
+func TestInspectSharedLockHolderIsNotRunning(t *testing.T) {
+	// Another controller inspecting at the same time (shared lock) must not
+	// make the file look alive.
+	path := filepath.Join(t.TempDir(), "d.pid")
+	writeFile(t, path, "4242\n")
+	startHolder(t, path, "sh")
+	info, err := Inspect(path)
+	if err != nil || info.State != Stale {
+		t.Fatalf("Inspect with a shared lock held elsewhere = %+v, %v; want stale", info, err)
+	}
+}
+
+func TestInspectUnlocked(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		content string
+		state   State
+		reason  bool
+	}{
+		{"", NotRunning, false},
+		{"4242\n", Stale, false},
+		{"(starting)\n", Stale, false},
+		{"0\n", Stale, true},
+		{"garbage", Stale, true},
+		{strings.Repeat("9", 1<<20), Stale, true},
+	}
+	for i, tt := range tests {
+		path := filepath.Join(dir, strconv.Itoa(i)+".pid")
+		writeFile(t, path, tt.content)
+		info, err := Inspect(path)
+		if err != nil || info.State != tt.state || info.PID != 0 || (info.Reason != nil) != tt.reason {
+			t.Errorf("Inspect(%.20q) = %+v, %v; want %v (reason %v)", tt.content, info, err, tt.state, tt.reason)
+		}
+		if len(info.Content) > MaxContent+1 {
+			t.Errorf("Inspect read %d bytes, want at most %d", len(info.Content), MaxContent+1)
+		}
+		// Inspect leaves no lock behind.
+		if l := flocks(t, inode(t, path)); len(l) != 0 {
+			t.Errorf("Inspect left locks: %+v", l)
+		}
+		mustAcquire(t, path).Close()
+	}
+}
+
+func TestInspectMissing(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "missing.pid")
+	info, err := Inspect(path)
+	if err != nil || info.State != NotRunning || info.Ino != 0 || info.Path != path {
+		t.Fatalf("Inspect(missing) = %+v, %v; want not-running, nil", info, err)
+	}
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Inspect created %s: %v", path, err)
+	}
+	// A missing directory is not a reason to create anything either.
+	info, err = Inspect(filepath.Join(dir, "nodir", "x.pid"))
+	if err != nil || info.State != NotRunning {
+		t.Fatalf("Inspect(missing dir) = %+v, %v", info, err)
+	}
+}
+
+// nonRegular makes one of each kind of file that is not a PID file and
+// returns their paths by name.
+func nonRegular(t *testing.T) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	p := map[string]string{}
+	p["directory"] = filepath.Join(dir, "dir.pid")
+	if err := os.Mkdir(p["directory"], 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p["fifo"] = filepath.Join(dir, "fifo.pid")
+	if err := unix.Mkfifo(p["fifo"], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p["socket"] = filepath.Join(dir, "sock.pid")
+	l, err := net.Listen("unix", p["socket"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return p
+}
+
+// noBlock runs fn and fails the test if it does not return within
+// testTimeout (a FIFO opened the wrong way blocks forever).
+func noBlock(t *testing.T, what string, fn func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); fn() }()
+	select {
+	case <-done:
+	case <-time.After(testTimeout):
+		t.Fatalf("%s blocked", what)
+	}
+}
+
+func TestNotRegular(t *testing.T) {
+	for kind, path := range nonRegular(t) {
+		t.Run(kind, func(t *testing.T) {
+			var f *File
+			var err error
+			noBlock(t, "Acquire("+kind+")", func() { f, err = Acquire(path) })
+			if err == nil {
+				f.Close()
+				t.Fatalf("Acquire(%s) succeeded", kind)
+			}
+			if !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), path) {
+				t.Fatalf("Acquire(%s) = %v; want ErrNotRegular naming the path", kind, err)
+			}
+			var info Info
+			noBlock(t, "Inspect("+kind+")", func() { info, err = Inspect(path) })
+			if !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), path) {
+				t.Fatalf("Inspect(%s) = %+v, %v; want ErrNotRegular naming the path", kind, info, err)
+			}
+			noBlock(t, "AcquireWait("+kind+")", func() { f, err = AcquireWait(context.Background(), path) })
+			if !errors.Is(err, ErrNotRegular) {
+				t.Fatalf("AcquireWait(%s) = %v; want ErrNotRegular", kind, err)
+			}
+		})
+	}
+	t.Run("char device", func(t *testing.T) {
+		_, err := Inspect("/dev/null")
+		if !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), "character device") {
+			t.Fatalf("Inspect(/dev/null) = %v; want ErrNotRegular (character device)", err)
+		}
+	})
+}
+
+func TestSymlinkNeverFollowed(t *testing.T) {
+	dir := t.TempDir()
+	elsewhere := t.TempDir()
+	target := filepath.Join(elsewhere, "victim")
+	writeFile(t, target, "precious\n")
+	link := filepath.Join(dir, "d.pid")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	dangling := filepath.Join(dir, "dangling.pid")
+	missing := filepath.Join(elsewhere, "created")
+	if err := os.Symlink(missing, dangling); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.Stat(target)
+	for _, path := range []string{link, dangling} {
+		f, err := Acquire(path)
+		if err == nil {
+			f.Close()
+			t.Fatalf("Acquire(symlink %s) succeeded", path)
+		}
+		if !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), "symbolic link") {
+			t.Fatalf("Acquire(symlink) = %v; want ErrNotRegular (symbolic link)", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		f, err = AcquireWait(ctx, path)
+		cancel()
+		if !errors.Is(err, ErrNotRegular) {
+			if err == nil {
+				f.Close()
+			}
+			t.Fatalf("AcquireWait(symlink) = %v; want ErrNotRegular", err)
+		}
+		if _, err := Inspect(path); !errors.Is(err, ErrNotRegular) {
+			t.Fatalf("Inspect(symlink) = %v; want ErrNotRegular", err)
+		}
+	}
+	if got := readFile(t, target); got != "precious\n" {
+		t.Fatalf("symlink target modified: %q", got)
+	}
+	after, _ := os.Stat(target)
+	if !after.ModTime().Equal(before.ModTime()) || after.Mode() != before.Mode() {
+		t.Fatalf("symlink target touched: %v %v -> %v %v", before.ModTime(), before.Mode(), after.ModTime(), after.Mode())
+	}
+	if l := flocks(t, inode(t, target)); len(l) != 0 {
+		t.Fatalf("symlink target got locked: %+v", l)
+	}
+	if _, err := os.Lstat(missing); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("dangling symlink target was created: %v", err)
+	}
+}
+
+func TestSymlinkedDirectoryComponentIsFollowed(t *testing.T) {
+	// O_NOFOLLOW is about the last component only: /run -> /var/run style
+	// directory links keep working.
+	real := t.TempDir()
+	link := filepath.Join(t.TempDir(), "run")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	f := mustAcquire(t, filepath.Join(link, "d.pid"))
+	if f.Ino() != inode(t, filepath.Join(real, "d.pid")) {
+		t.Fatal("locked a different file than the one created")
+	}
+}
+
+func TestAcquireRechecksInode(t *testing.T) {
+	// A waiter that locked a file which was unlinked and recreated meanwhile
+	// must drop it and lock the file the path names now.
+	dir := t.TempDir()
+	path := filepath.Join(dir, "d.lock")
+	first := mustAcquire(t, path)
+	oldIno := first.Ino()
+
+	type result struct {
+		f   *File
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		f, err := AcquireWait(context.Background(), path)
+		res <- result{f, err}
+	}()
+	// Wait until the waiter has opened the old inode and blocks in flock.
+	proctest.WaitFor(t, testTimeout, "AcquireWait to block in flock", func() bool { return waiters(t, oldIno) == 1 })
+
+	// Replace the file under it: unlink and recreate.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, "new\n")
+	newIno := inode(t, path)
+	if newIno == oldIno {
+		t.Fatal("file system reused the inode; cannot test the recheck")
+	}
+	first.Close()
+
+	var r result
+	select {
+	case r = <-res:
+	case <-time.After(testTimeout):
+		t.Fatal("AcquireWait did not return after the lock was released")
+	}
+	if r.err != nil {
+		t.Fatalf("AcquireWait: %v", r.err)
+	}
+	defer r.f.Close()
+	if r.f.Ino() != newIno || r.f.Path() != path || inode(t, path) != r.f.Ino() {
+		t.Fatalf("AcquireWait holds ino %d; the path names ino %d (old was %d)", r.f.Ino(), newIno, oldIno)
+	}
+	if b, err := r.f.Read(); err != nil || string(b) != "new\n" {
+		t.Fatalf("Read = %q, %v; want the new file's content", b, err)
+	}
+	if l := flocks(t, oldIno); len(l) != 0 {
+		t.Fatalf("old inode still locked: %+v", l)
+	}
+	if l := flocks(t, newIno); len(l) != 1 || !l[0].write || l[0].waiting {
+		t.Fatalf("new inode: want one exclusive lock, have %+v", l)
+	}
+}
+
+func TestAcquireWaitTimesOut(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.lock")
+	h := startHolder(t, path, "ex")
+	ino := inode(t, path)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	ret := make(chan error, 1)
+	go func() {
+		f, err := AcquireWait(ctx, path)
+		if err == nil {
+			f.Close()
+		}
+		ret <- err
+	}()
+	var err error
+	select {
+	case err = <-ret:
+	case <-time.After(testTimeout):
+		t.Fatal("AcquireWait ignored its context deadline")
+	}
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("AcquireWait = %v; want context.DeadlineExceeded naming %s", err, path)
+	}
+	// The leftover goroutine is still blocked in flock while the holder
+	// holds the lock ...
+	if n := waiters(t, ino); n != 1 {
+		t.Fatalf("want the abandoned flock still waiting, /proc/locks has %+v", flocks(t, ino))
+	}
+	// ... and once the holder releases it, takes the lock, drops it, ends.
+	h.release()
+	proctest.WaitFor(t, testTimeout, "abandoned waiter to take and drop the lock", func() bool { return len(flocks(t, ino)) == 0 })
+	goleak.VerifyNone(t)
+	mustAcquire(t, path)
+}
+
+func TestAcquireWaitCancel(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.lock")
+	h := startHolder(t, path, "ex")
+	ino := inode(t, path)
+	ctx, cancel := context.WithCancel(context.Background())
+	ret := make(chan error, 1)
+	go func() {
+		f, err := AcquireWait(ctx, path)
+		if err == nil {
+			f.Close()
+		}
+		ret <- err
+	}()
+	proctest.WaitFor(t, testTimeout, "AcquireWait to block in flock", func() bool { return waiters(t, ino) == 1 })
+	cancel()
+	select {
+	case err := <-ret:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("AcquireWait = %v; want context.Canceled", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("AcquireWait ignored cancellation")
+	}
+	h.release()
+	proctest.WaitFor(t, testTimeout, "abandoned waiter to end", func() bool { return len(flocks(t, ino)) == 0 })
+	goleak.VerifyNone(t)
+}
+
+func TestAcquireWaitSucceedsAfterRelease(t *testing.T) {
+	for _, name := range []string{"with deadline", "background"} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "d.lock")
+			h := startHolder(t, path, "ex")
+			ino := inode(t, path)
+			ctx := context.Background()
+			if name == "with deadline" {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, time.Minute)
+				defer cancel()
+			}
+			type result struct {
+				f   *File
+				err error
+			}
+			res := make(chan result, 1)
+			go func() {
+				f, err := AcquireWait(ctx, path)
+				res <- result{f, err}
+			}()
+			proctest.WaitFor(t, testTimeout, "AcquireWait to block in flock", func() bool { return waiters(t, ino) == 1 })
+			select {
+			case r := <-res:
+				t.Fatalf("AcquireWait returned while the holder holds the lock: %v", r.err)
+			default:
+			}
+			h.release()
+			var r result
+			select {
+			case r = <-res:
+			case <-time.After(testTimeout):
+				t.Fatal("AcquireWait did not return after release")
+			}
+			if r.err != nil {
+				t.Fatalf("AcquireWait: %v", r.err)
+			}
+			defer r.f.Close()
+			if r.f.Ino() != ino {
+				t.Fatalf("locked ino %d, want %d", r.f.Ino(), ino)
+			}
+			if l := flocks(t, ino); len(l) != 1 || l[0].pid != os.Getpid() || !l[0].write {
+				t.Fatalf("want our exclusive lock, /proc/locks has %+v", l)
+			}
+			if _, err := Acquire(path); !errors.Is(err, ErrLocked) {
+				t.Fatalf("Acquire while AcquireWait holds the lock: %v", err)
+			}
+		})
+	}
+}
+
+func TestWriteContent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.pid")
+	writeFile(t, path, strings.Repeat("x", 100)) // longer than anything written
+	f := mustAcquire(t, path)
+	steps := []struct {
+		name  string
+		do    func() error
+		want  string
+		state State
+		pid   int
+	}{
+		{"WriteStarting", f.WriteStarting, "(starting)\n", Starting, 0},
+		{"WritePID", func() error { return f.WritePID(4242) }, "4242\n", Running, 4242},
+		{"WritePID shorter", func() error { return f.WritePID(7) }, "7\n", Running, 7},
+		{"WritePID own", func() error { return f.WritePID(os.Getpid()) }, strconv.Itoa(os.Getpid()) + "\n", Running, os.Getpid()},
+		{"WriteStarting again", f.WriteStarting, "(starting)\n", Starting, 0},
+		{"Clear", f.Clear, "", Stopping, 0},
+		{"Clear twice", f.Clear, "", Stopping, 0},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if got := readFile(t, path); got != s.want {
+			t.Fatalf("after %s the file holds %q, want %q", s.name, got, s.want)
+		}
+		if b, err := f.Read(); err != nil || string(b) != s.want {
+			t.Fatalf("after %s Read = %q, %v", s.name, b, err)
+		}
+		info, err := Inspect(path)
+		if err != nil || info.State != s.state || info.PID != s.pid {
+			t.Fatalf("after %s Inspect = %+v, %v; want %v pid %d", s.name, info, err, s.state, s.pid)
+		}
+	}
+	if inode(t, path) != f.Ino() {
+		t.Fatal("writing replaced the file instead of truncating it")
+	}
+	f.Close()
+	if info, err := Inspect(path); err != nil || info.State != NotRunning {
+		t.Fatalf("after Clear and Close: %+v, %v; want not-running", info, err)
+	}
+}
+
+func TestAdopt(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "d.pid")
+	f := mustAcquire(t, path)
+	other := filepath.Join(dir, "other.pid")
+	writeFile(t, other, "")
+	of, err := os.Open(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer of.Close()
+	df, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer df.Close()
+	var ost unix.Stat_t
+	unix.Fstat(int(df.Fd()), &ost)
+
+	closedFd, err := unix.Dup(int(of.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(closedFd)
+
+	bad := []struct {
+		name     string
+		fd       uintptr
+		dev, ino uint64
+	}{
+		{"other file", of.Fd(), f.Dev(), f.Ino()},
+		{"wrong inode", f.File().Fd(), f.Dev(), f.Ino() + 1},
+		{"wrong device", f.File().Fd(), f.Dev() + 1, f.Ino()},
+		{"directory with its own ids", df.Fd(), uint64(ost.Dev), uint64(ost.Ino)},
+		{"closed fd", uintptr(closedFd), f.Dev(), f.Ino()},
+	}
+	for _, b := range bad {
+		a, err := Adopt(b.fd, path, b.dev, b.ino)
+		if err == nil {
+			t.Fatalf("Adopt(%s) succeeded: %v", b.name, a)
+		}
+		if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), path) {
+			t.Fatalf("Adopt(%s) = %v; want ErrMismatch naming %s", b.name, err, path)
+		}
+	}
+	// The rejected descriptors are left alone (still open).
+	if _, err := unix.FcntlInt(of.Fd(), unix.F_GETFD, 0); err != nil {
+		t.Fatalf("Adopt closed a descriptor it rejected: %v", err)
+	}
+
+	// The right descriptor is adopted and made close-on-exec.
+	fd, err := unix.Dup(int(f.File().Fd())) // dup has no FD_CLOEXEC
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Adopt(uintptr(fd), path, f.Dev(), f.Ino())
+	if err != nil {
+		unix.Close(fd)
+		t.Fatalf("Adopt(right fd): %v", err)
+	}
+	defer a.Close()
+	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil || fl&unix.FD_CLOEXEC == 0 {
+		t.Fatalf("adopted fd is not close-on-exec: %#x, %v", fl, err)
+	}
+	if a.Path() != path || a.Dev() != f.Dev() || a.Ino() != f.Ino() {
+		t.Fatalf("adopted file: %s %d %d", a.Path(), a.Dev(), a.Ino())
+	}
+	if err := a.WritePID(4242); err != nil {
+		t.Fatal(err)
+	}
+	// The lock is shared with the original description: closing the
+	// original keeps it held through the adopted one.
+	f.Close()
+	if info, err := Inspect(path); err != nil || info.State != Running || info.PID != 4242 {
+		t.Fatalf("Inspect through adopted lock = %+v, %v", info, err)
+	}
+}
+
+func TestLockReleasedOnClose(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.pid")
+	f := mustAcquire(t, path)
+	if err := f.WritePID(4242); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := Inspect(path); info.State != Running {
+		t.Fatalf("while held: %v", info.State)
+	}
+	ino := f.Ino()
+	f.Close()
+	if l := flocks(t, ino); len(l) != 0 {
+		t.Fatalf("locks after Close: %+v", l)
+	}
+	if info, _ := Inspect(path); info.State != Stale {
+		t.Fatalf("after Close without Clear: %v, want stale", info.State)
+	}
+}
+
+func TestPIDMax(t *testing.T) {
+	b, err := os.ReadFile("/proc/sys/kernel/pid_max")
+	if err != nil {
+		t.Skipf("no /proc/sys/kernel/pid_max: %v", err)
+	}
+	want, err := strconv.Atoi(string(bytes.TrimSpace(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := PIDMax(); got != want {
+		t.Fatalf("PIDMax() = %d, /proc says %d", got, want)
+	}
+}
