@@ -1,0 +1,490 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/daemonkit/daemonkit/lockfile"
+)
+
+// phaseTimeout bounds every wait of one iteration.
+const phaseTimeout = 15 * time.Second
+
+// maxErrors abandons a row after this many failed iterations.
+const maxErrors = 3
+
+// rowState is what one row keeps across iterations: its directory, its
+// NOTIFY_SOCKET and an inotify watch on the directory.
+type rowState struct {
+	res      *result
+	start    []string
+	stop     []string
+	dir      string
+	pidfile  string
+	notify   int // bound unixgram socket, nonblocking; -1 if unused
+	sockPath string
+	inotify  int
+}
+
+func run(o options, out io.Writer) error {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("becoming a child subreaper: %w", err)
+	}
+	rs, err := selected(o)
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "daemonkit-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	if err := os.Chmod(work, 0o755); err != nil {
+		return err
+	}
+
+	var states []*rowState
+	var results []*result
+	for _, r := range rs {
+		res := &result{row: r}
+		results = append(results, res)
+		st, err := newRowState(res, o.bin, filepath.Join(work, r.key))
+		if err != nil {
+			res.skipped = err.Error()
+			continue
+		}
+		defer st.close()
+		states = append(states, st)
+	}
+
+	for i := range o.warmup + o.n {
+		for _, st := range states {
+			if st.res.errs >= maxErrors {
+				continue
+			}
+			s, err := st.iterate(o.settle)
+			if err != nil {
+				st.res.errs++
+				st.res.failed = err
+				fmt.Fprintf(os.Stderr, "driver: %s: iteration %d: %v\n", st.res.row.key, i, err)
+				continue
+			}
+			if i >= o.warmup {
+				st.res.samples = append(st.res.samples, s)
+			}
+		}
+	}
+
+	var lim unix.Rlimit
+	unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
+	if o.label != "" {
+		fmt.Fprintf(out, "%s\n\n", o.label)
+	}
+	fmt.Fprintf(out, "%d iterations per row after %d warm-up, rows interleaved; medians.\n\n", o.n, o.warmup)
+	writeTable(out, results)
+	if o.raw != "" {
+		f, err := os.Create(o.raw)
+		if err != nil {
+			return err
+		}
+		writeRaw(f, results)
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func newRowState(res *result, bin, dir string) (*rowState, error) {
+	st := &rowState{res: res, dir: dir, pidfile: filepath.Join(dir, "d.pid"), notify: -1, inotify: -1}
+	var err error
+	if st.start, err = expand(res.row.start, bin, st.pidfile); err != nil {
+		return nil, err
+	}
+	if st.stop, err = expand(res.row.stop, bin, st.pidfile); err != nil {
+		return nil, err
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return nil, err
+	}
+	st.inotify, err = unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return nil, fmt.Errorf("inotify: %w", err)
+	}
+	if _, err := unix.InotifyAddWatch(st.inotify, dir,
+		unix.IN_CREATE|unix.IN_MODIFY|unix.IN_CLOSE_WRITE|unix.IN_MOVED_TO); err != nil {
+		st.close()
+		return nil, fmt.Errorf("inotify watch on %s: %w", dir, err)
+	}
+	if res.row.notify {
+		st.sockPath = filepath.Join(dir, "notify.sock")
+		st.notify, err = unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+		if err != nil {
+			st.close()
+			return nil, fmt.Errorf("notify socket: %w", err)
+		}
+		if err := unix.Bind(st.notify, &unix.SockaddrUnix{Name: st.sockPath}); err != nil {
+			st.close()
+			return nil, fmt.Errorf("bind %s: %w", st.sockPath, err)
+		}
+	}
+	return st, nil
+}
+
+func (st *rowState) close() {
+	if st.inotify >= 0 {
+		unix.Close(st.inotify)
+		st.inotify = -1
+	}
+	if st.notify >= 0 {
+		unix.Close(st.notify)
+		st.notify = -1
+	}
+}
+
+// env is the driver's environment without anything that would change how a
+// daemon starts, plus NOTIFY_SOCKET for rows that report to the driver.
+func (st *rowState) env() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID":
+			continue
+		}
+		if strings.HasPrefix(k, "DAEMONKIT") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	if st.notify >= 0 {
+		env = append(env, "NOTIFY_SOCKET="+st.sockPath)
+	}
+	return env
+}
+
+// proc is a process the driver started, with its pidfd and output file.
+type proc struct {
+	pid, pidfd int
+	out        string
+}
+
+// spawn starts argv with stdin from /dev/null and stdout and stderr into
+// outPath, and returns its pidfd.
+func spawn(argv, env []string, outPath string) (*proc, error) {
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, err
+	}
+	defer null.Close()
+	out, err := os.Create(outPath)
+	if err != nil {
+		return nil, err
+	}
+	defer out.Close()
+	pidfd := -1
+	attr := &syscall.ProcAttr{
+		Env:   env,
+		Files: []uintptr{null.Fd(), out.Fd(), out.Fd()},
+		Sys:   &syscall.SysProcAttr{PidFD: &pidfd},
+	}
+	pid, err := syscall.ForkExec(argv[0], argv, attr)
+	if err != nil {
+		return nil, fmt.Errorf("starting %s: %w", strings.Join(argv, " "), err)
+	}
+	return &proc{pid: pid, pidfd: pidfd, out: outPath}, nil
+}
+
+// reap collects p's exit status and closes its pidfd. It is called once
+// the pidfd is readable (p has exited), so it does not block; the unreaped
+// zombie keeps the PID from being reused until then.
+func (p *proc) reap() (unix.WaitStatus, error) {
+	if p.pidfd >= 0 {
+		unix.Close(p.pidfd)
+		p.pidfd = -1
+	}
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(p.pid, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		return ws, err
+	}
+}
+
+// kill sends SIGKILL through the pidfd and reaps, for cleanup after errors.
+func (p *proc) kill() {
+	if p == nil || p.pidfd < 0 {
+		return
+	}
+	unix.PidfdSendSignal(p.pidfd, unix.SIGKILL, nil, 0)
+	unix.Poll([]unix.PollFd{{Fd: int32(p.pidfd), Events: unix.POLLIN}}, int(phaseTimeout/time.Millisecond))
+	p.reap()
+}
+
+func (p *proc) failure(what string, ws unix.WaitStatus) error {
+	b, _ := os.ReadFile(p.out)
+	how := fmt.Sprintf("exit status %d", ws.ExitStatus())
+	if ws.Signaled() {
+		how = "killed by " + ws.Signal().String()
+	}
+	return fmt.Errorf("%s failed (%s): %s", what, how, oneLine(string(b)))
+}
+
+// poll waits until one of fds is readable or the deadline passes; it
+// returns the readable flags and the time poll returned.
+func poll(fds []int, deadline time.Time) ([]bool, time.Time, error) {
+	pfds := make([]unix.PollFd, len(fds))
+	for i, fd := range fds {
+		pfds[i] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
+	}
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, time.Now(), errors.New("timed out")
+		}
+		n, err := unix.Poll(pfds, int(left/time.Millisecond)+1)
+		now := time.Now()
+		if err == unix.EINTR || n == 0 {
+			continue
+		}
+		if err != nil {
+			return nil, now, fmt.Errorf("poll: %w", err)
+		}
+		ready := make([]bool, len(fds))
+		for i, p := range pfds {
+			ready[i] = p.Fd >= 0 && p.Revents != 0
+		}
+		return ready, now, nil
+	}
+}
+
+// drain empties the inotify queue and the notify socket; it reports whether
+// a READY=1 datagram was among them.
+func (st *rowState) drain() (readyMsg bool) {
+	buf := make([]byte, 4096)
+	for {
+		n, err := unix.Read(st.inotify, buf)
+		if n <= 0 || err != nil {
+			break
+		}
+	}
+	if st.notify < 0 {
+		return false
+	}
+	for {
+		n, _, err := unix.Recvfrom(st.notify, buf, 0)
+		if err != nil || n < 0 {
+			break
+		}
+		for _, line := range bytes.Split(buf[:n], []byte{'\n'}) {
+			if string(line) == "READY=1" {
+				readyMsg = true
+			}
+		}
+	}
+	return readyMsg
+}
+
+// pidFromFile returns the PID the PID file names, if it names a live process.
+func (st *rowState) pidFromFile() int {
+	f, err := os.Open(st.pidfile)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	buf := make([]byte, lockfile.MaxContent+1)
+	n, _ := f.ReadAt(buf, 0)
+	c, pid, _ := lockfile.ParseContent(buf[:n], lockfile.PIDMax())
+	if c != lockfile.ContentPID || !alive(pid) {
+		return 0
+	}
+	return pid
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return false
+	}
+	return b[i+2] != 'Z' && b[i+2] != 'X'
+}
+
+// rssKiB reads VmRSS of pid.
+func rssKiB(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// reapOrphans collects any zombie children left over (intermediate
+// processes of double-forking starters re-parented to the driver).
+func reapOrphans() {
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if pid <= 0 || err != nil {
+			return
+		}
+	}
+}
+
+// iterate runs one start → ready → stop cycle.
+func (st *rowState) iterate(settle time.Duration) (s sample, err error) {
+	r := st.res.row
+	os.Remove(st.pidfile)
+	st.drain()
+
+	var daemon *proc
+	defer func() {
+		if err != nil && daemon != nil {
+			daemon.kill()
+		}
+		reapOrphans()
+	}()
+
+	// Start phase.
+	t0 := time.Now()
+	starter, err := spawn(st.start, st.env(), filepath.Join(st.dir, "start.out"))
+	if err != nil {
+		return s, err
+	}
+	defer func() {
+		if err != nil {
+			starter.kill()
+		}
+	}()
+	var (
+		started, notified bool
+		pid               int
+		tStarted, tReady  time.Time
+		deadline          = t0.Add(phaseTimeout)
+	)
+	for {
+		fds := []int{starter.pidfd, st.inotify, st.notify}
+		if started {
+			fds[0] = -1
+		}
+		ready, now, perr := poll(fds, deadline)
+		if perr != nil {
+			return s, fmt.Errorf("waiting for readiness (start returned: %v, READY=1: %v, pid file: %d): %w", started, notified, pid, perr)
+		}
+		if ready[0] {
+			started, tStarted = true, now
+			ws, err := starter.reap()
+			if err != nil {
+				return s, fmt.Errorf("reaping the start command: %w", err)
+			}
+			if ws != 0 {
+				return s, starter.failure("start", ws)
+			}
+		}
+		if st.drain() {
+			notified = true
+		}
+		if pid == 0 {
+			pid = st.pidFromFile()
+		}
+		if pid != 0 && (started || !r.gated) && (notified || !r.notify) && tReady.IsZero() {
+			tReady = now
+		}
+		if started && r.gated && pid == 0 {
+			return s, fmt.Errorf("start returned but %s does not name a live process", st.pidfile)
+		}
+		if started && !tReady.IsZero() {
+			break
+		}
+	}
+	s.startRet, s.ready = tStarted.Sub(t0), tReady.Sub(t0)
+
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return s, fmt.Errorf("pidfd_open(%d) for the daemon: %w", pid, err)
+	}
+	daemon = &proc{pid: pid, pidfd: pidfd}
+	if !alive(pid) {
+		return s, fmt.Errorf("daemon %d died after it was ready", pid)
+	}
+	time.Sleep(settle)
+	s.rssKiB = rssKiB(pid)
+
+	// Stop phase.
+	t1 := time.Now()
+	var stopper *proc
+	stopped := false
+	var tStopped, tGone time.Time
+	if st.stop == nil {
+		if err := unix.PidfdSendSignal(pidfd, unix.SIGTERM, nil, 0); err != nil {
+			return s, fmt.Errorf("SIGTERM to %d: %w", pid, err)
+		}
+		stopped, tStopped = true, time.Now()
+	} else {
+		stopper, err = spawn(st.stop, st.env(), filepath.Join(st.dir, "stop.out"))
+		if err != nil {
+			return s, err
+		}
+		defer func() {
+			if err != nil {
+				stopper.kill()
+			}
+		}()
+	}
+	deadline = t1.Add(phaseTimeout)
+	gone := false
+	for !stopped || !gone {
+		fds := []int{-1, -1}
+		if !gone {
+			fds[0] = daemon.pidfd
+		}
+		if !stopped {
+			fds[1] = stopper.pidfd
+		}
+		ready, now, perr := poll(fds, deadline)
+		if perr != nil {
+			return s, fmt.Errorf("waiting for the stop (returned: %v, daemon gone: %v): %w", stopped, gone, perr)
+		}
+		if ready[0] {
+			gone, tGone = true, now
+			daemon.reap() // we are its subreaper; if not, ECHILD is fine
+			daemon = nil
+		}
+		if ready[1] {
+			stopped, tStopped = true, now
+			ws, err := stopper.reap()
+			if err != nil {
+				return s, fmt.Errorf("reaping the stop command: %w", err)
+			}
+			if ws != 0 {
+				return s, stopper.failure("stop", ws)
+			}
+		}
+	}
+	s.stopRet, s.gone = tStopped.Sub(t1), tGone.Sub(t1)
+	return s, nil
+}

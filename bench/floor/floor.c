@@ -1,0 +1,88 @@
+/*
+ * floor: the smallest correct daemon starter, the benchmarks' physical limit.
+ *
+ *     floor PIDFILE PROGRAM [ARG...]
+ *
+ * Creates a pipe, forks; the child starts a new session, points stdin,
+ * stdout and stderr at /dev/null, changes to /, moves the pipe's write end
+ * to fd 3 and executes PROGRAM (which must write a newline to fd 3 when it is
+ * ready, e.g. `tinyd -ready-fd 3`). The parent waits for that byte, writes
+ * the child's PID into PIDFILE and exits 0. If the child exits or the exec
+ * fails first (EOF on the pipe), it exits 1.
+ *
+ * No locking, no user switching, no fd sweep: only what every starter must
+ * do. Built by bench/run.sh with gcc.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void die(const char *what)
+{
+	fprintf(stderr, "floor: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+int main(int argc, char **argv)
+{
+	int p[2];
+	pid_t pid;
+	char c;
+	ssize_t n;
+	int fd;
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: floor PIDFILE PROGRAM [ARG...]\n");
+		return 2;
+	}
+	if (pipe2(p, O_CLOEXEC) < 0)
+		die("pipe");
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		int null;
+
+		if (setsid() < 0)
+			_exit(127);
+		null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+			_exit(127);
+		if (chdir("/") < 0)
+			_exit(127);
+		umask(022);
+		if (p[1] == 3) {
+			if (fcntl(3, F_SETFD, 0) < 0)
+				_exit(127);
+		} else if (dup2(p[1], 3) < 0) {	/* dup2 clears FD_CLOEXEC */
+			_exit(127);
+		}
+		execv(argv[2], argv + 2);
+		_exit(127);
+	}
+	close(p[1]);
+	do
+		n = read(p[0], &c, 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 1) {
+		int st = 0;
+
+		waitpid(pid, &st, 0);
+		fprintf(stderr, "floor: %s exited before it was ready (status 0x%x)\n", argv[2], st);
+		return 1;
+	}
+	fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		die(argv[1]);
+	if (dprintf(fd, "%d\n", (int)pid) < 0 || close(fd) < 0)
+		die(argv[1]);
+	return 0;
+}

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# bench/run.sh: build every starter, measure them side by side in one run and
+# print tables of medians and ratios (see docs/performance.md).
+#
+#   bench/run.sh [-n ITERATIONS] [-w WARMUP] [-o OUTDIR]
+#
+# Installs daemonize with apt-get if it is missing (start-stop-daemon comes
+# with dpkg). Builds into a temporary directory. Runs the driver twice: with
+# RLIMIT_NOFILE 1024 (the main table) and at the machine's default limit,
+# then the in-process Go benchmarks. Not run by CI; nothing here asserts a
+# timing. Needs root only for apt-get.
+set -euo pipefail
+
+n=50
+warmup=3
+outdir=
+while getopts "n:w:o:h" opt; do
+	case $opt in
+	n) n=$OPTARG ;;
+	w) warmup=$OPTARG ;;
+	o) outdir=$OPTARG ;;
+	*) sed -n '2,11p' "$0"; exit 1 ;;
+	esac
+done
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need daemonize; then
+	echo "installing daemonize" >&2
+	if ! apt-get install -y -qq daemonize >/dev/null 2>&1; then
+		apt-get update -qq >/dev/null
+		apt-get install -y -qq daemonize >/dev/null
+	fi
+fi
+for tool in gcc go start-stop-daemon daemonize; do
+	need "$tool" || { echo "run.sh: $tool is missing" >&2; exit 1; }
+done
+
+tmp=$(mktemp -d /tmp/daemonkit-bench.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+bin=$tmp/bin
+mkdir -p "$bin"
+chmod 755 "$tmp" "$bin"
+if [ -z "$outdir" ]; then
+	outdir=$tmp/out
+fi
+mkdir -p "$outdir"
+
+echo "building into $bin" >&2
+gcc -O2 -Wall -Wextra -o "$bin/floor" bench/floor/floor.c
+go build -o "$bin/tinyd" ./bench/tinyd
+go build -o "$bin/driver" ./bench/cmd/driver
+# The framework example and the CLI are measured when they exist.
+for pkg in examples/hello cmd/daemonctl; do
+	if [ -d "$pkg" ]; then
+		go build -o "$bin/$(basename "$pkg")" "./$pkg" ||
+			echo "run.sh: $pkg does not build; its rows are skipped" >&2
+	fi
+done
+
+default_nofile=$(ulimit -Sn)
+default_nofile_hard=$(ulimit -Hn)
+
+echo "## Machine"
+echo
+echo "- CPU: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs available"
+echo "- kernel: $(uname -srm)"
+echo "- $(go version)"
+echo "- $(start-stop-daemon --version | head -1)"
+echo "- daemonize $(dpkg-query -W -f='${Version}' daemonize 2>/dev/null || echo '?')"
+echo "- gcc $(gcc -dumpversion)"
+echo "- load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "- RLIMIT_NOFILE default: soft $default_nofile, hard $default_nofile_hard"
+echo
+
+echo "## RLIMIT_NOFILE 1024 (main table)"
+echo
+(
+	ulimit -n 1024
+	"$bin/driver" -bin "$bin" -n "$n" -warmup "$warmup" \
+		-label "RLIMIT_NOFILE soft $(ulimit -Sn), hard $(ulimit -Hn), inherited by every starter." \
+		-raw "$outdir/samples-1024.csv"
+)
+echo
+
+echo "## RLIMIT_NOFILE machine default ($default_nofile)"
+echo
+"$bin/driver" -bin "$bin" -n "$n" -warmup "$warmup" \
+	-label "RLIMIT_NOFILE soft $default_nofile, hard $default_nofile_hard, inherited by every starter." \
+	-raw "$outdir/samples-default.csv"
+echo
+
+echo "## In-process Go benchmarks"
+echo
+echo '```'
+go test -run '^$' -bench . -benchmem -benchtime 20000x -count 5 ./bench/ | tee "$outdir/gobench.txt" |
+	grep -E '^(Benchmark|goos|goarch|cpu)'
+echo '```'
+echo
+awk '/^BenchmarkControlCheck/ { v[n++] = $3 }
+	END {
+		if (n == 0) { print "control.Check: not measured (no control package yet)"; exit }
+		asort(v); m = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+		printf "| control.Check in-process ≤ 15 µs | %.1f µs (median of %d runs) | %s |\n", m / 1000, n, (m <= 15000 ? "met" : "missed")
+	}' "$outdir/gobench.txt"
