@@ -1,0 +1,255 @@
+// Package background daemonizes a program that stays in the foreground, the
+// way start-stop-daemon's --background does, but without its races: it is
+// what `daemonctl start --background` runs.
+//
+// [Launch] locks the PID file itself (see [lockfile.Acquire]), writes
+// "(starting)\n" into it, and starts the command in a new session with the
+// configured user, groups, working directory, umask, environment and output.
+// The command inherits the locked PID file as file descriptor 3 (not
+// close-on-exec), so the lock lives exactly as long as the command and the
+// children that inherit that descriptor. When the command is ready,
+// [Launch] writes its PID into the PID file and returns; if the command exits,
+// reports a failure or is not ready in time, [Launch] kills it, clears the PID
+// file and returns an [*Error] that carries its exit status and the tail of
+// its output.
+//
+// Readiness is one of:
+//   - [ReadyExec] (default): the exec succeeded.
+//   - [ReadyNotify]: the command sent READY=1 to the private NOTIFY_SOCKET
+//     that [Launch] created for it (sd_notify(3)); only datagrams whose
+//     sender is the command or one of its descendants count.
+//   - [ReadyFD]: the command wrote a newline to descriptor [Options.ReadyFD]
+//     (the s6 convention).
+//
+// [Starter] adapts [Launch] to the control package's Starter interface, so
+// that control.Start runs it under the guard lock.
+//
+// Launch marks every descriptor of the calling process above 2 close-on-exec
+// (Go already does so for all it opens), so that descriptors the caller
+// inherited do not leak into the daemon.
+//
+// The caller stays the parent of the command. A short-lived caller such as
+// daemonctl simply exits, and init (or a subreaper) adopts the daemon; a
+// long-lived caller should reap the returned PID when it exits.
+package background
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+)
+
+// Readiness says when a started command counts as ready.
+type Readiness int
+
+// The readiness protocols.
+const (
+	ReadyExec   Readiness = iota // the exec succeeded
+	ReadyNotify                  // READY=1 on NOTIFY_SOCKET
+	ReadyFD                      // a newline written to Options.ReadyFD
+)
+
+// String returns "exec", "notify" or "fd".
+func (r Readiness) String() string {
+	switch r {
+	case ReadyExec:
+		return "exec"
+	case ReadyNotify:
+		return "notify"
+	case ReadyFD:
+		return "fd"
+	}
+	return fmt.Sprintf("Readiness(%d)", int(r))
+}
+
+// Defaults used for zero [Options] fields.
+const (
+	DefaultDir          = "/"
+	DefaultUmask        = 0o022
+	DefaultReadyTimeout = 60 * time.Second
+	DefaultTailLines    = 10
+	// PIDFileFD is the descriptor under which the command inherits the
+	// locked PID file.
+	PIDFileFD = 3
+	// MaxReadyFD is the largest descriptor accepted for [Options.ReadyFD].
+	MaxReadyFD = 255
+)
+
+// Options configures [Launch]. Only PIDFile and Command are required.
+type Options struct {
+	// PIDFile is the path of the PID file. It is created (mode 0644) if
+	// missing and locked by [Launch]; the command inherits the lock.
+	PIDFile string
+	// Command is the program to run: a path, or a name looked up in $PATH.
+	// A relative path is taken relative to the caller's working directory,
+	// not Dir.
+	Command string
+	// Args are the arguments after the command name.
+	Args []string
+	// User runs the command as this user (a name or a number): real,
+	// effective and saved user IDs, with the user's supplementary groups,
+	// and HOME, USER and LOGNAME set from the user database. Empty: keep
+	// the caller's identity. Only root may switch.
+	User string
+	// Group runs the command with this group (a name or a number) as real,
+	// effective and saved group ID. Empty: the user's primary group when
+	// User is set, else the caller's group.
+	Group string
+	// Dir is the working directory, entered after switching user.
+	// Default [DefaultDir] ("/").
+	Dir string
+	// Umask is the command's file mode creation mask. Default
+	// [DefaultUmask] (022) unless UmaskSet is true (so that 0 can be asked
+	// for). Go cannot set a umask in the child alone: [Launch] sets the
+	// process's umask around the fork and restores it at once, under a
+	// lock, so files created concurrently by other goroutines of the
+	// caller may briefly get this umask. daemonctl does nothing else at
+	// that moment.
+	Umask    os.FileMode
+	UmaskSet bool
+	// Output is a file that receives the command's stdout and stderr,
+	// opened by [Launch] (as the caller) with O_APPEND|O_CREAT|O_NOFOLLOW,
+	// mode 0640. Empty: /dev/null. Its last TailLines lines written during
+	// this start are quoted in the error when the command fails.
+	Output string
+	// Env lists KEY=VALUE pairs added to (or replacing in) the caller's
+	// environment. NOTIFY_SOCKET, LISTEN_* and WATCHDOG_* of the caller are
+	// never passed on: they were meant for the caller.
+	Env []string
+	// Readiness says when the command is ready. Default [ReadyExec].
+	Readiness Readiness
+	// ReadyFD is the descriptor number of the write end of the readiness
+	// pipe for [ReadyFD]: at least 4 (3 is the PID file) and at most
+	// [MaxReadyFD].
+	ReadyFD int
+	// ReadyTimeout bounds the wait for readiness. Default
+	// [DefaultReadyTimeout] (60 s). EXTEND_TIMEOUT_USEC= pushes it out.
+	// The context given to [Launch] bounds it too.
+	ReadyTimeout time.Duration
+	// TailLines is how many lines of Output an [*Error] quotes. Default
+	// [DefaultTailLines] (10); negative: none.
+	TailLines int
+	// Logger receives STATUS= messages and progress at Info/Debug level.
+	// Default: a logger that discards.
+	Logger *slog.Logger
+}
+
+// withDefaults returns o with zero fields set to their defaults.
+func (o Options) withDefaults() Options {
+	if o.Dir == "" {
+		o.Dir = DefaultDir
+	}
+	if !o.UmaskSet {
+		o.Umask, o.UmaskSet = DefaultUmask, true
+	}
+	if o.ReadyTimeout <= 0 {
+		o.ReadyTimeout = DefaultReadyTimeout
+	}
+	if o.TailLines == 0 {
+		o.TailLines = DefaultTailLines
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// validate reports unusable options before anything is touched.
+func (o Options) validate() error {
+	switch {
+	case o.PIDFile == "":
+		return errors.New("background: no PID file given")
+	case o.Command == "":
+		return errors.New("background: no command given")
+	case o.Umask&^0o777 != 0:
+		return fmt.Errorf("background: umask %#o has bits outside 0777", o.Umask)
+	}
+	switch o.Readiness {
+	case ReadyExec, ReadyNotify:
+	case ReadyFD:
+		if o.ReadyFD <= PIDFileFD || o.ReadyFD > MaxReadyFD {
+			return fmt.Errorf("background: ready fd %d: must be between %d and %d (0-2 are stdio, %d is the PID file)",
+				o.ReadyFD, PIDFileFD+1, MaxReadyFD, PIDFileFD)
+		}
+	default:
+		return fmt.Errorf("background: unknown readiness %d", o.Readiness)
+	}
+	for _, kv := range o.Env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return fmt.Errorf("background: environment entry %q is not KEY=VALUE", kv)
+		}
+	}
+	return nil
+}
+
+// Errors wrapped by [*Error]; test with [errors.Is].
+var (
+	// ErrExited: the command exited before it was ready.
+	ErrExited = errors.New("exited before it was ready")
+	// ErrNotReady: the command was not ready within the ready timeout.
+	ErrNotReady = errors.New("not ready in time")
+	// ErrReportedFailure: the command reported a failure (ERRNO= on the
+	// notify socket, or it closed the ready fd without writing a newline).
+	ErrReportedFailure = errors.New("reported failure")
+)
+
+// ErrUnsupported is returned by [Launch] on systems other than Linux: it
+// relies on pidfd_open(2), SO_PASSCRED and /proc.
+var ErrUnsupported = errors.New("background: daemonizing a foreground program is only supported on Linux")
+
+// Error reports a command that did not become ready. By the time it is
+// returned the command has been killed and reaped, and the PID file cleared.
+type Error struct {
+	Command string
+	PID     int
+	// Err is [ErrExited], [ErrNotReady], [ErrReportedFailure] or the
+	// context's error, possibly wrapping more detail.
+	Err error
+	// ProcessState is how the command ended (it may have been killed by
+	// us), if known.
+	ProcessState *os.ProcessState
+	// Status is the last STATUS= the command sent, if any.
+	Status string
+	// Output holds the last lines of Options.Output written during this
+	// start.
+	Output []string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s (pid %d) %v", e.Command, e.PID, e.Err)
+	if ps := e.ProcessState; ps != nil && (errors.Is(e.Err, ErrExited) || errors.Is(e.Err, ErrReportedFailure)) {
+		fmt.Fprintf(&b, " (%s)", ps)
+	}
+	if e.Status != "" {
+		fmt.Fprintf(&b, "; last status: %q", e.Status)
+	}
+	if len(e.Output) > 0 {
+		b.WriteString("; last output:")
+		for _, l := range e.Output {
+			b.WriteString("\n  " + l)
+		}
+	}
+	return b.String()
+}
+
+// Unwrap returns Err.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Starter starts a command with [Launch]. It satisfies the control
+// package's Starter interface.
+type Starter struct {
+	Options
+}
+
+// Start runs [Launch]. If the PID file is locked (the daemon is already
+// running or starting) the error is the [*lockfile.LockedError], which
+// errors.Is [lockfile.ErrLocked].
+func (s Starter) Start(ctx context.Context) error {
+	_, err := Launch(ctx, s.Options)
+	return err
+}

@@ -1,0 +1,681 @@
+//go:build linux
+
+package background
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/daemonkit/daemonkit/lockfile"
+)
+
+// umaskMu serialises the umask switch around fork among concurrent
+// Launch calls of one process.
+var umaskMu sync.Mutex
+
+// Launch starts opts.Command as a daemon (see the package documentation)
+// and returns its PID once it is ready. The PID file then holds that PID and
+// stays locked by the command. If the PID file is already locked, Launch
+// returns the [*lockfile.LockedError] and starts nothing.
+func Launch(ctx context.Context, opts Options) (int, error) {
+	if err := opts.validate(); err != nil {
+		return 0, err
+	}
+	o := opts.withDefaults()
+	path, err := lookCommand(o.Command)
+	if err != nil {
+		return 0, err
+	}
+	cred, env, err := identity(o)
+	if err != nil {
+		return 0, err
+	}
+
+	pf, err := lockfile.Acquire(o.PIDFile)
+	if err != nil {
+		return 0, err
+	}
+	defer pf.Close()
+	if err := pf.WriteStarting(); err != nil {
+		pf.Clear()
+		return 0, err
+	}
+
+	l := &launch{o: o, pf: pf}
+	defer l.closeAll()
+	pid, err := l.run(ctx, path, cred, env)
+	if err != nil {
+		pf.Clear()
+		return 0, err
+	}
+	return pid, nil
+}
+
+// launch holds the resources of one Launch call.
+type launch struct {
+	o       Options
+	pf      *lockfile.File
+	closers []io.Closer
+	cmd     *exec.Cmd
+	pidfd   int
+	outPath string
+	outFrom int64 // size of the output file when we opened it
+	status  string
+}
+
+func (l *launch) closeAll() {
+	for i := len(l.closers) - 1; i >= 0; i-- {
+		l.closers[i].Close()
+	}
+	l.closers = nil
+}
+
+// lookCommand resolves name like a shell: with a slash, relative to our
+// working directory; otherwise through $PATH.
+func lookCommand(name string) (string, error) {
+	if strings.Contains(name, "/") {
+		abs, err := filepath.Abs(name)
+		if err != nil {
+			return "", fmt.Errorf("command %s: %w", name, err)
+		}
+		return abs, nil
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("command %s: %w (give a path or fix $PATH)", name, err)
+	}
+	return p, nil
+}
+
+// dropEnv lists the variables of the caller that are never passed on.
+var dropEnv = []string{"NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "WATCHDOG_PID", "WATCHDOG_USEC"}
+
+// identity resolves User and Group into credentials and builds the
+// environment.
+func identity(o Options) (*syscall.Credential, []string, error) {
+	env := make([]string, 0, len(os.Environ())+len(o.Env)+4)
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if !containsString(dropEnv, k) {
+			env = append(env, kv)
+		}
+	}
+	if o.User == "" && o.Group == "" {
+		return nil, mergeEnv(env, o.Env), nil
+	}
+	cred := &syscall.Credential{Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid()), NoSetGroups: true}
+	if o.User != "" {
+		u, err := lookupUser(o.User)
+		if err != nil {
+			return nil, nil, err
+		}
+		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
+		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
+		cred.Uid, cred.Gid, cred.NoSetGroups = uint32(uid), uint32(gid), false
+		ids, err := u.GroupIds()
+		if err != nil {
+			return nil, nil, fmt.Errorf("supplementary groups of user %s: %w", o.User, err)
+		}
+		for _, s := range ids {
+			if g, err := strconv.ParseUint(s, 10, 32); err == nil {
+				cred.Groups = appendUnique(cred.Groups, uint32(g))
+			}
+		}
+		env = mergeEnv(env, []string{"HOME=" + u.HomeDir, "USER=" + u.Username, "LOGNAME=" + u.Username})
+	}
+	if o.Group != "" {
+		gid, err := lookupGroup(o.Group)
+		if err != nil {
+			return nil, nil, err
+		}
+		cred.Gid = gid
+		if o.User == "" {
+			cred.Groups, cred.NoSetGroups = []uint32{gid}, false
+		}
+	}
+	if !cred.NoSetGroups {
+		cred.Groups = appendUnique(cred.Groups, cred.Gid)
+	}
+	return cred, mergeEnv(env, o.Env), nil
+}
+
+func lookupUser(s string) (*user.User, error) {
+	u, err := user.Lookup(s)
+	if err == nil {
+		return u, nil
+	}
+	if _, nerr := strconv.ParseUint(s, 10, 32); nerr == nil {
+		if u, err := user.LookupId(s); err == nil {
+			return u, nil
+		}
+	}
+	// A number that is in no user database is refused too: the daemon
+	// needs a defined primary group and supplementary groups.
+	return nil, fmt.Errorf("user %q: %w", s, err)
+}
+
+func lookupGroup(s string) (uint32, error) {
+	if g, err := user.LookupGroup(s); err == nil {
+		id, _ := strconv.ParseUint(g.Gid, 10, 32)
+		return uint32(id), nil
+	}
+	id, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("group %q: no such group, and not a number", s)
+	}
+	return uint32(id), nil
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func appendUnique(list []uint32, v uint32) []uint32 {
+	for _, x := range list {
+		if x == v {
+			return list
+		}
+	}
+	return append(list, v)
+}
+
+// mergeEnv returns env with each KEY=VALUE of add replacing or appended.
+func mergeEnv(env, add []string) []string {
+	for _, kv := range add {
+		k, _, _ := strings.Cut(kv, "=")
+		replaced := false
+		for i, old := range env {
+			if ok, _, _ := strings.Cut(old, "="); ok == k {
+				env[i], replaced = kv, true
+				break
+			}
+		}
+		if !replaced {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// run starts the command and waits until it is ready or has failed.
+func (l *launch) run(ctx context.Context, path string, cred *syscall.Credential, env []string) (int, error) {
+	o := l.o
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return 0, err
+	}
+	l.closers = append(l.closers, devnull)
+	out := devnull
+	if o.Output != "" {
+		out, err = l.openOutput(o.Output)
+		if err != nil {
+			return 0, err
+		}
+	}
+
+	extra := []*os.File{l.pf.File()}
+	var readyR *os.File
+	var notify *notifySocket
+	switch o.Readiness {
+	case ReadyNotify:
+		notify, err = newNotifySocket(cred)
+		if err != nil {
+			return 0, err
+		}
+		l.closers = append(l.closers, notify)
+		env = mergeEnv(env, []string{"NOTIFY_SOCKET=" + notify.path})
+	case ReadyFD:
+		r, w, err := os.Pipe()
+		if err != nil {
+			return 0, fmt.Errorf("ready pipe: %w", err)
+		}
+		readyR = r
+		l.closers = append(l.closers, r, w)
+		for len(extra) < o.ReadyFD-PIDFileFD {
+			extra = append(extra, nil)
+		}
+		extra = append(extra, w)
+	}
+
+	cmd := &exec.Cmd{
+		Path:       path,
+		Args:       append([]string{o.Command}, o.Args...),
+		Env:        env,
+		Dir:        o.Dir,
+		Stdin:      devnull,
+		Stdout:     out,
+		Stderr:     out,
+		ExtraFiles: extra,
+		SysProcAttr: &syscall.SysProcAttr{
+			Setsid:     true,
+			Credential: cred,
+		},
+	}
+	if err := cloexecInherited(); err != nil {
+		return 0, err
+	}
+	umaskMu.Lock()
+	old := unix.Umask(int(o.Umask))
+	err = cmd.Start()
+	unix.Umask(old)
+	umaskMu.Unlock()
+	if err != nil {
+		return 0, fmt.Errorf("start %s: %w", o.Command, err)
+	}
+	l.cmd = cmd
+	pid := cmd.Process.Pid
+	o.Logger.Debug("started", "command", o.Command, "pid", pid, "pid_file", o.PIDFile, "readiness", o.Readiness.String())
+	// Our copies of the child's descriptors are of no more use; the
+	// ready pipe's write end must go so that EOF can be seen.
+	if readyR != nil {
+		extra[len(extra)-1].Close()
+	}
+
+	// The child is ours and unreaped until we wait for it, so its PID
+	// cannot be reused under us and pidfd_open names it.
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return 0, l.fail(fmt.Errorf("pidfd_open(%d): %w", pid, err))
+	}
+	l.pidfd = pidfd
+	defer unix.Close(pidfd)
+
+	mainPID := pid
+	switch o.Readiness {
+	case ReadyNotify:
+		mainPID, err = l.waitNotify(ctx, notify)
+	case ReadyFD:
+		err = l.waitReadyFD(ctx, readyR)
+	}
+	if err != nil {
+		return 0, l.fail(err)
+	}
+	if err := l.pf.WritePID(mainPID); err != nil {
+		return 0, l.fail(err)
+	}
+	cmd.Process.Release()
+	o.Logger.Debug("ready", "pid", mainPID, "pid_file", o.PIDFile)
+	return mainPID, nil
+}
+
+// cloexecInherited marks every descriptor above 2 close-on-exec, so that
+// descriptors this process inherited without the flag (Go sets it on all it
+// opens) do not leak into the daemon, which gets only 0-2, the PID file and
+// the ready fd.
+func cloexecInherited() error {
+	err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	if err == nil {
+		return nil
+	}
+	// Before Linux 5.11: walk /proc/self/fd.
+	ents, rerr := os.ReadDir("/proc/self/fd")
+	if rerr != nil {
+		return fmt.Errorf("marking inherited descriptors close-on-exec: close_range: %v; %w", err, rerr)
+	}
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			unix.CloseOnExec(fd)
+		}
+	}
+	return nil
+}
+
+// openOutput opens the output file safely and remembers where this start's
+// output begins.
+func (l *launch) openOutput(path string) (*os.File, error) {
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NOCTTY, 0o640)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			err = fmt.Errorf("%w (symbolic links are not followed)", err)
+		}
+		return nil, fmt.Errorf("output file: %w", &os.PathError{Op: "open", Path: path, Err: err})
+	}
+	f := os.NewFile(uintptr(fd), path)
+	l.closers = append(l.closers, f)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, fmt.Errorf("output file: %w", &os.PathError{Op: "fstat", Path: path, Err: err})
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFREG {
+		l.outPath, l.outFrom = path, st.Size
+	}
+	return f, nil
+}
+
+// pollFDs waits until one of fds is readable, the pidfd says the child
+// exited, the deadline passes or ctx is done. It returns the index in fds of
+// a readable descriptor, or -1 when the child exited.
+func (l *launch) pollFDs(ctx context.Context, deadline time.Time, fds ...int) (int, error) {
+	// A pipe that becomes readable when ctx is done, so that one poll(2)
+	// waits for everything without a goroutine per source.
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		return 0, fmt.Errorf("pipe: %w", err)
+	}
+	defer unix.Close(p[0])
+	defer unix.Close(p[1])
+	stop := context.AfterFunc(ctx, func() { unix.Write(p[1], []byte{0}) })
+	defer stop()
+
+	pfds := []unix.PollFd{{Fd: int32(l.pidfd), Events: unix.POLLIN}, {Fd: int32(p[0]), Events: unix.POLLIN}}
+	for _, fd := range fds {
+		pfds = append(pfds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
+	}
+	for {
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return 0, ErrNotReady
+		}
+		ms := int(min(wait.Milliseconds()+1, 1<<30))
+		n, err := unix.Poll(pfds, ms)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("poll: %w", err)
+		}
+		if n == 0 {
+			continue
+		}
+		if pfds[1].Revents != 0 {
+			return 0, context.Cause(ctx)
+		}
+		for i := range fds {
+			if pfds[2+i].Revents != 0 {
+				return i, nil
+			}
+		}
+		if pfds[0].Revents != 0 {
+			return -1, nil
+		}
+	}
+}
+
+// waitReadyFD waits for a newline on the ready pipe.
+func (l *launch) waitReadyFD(ctx context.Context, r *os.File) error {
+	deadline := time.Now().Add(l.o.ReadyTimeout)
+	buf := make([]byte, 512)
+	for {
+		i, err := l.pollFDs(ctx, deadline, int(r.Fd()))
+		if err != nil {
+			return err
+		}
+		if i < 0 {
+			return ErrExited
+		}
+		n, err := unix.Read(int(r.Fd()), buf)
+		if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("reading ready fd: %w", err)
+		}
+		if n == 0 {
+			// EOF: the command (or all that had the pipe) closed it
+			// without a newline. If the command is exiting, say so.
+			if l.exitedWithin(200 * time.Millisecond) {
+				return ErrExited
+			}
+			return fmt.Errorf("%w: closed ready fd %d without writing a newline", ErrReportedFailure, l.o.ReadyFD)
+		}
+		if bytes.IndexByte(buf[:n], '\n') >= 0 {
+			return nil
+		}
+	}
+}
+
+// exitedWithin reports whether the child exits within d.
+func (l *launch) exitedWithin(d time.Duration) bool {
+	pfd := []unix.PollFd{{Fd: int32(l.pidfd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(pfd, int(d.Milliseconds()))
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		return err == nil && n > 0
+	}
+}
+
+// waitNotify waits for READY=1 from the command's process tree and returns
+// the daemon's PID (MAINPID= if it names the command or a descendant).
+func (l *launch) waitNotify(ctx context.Context, ns *notifySocket) (int, error) {
+	pid := l.cmd.Process.Pid
+	mainPID := pid
+	deadline := time.Now().Add(l.o.ReadyTimeout)
+	for {
+		i, err := l.pollFDs(ctx, deadline, ns.fd)
+		if err != nil {
+			return 0, err
+		}
+		if i < 0 {
+			return 0, ErrExited
+		}
+		for {
+			msg, sender, err := ns.recv()
+			if errors.Is(err, unix.EAGAIN) {
+				break
+			}
+			if err != nil {
+				l.o.Logger.Warn("notify socket: "+err.Error(), "pid_file", l.o.PIDFile)
+				continue
+			}
+			if sender != pid && !isDescendant(sender, pid) {
+				l.o.Logger.Warn("ignoring notification from a process outside the daemon's tree",
+					"sender", sender, "pid", pid, "pid_file", l.o.PIDFile)
+				continue
+			}
+			n, err := ParseNotify(msg)
+			if err != nil {
+				l.o.Logger.Warn("ignoring notification: "+err.Error(), "sender", sender, "pid_file", l.o.PIDFile)
+				continue
+			}
+			if n.Status != "" {
+				l.status = n.Status
+				l.o.Logger.Info("status: "+n.Status, "pid", pid, "pid_file", l.o.PIDFile)
+			}
+			if n.MainPID != 0 {
+				if n.MainPID == pid || isDescendant(n.MainPID, pid) {
+					mainPID = n.MainPID
+				} else {
+					l.o.Logger.Warn("ignoring MAINPID outside the daemon's tree", "mainpid", n.MainPID, "pid", pid)
+				}
+			}
+			if n.HasErrno {
+				return 0, fmt.Errorf("%w: ERRNO=%d (%v)", ErrReportedFailure, n.Errno, syscall.Errno(n.Errno))
+			}
+			if n.HasExtendTimeout {
+				if d := time.Now().Add(n.ExtendTimeout); d.After(deadline) {
+					deadline = d
+				}
+			}
+			if n.Ready {
+				return mainPID, nil
+			}
+		}
+	}
+}
+
+// fail kills the child (SIGKILL to it and its process group, which it leads
+// in its own session), reaps it, and returns the *Error for cause.
+func (l *launch) fail(cause error) error {
+	pid := l.cmd.Process.Pid
+	e := &Error{Command: l.o.Command, PID: pid, Err: cause, Status: l.status}
+	// pid > 1 always: it is our child. The group still exists while its
+	// leader is unreaped, and its ID is not reused while members remain.
+	unix.Kill(-pid, unix.SIGKILL)
+	unix.Kill(pid, unix.SIGKILL)
+	l.cmd.Wait()
+	e.ProcessState = l.cmd.ProcessState
+	unix.Kill(-pid, unix.SIGKILL)
+	e.Output = l.tail()
+	return e
+}
+
+// tail returns the last TailLines lines written to the output file since we
+// opened it (reading at most 64 KiB).
+func (l *launch) tail() []string {
+	if l.outPath == "" || l.o.TailLines < 0 {
+		return nil
+	}
+	fd, err := unix.Open(l.outPath, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil
+	}
+	f := os.NewFile(uintptr(fd), l.outPath)
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		return nil
+	}
+	const maxTail = 64 << 10
+	from := max(l.outFrom, st.Size()-maxTail)
+	if from >= st.Size() {
+		return nil
+	}
+	b := make([]byte, st.Size()-from)
+	n, _ := f.ReadAt(b, from)
+	var lines []string
+	sc := bufio.NewScanner(bytes.NewReader(b[:n]))
+	sc.Buffer(make([]byte, 0, 4096), maxTail)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if len(lines) > l.o.TailLines {
+			lines = lines[1:]
+		}
+	}
+	return lines
+}
+
+// isDescendant reports whether pid is a descendant of ancestor, walking the
+// PPid chain in /proc.
+func isDescendant(pid, ancestor int) bool {
+	for range 1024 {
+		ppid, ok := parentOf(pid)
+		if !ok || ppid <= 1 {
+			return false
+		}
+		if ppid == ancestor {
+			return true
+		}
+		pid = ppid
+	}
+	return false
+}
+
+// parentOf returns the PPid of pid from /proc/PID/status.
+func parentOf(pid int) (int, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, false
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "PPid:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			return n, err == nil
+		}
+	}
+	return 0, false
+}
+
+// notifySocket is a private sd_notify socket in its own directory.
+type notifySocket struct {
+	dir, path string
+	fd        int
+}
+
+// newNotifySocket creates a directory only we (and the daemon's user, if
+// cred switches user) can enter, and binds a datagram socket in it that
+// receives the sender's credentials.
+func newNotifySocket(cred *syscall.Credential) (*notifySocket, error) {
+	dir, err := os.MkdirTemp("", "daemonctl-notify-")
+	if err != nil {
+		return nil, fmt.Errorf("notify socket directory: %w", err)
+	}
+	ns := &notifySocket{dir: dir, path: filepath.Join(dir, "notify"), fd: -1}
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		ns.Close()
+		return nil, fmt.Errorf("notify socket: %w", err)
+	}
+	ns.fd = fd
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: ns.path}); err != nil {
+		ns.Close()
+		return nil, fmt.Errorf("notify socket %s: bind: %w", ns.path, err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
+		ns.Close()
+		return nil, fmt.Errorf("notify socket %s: SO_PASSCRED: %w", ns.path, err)
+	}
+	if cred != nil {
+		// Let the daemon's user reach the socket: it owns the (0700)
+		// directory and the socket (which needs write permission).
+		for _, p := range []string{dir, ns.path} {
+			if err := os.Lchown(p, int(cred.Uid), int(cred.Gid)); err != nil {
+				ns.Close()
+				return nil, fmt.Errorf("notify socket: %w", err)
+			}
+		}
+	}
+	return ns, nil
+}
+
+// recv reads one datagram without blocking and returns it with the PID of
+// its sender (0 if the kernel attached no credentials).
+func (ns *notifySocket) recv() ([]byte, int, error) {
+	buf := make([]byte, MaxNotifySize+1)
+	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred)*4)
+	n, oobn, flags, _, err := unix.Recvmsg(ns.fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return nil, 0, err
+	}
+	if flags&unix.MSG_TRUNC != 0 {
+		return nil, 0, fmt.Errorf("datagram longer than %d bytes", MaxNotifySize)
+	}
+	sender := 0
+	msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+	for _, m := range msgs {
+		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_CREDENTIALS {
+			if uc, err := unix.ParseUnixCredentials(&m); err == nil {
+				sender = int(uc.Pid)
+			}
+		}
+		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_RIGHTS {
+			// Passed descriptors (FDSTORE=) are not kept: close them.
+			if fds, err := unix.ParseUnixRights(&m); err == nil {
+				for _, fd := range fds {
+					unix.Close(fd)
+				}
+			}
+		}
+	}
+	return buf[:n], sender, nil
+}
+
+// Close closes the socket and removes its directory.
+func (ns *notifySocket) Close() error {
+	if ns.fd >= 0 {
+		unix.Close(ns.fd)
+		ns.fd = -1
+	}
+	return os.RemoveAll(ns.dir)
+}
