@@ -341,9 +341,36 @@ func (c *Child) Abort() {
 type Stage struct {
 	PIDFile *lockfile.File
 	Files   map[string]*os.File
-	conn    *net.UnixConn
+	ch      channel
 	crash   *os.File
 }
+
+// channel is the daemon's end of the ready channel, used with blocking
+// syscalls.
+type channel int
+
+// write sends one message; MSG_NOSIGNAL turns a vanished launcher into
+// EPIPE instead of SIGPIPE.
+func (c channel) write(m Message) error {
+	return unix.Sendto(int(c), m.Encode(), unix.MSG_NOSIGNAL, nil)
+}
+
+// read reads one message, waiting at most d. It returns 0 at EOF.
+func (c channel) read(buf []byte, d time.Duration) (int, error) {
+	tv := unix.NsecToTimeval(d.Nanoseconds())
+	if err := unix.SetsockoptTimeval(int(c), unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		return 0, err
+	}
+	for {
+		n, err := unix.Read(int(c), buf)
+		if err == unix.EINTR {
+			continue
+		}
+		return n, err
+	}
+}
+
+func (c channel) close() { unix.Close(int(c)) }
 
 // Adopt verifies that this process is a daemon stage started by [Spawn] and
 // takes over its descriptors. It must be called only when [Marked] is true.
@@ -369,35 +396,31 @@ func Adopt() (*Stage, error) {
 		return nil, explain("fd %d is not a ready channel", ChannelFD)
 	}
 	unix.CloseOnExec(ChannelFD)
-	fc, err := net.FileConn(os.NewFile(ChannelFD, "ready-channel"))
-	if err != nil {
-		return nil, explain("fd %d: %v", ChannelFD, err)
-	}
-	unix.Close(ChannelFD) // FileConn made its own copy
-	conn := fc.(*net.UnixConn)
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	// The daemon side uses plain blocking syscalls with SO_RCVTIMEO rather
+	// than the runtime poller, so that a daemon which does no networking
+	// has no descriptors but its own.
+	ch := channel(ChannelFD)
 	buf := make([]byte, MaxMessage+1)
-	n, err := conn.Read(buf)
-	conn.SetReadDeadline(time.Time{})
+	n, err := ch.read(buf, 10*time.Second)
 	if err != nil || n == 0 {
-		conn.Close()
+		ch.close()
 		return nil, explain("no hello on the ready channel (%v)", err)
 	}
 	m, err := ParseMessage(buf[:n])
 	if err != nil || m.Kind != Hello {
-		conn.Close()
+		ch.close()
 		return nil, explain("the ready channel did not start with a hello (%v)", err)
 	}
 	hello, err := ParseHello(m.Payload)
 	if err != nil {
-		conn.Close()
+		ch.close()
 		return nil, explain("%v", err)
 	}
 	if subtle.ConstantTimeCompare([]byte(hello.Token), []byte(token)) != 1 {
-		conn.Close()
+		ch.close()
 		return nil, explain("its token does not match the launcher's")
 	}
-	s := &Stage{conn: conn, Files: make(map[string]*os.File, len(hello.Files))}
+	s := &Stage{ch: ch, Files: make(map[string]*os.File, len(hello.Files))}
 	unix.Umask(hello.Umask)
 	s.PIDFile, err = lockfile.Adopt(PIDFileFD, hello.PIDFile, hello.Dev, hello.Ino)
 	if err != nil {
@@ -433,8 +456,7 @@ func (s *Stage) Fail(msg string) error {
 	if len(msg) > MaxMessage-len(Error)-1 {
 		msg = msg[:MaxMessage-len(Error)-1]
 	}
-	_, err := s.conn.Write(Message{Kind: Error, Payload: []byte(msg)}.Encode())
-	return err
+	return s.ch.write(Message{Kind: Error, Payload: []byte(msg)})
 }
 
 // Ready reports READY and waits up to ackTimeout for the launcher's ACK,
@@ -444,14 +466,13 @@ func (s *Stage) Fail(msg string) error {
 func (s *Stage) Ready(ackTimeout time.Duration) (acked bool) {
 	debug.SetCrashOutput(nil, debug.CrashOptions{})
 	s.crash.Close()
-	defer s.conn.Close()
-	if _, err := s.conn.Write(Message{Kind: Ready}.Encode()); err != nil {
+	defer s.ch.close()
+	if err := s.ch.write(Message{Kind: Ready}); err != nil {
 		return false
 	}
-	s.conn.SetReadDeadline(time.Now().Add(ackTimeout))
 	buf := make([]byte, 64)
-	n, err := s.conn.Read(buf)
-	if err != nil {
+	n, err := s.ch.read(buf, ackTimeout)
+	if err != nil || n == 0 {
 		return false
 	}
 	m, err := ParseMessage(buf[:n])
@@ -460,7 +481,5 @@ func (s *Stage) Ready(ackTimeout time.Duration) (acked bool) {
 
 // Close releases the channel without reporting anything (the launcher sees
 // EOF and reports the exit status).
-func (s *Stage) Close() {
-	s.conn.Close()
-}
+func (s *Stage) Close() { s.ch.close() }
 
