@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/daemonkit/daemonkit/internal/fdutil"
 	"github.com/daemonkit/daemonkit/lockfile"
 	"golang.org/x/sys/unix"
 )
@@ -78,7 +79,9 @@ type Child struct {
 }
 
 // Spawn starts the daemon stage: a new session, the descriptors described
-// in the package documentation, and a HELLO on the ready channel.
+// in the package documentation, and a HELLO on the ready channel. Every
+// other descriptor of the calling process is marked close-on-exec first,
+// so that nothing the launcher inherited reaches the daemon.
 func Spawn(spec Spec) (*Child, error) {
 	if spec.PIDFile == nil {
 		return nil, errors.New("reexec: Spec.PIDFile is required")
@@ -150,6 +153,7 @@ func Spawn(spec Spec) (*Child, error) {
 			c.outStart = off
 		}
 	}
+	fdutil.CloseOnExecFrom(3) // pass on nothing we inherited by accident
 	if err := cmd.Start(); err != nil {
 		conn.Close()
 		crashR.Close()
