@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -70,54 +71,82 @@ func startHolder(t *testing.T, path, mode string) *holder {
 	return &holder{pid: pid, release: release}
 }
 
-// procLock is one line of /proc/locks about an flock.
-type procLock struct {
-	waiting bool
-	write   bool
-	pid     int
-	ino     uint64
-}
-
-// flocks returns the flock(2) locks and waiters on inode ino.
-func flocks(t *testing.T, ino uint64) []procLock {
-	t.Helper()
-	b, err := os.ReadFile("/proc/locks")
-	if err != nil {
-		t.Fatalf("read /proc/locks: %v", err)
-	}
-	var out []procLock
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 6 {
-			continue
-		}
-		waiting := f[1] == "->"
-		if waiting {
-			f = f[1:]
-		}
-		if len(f) < 6 || f[1] != "FLOCK" {
-			continue
-		}
-		i := strings.LastIndexByte(f[5], ':')
-		n, err := strconv.ParseUint(f[5][i+1:], 10, 64)
-		if err != nil || n != ino {
-			continue
-		}
-		pid, _ := strconv.Atoi(f[4])
-		out = append(out, procLock{waiting: waiting, write: f[3] == "WRITE", pid: pid, ino: n})
-	}
-	return out
-}
-
-// waiters counts the processes (threads) blocked in flock on inode ino.
+// waiters counts the flock(2) requests blocked on inode ino of the file
+// system holding the test's temporary directories, from /proc/locks.
+//
+// /proc/locks is not read atomically: a read returns about a page, and
+// locks other processes take or drop between reads can make a line appear
+// twice or not at all. So it is read until two reads agree, and callers
+// only poll it for a count to be reached (proctest.WaitFor). Whether a file
+// is locked is asked with lockState instead, which is exact.
 func waiters(t *testing.T, ino uint64) int {
-	n := 0
-	for _, l := range flocks(t, ino) {
-		if l.waiting {
-			n++
-		}
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(os.TempDir(), &st); err != nil {
+		t.Fatal(err)
 	}
-	return n
+	dev := fmt.Sprintf("%02x:%02x:%d", unix.Major(st.Dev), unix.Minor(st.Dev), ino)
+	count := func() int {
+		b, err := os.ReadFile("/proc/locks")
+		if err != nil {
+			t.Fatalf("read /proc/locks: %v", err)
+		}
+		n := 0
+		for _, line := range strings.Split(string(b), "\n") {
+			// "12: -> FLOCK  ADVISORY  WRITE 345 fe:00:678 0 EOF"
+			f := strings.Fields(line)
+			if len(f) >= 7 && f[1] == "->" && f[2] == "FLOCK" && f[6] == dev {
+				n++
+			}
+		}
+		return n
+	}
+	for n := count(); ; {
+		m := count()
+		if m == n {
+			return n
+		}
+		n = m
+	}
+}
+
+// lockState probes the lock on the file f (or, if f is nil, on a fresh
+// open of path) from a new open file description: "free", "shared" (only
+// shared locks held) or "exclusive".
+func lockState(t *testing.T, path string, f *os.File) string {
+	t.Helper()
+	if f == nil {
+		var err error
+		f, err = os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+	} else {
+		// A new open file description of the same inode, via /proc.
+		g, err := os.Open("/proc/self/fd/" + strconv.Itoa(int(f.Fd())))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.Close()
+		f = g
+	}
+	fd := int(f.Fd())
+	switch err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); {
+	case err == nil:
+		unix.Flock(fd, unix.LOCK_UN)
+		return "free"
+	case !errors.Is(err, unix.EWOULDBLOCK):
+		t.Fatalf("flock %s: %v", path, err)
+	}
+	switch err := unix.Flock(fd, unix.LOCK_SH|unix.LOCK_NB); {
+	case err == nil:
+		unix.Flock(fd, unix.LOCK_UN)
+		return "shared"
+	case !errors.Is(err, unix.EWOULDBLOCK):
+		t.Fatalf("flock %s: %v", path, err)
+	}
+	return "exclusive"
 }
 
 func inode(t *testing.T, path string) uint64 {
@@ -177,9 +206,8 @@ func TestAcquireCreatesWithMode0644(t *testing.T) {
 	if err != nil || fl&unix.FD_CLOEXEC == 0 {
 		t.Fatalf("pid file descriptor is not close-on-exec (flags %#x, %v)", fl, err)
 	}
-	locks := flocks(t, f.Ino())
-	if len(locks) != 1 || !locks[0].write || locks[0].waiting {
-		t.Fatalf("want one exclusive flock on %s, /proc/locks has %+v", path, locks)
+	if st := lockState(t, path, nil); st != "exclusive" {
+		t.Fatalf("after Acquire the lock on %s is %s, want exclusive", path, st)
 	}
 }
 
@@ -240,8 +268,8 @@ func TestAcquireTwiceInProcess(t *testing.T) {
 			if got := readFile(t, path); got != tt.content {
 				t.Fatalf("content changed by failed Acquire: %.40q", got)
 			}
-			if l := flocks(t, first.Ino()); len(l) != 1 {
-				t.Fatalf("want exactly the first lock, /proc/locks has %+v", l)
+			if st := lockState(t, path, nil); st != "exclusive" {
+				t.Fatalf("after the failed Acquire the lock is %s, want the first one's (exclusive)", st)
 			}
 			// Once released it can be acquired again.
 			first.Close()
@@ -278,6 +306,9 @@ func TestInspectLockedByChild(t *testing.T) {
 			writeFile(t, path, tt.content)
 			before := time.Now().Add(-time.Second)
 			h := startHolder(t, path, "ex")
+			if st := lockState(t, path, nil); st != "exclusive" {
+				t.Fatalf("lock held by the child is %s", st)
+			}
 			info, err := Inspect(path)
 			if err != nil {
 				t.Fatalf("Inspect: %v", err)
@@ -336,6 +367,9 @@ func TestInspectSharedLockHolderIsNotRunning(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "d.pid")
 	writeFile(t, path, "4242\n")
 	startHolder(t, path, "sh")
+	if st := lockState(t, path, nil); st != "shared" {
+		t.Fatalf("lock held by the shared holder is %s", st)
+	}
 	info, err := Inspect(path)
 	if err != nil || info.State != Stale {
 		t.Fatalf("Inspect with a shared lock held elsewhere = %+v, %v; want stale", info, err)
@@ -367,8 +401,8 @@ func TestInspectUnlocked(t *testing.T) {
 			t.Errorf("Inspect read %d bytes, want at most %d", len(info.Content), MaxContent+1)
 		}
 		// Inspect leaves no lock behind.
-		if l := flocks(t, inode(t, path)); len(l) != 0 {
-			t.Errorf("Inspect left locks: %+v", l)
+		if st := lockState(t, path, nil); st != "free" {
+			t.Errorf("Inspect left a lock: %s", st)
 		}
 		mustAcquire(t, path).Close()
 	}
@@ -503,8 +537,8 @@ func TestSymlinkNeverFollowed(t *testing.T) {
 	if !after.ModTime().Equal(before.ModTime()) || after.Mode() != before.Mode() {
 		t.Fatalf("symlink target touched: %v %v -> %v %v", before.ModTime(), before.Mode(), after.ModTime(), after.Mode())
 	}
-	if l := flocks(t, inode(t, target)); len(l) != 0 {
-		t.Fatalf("symlink target got locked: %+v", l)
+	if st := lockState(t, target, nil); st != "free" {
+		t.Fatalf("symlink target got locked: %s", st)
 	}
 	if _, err := os.Lstat(missing); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("dangling symlink target was created: %v", err)
@@ -546,6 +580,11 @@ func TestAcquireRechecksInode(t *testing.T) {
 	proctest.WaitFor(t, testTimeout, "AcquireWait to block in flock", func() bool { return waiters(t, oldIno) == 1 })
 
 	// Replace the file under it: unlink and recreate.
+	old, err := os.Open(path) // to probe the old inode's lock later
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
@@ -572,11 +611,11 @@ func TestAcquireRechecksInode(t *testing.T) {
 	if b, err := r.f.Read(); err != nil || string(b) != "new\n" {
 		t.Fatalf("Read = %q, %v; want the new file's content", b, err)
 	}
-	if l := flocks(t, oldIno); len(l) != 0 {
-		t.Fatalf("old inode still locked: %+v", l)
+	if st := lockState(t, path+" (unlinked)", old); st != "free" {
+		t.Fatalf("the unlinked inode is still locked (%s)", st)
 	}
-	if l := flocks(t, newIno); len(l) != 1 || !l[0].write || l[0].waiting {
-		t.Fatalf("new inode: want one exclusive lock, have %+v", l)
+	if st := lockState(t, path, nil); st != "exclusive" {
+		t.Fatalf("the new file's lock is %s, want exclusive", st)
 	}
 }
 
@@ -604,15 +643,16 @@ func TestAcquireWaitTimesOut(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), path) {
 		t.Fatalf("AcquireWait = %v; want context.DeadlineExceeded naming %s", err, path)
 	}
-	// The leftover goroutine is still blocked in flock while the holder
-	// holds the lock ...
-	if n := waiters(t, ino); n != 1 {
-		t.Fatalf("want the abandoned flock still waiting, /proc/locks has %+v", flocks(t, ino))
-	}
+	// The leftover goroutine blocks in flock while the holder holds the
+	// lock (it may get there only after the deadline) ...
+	proctest.WaitFor(t, testTimeout, "abandoned flock to wait for the lock", func() bool { return waiters(t, ino) == 1 })
 	// ... and once the holder releases it, takes the lock, drops it, ends.
 	h.release()
-	proctest.WaitFor(t, testTimeout, "abandoned waiter to take and drop the lock", func() bool { return len(flocks(t, ino)) == 0 })
-	goleak.VerifyNone(t)
+	proctest.WaitFor(t, testTimeout, "abandoned flock to stop waiting", func() bool { return waiters(t, ino) == 0 })
+	goleak.VerifyNone(t) // retries until the goroutine has closed the file
+	if st := lockState(t, path, nil); st != "free" {
+		t.Fatalf("after the abandoned waiter ended the lock is %s, want free", st)
+	}
 	mustAcquire(t, path)
 }
 
@@ -640,8 +680,11 @@ func TestAcquireWaitCancel(t *testing.T) {
 		t.Fatal("AcquireWait ignored cancellation")
 	}
 	h.release()
-	proctest.WaitFor(t, testTimeout, "abandoned waiter to end", func() bool { return len(flocks(t, ino)) == 0 })
+	proctest.WaitFor(t, testTimeout, "abandoned flock to stop waiting", func() bool { return waiters(t, ino) == 0 })
 	goleak.VerifyNone(t)
+	if st := lockState(t, path, nil); st != "free" {
+		t.Fatalf("after the abandoned waiter ended the lock is %s, want free", st)
+	}
 }
 
 func TestAcquireWaitSucceedsAfterRelease(t *testing.T) {
@@ -685,8 +728,8 @@ func TestAcquireWaitSucceedsAfterRelease(t *testing.T) {
 			if r.f.Ino() != ino {
 				t.Fatalf("locked ino %d, want %d", r.f.Ino(), ino)
 			}
-			if l := flocks(t, ino); len(l) != 1 || l[0].pid != os.Getpid() || !l[0].write {
-				t.Fatalf("want our exclusive lock, /proc/locks has %+v", l)
+			if st := lockState(t, path, nil); st != "exclusive" {
+				t.Fatalf("after AcquireWait the lock is %s, want exclusive (the holder is gone)", st)
 			}
 			if _, err := Acquire(path); !errors.Is(err, ErrLocked) {
 				t.Fatalf("Acquire while AcquireWait holds the lock: %v", err)
@@ -825,10 +868,9 @@ func TestLockReleasedOnClose(t *testing.T) {
 	if info, _ := Inspect(path); info.State != Running {
 		t.Fatalf("while held: %v", info.State)
 	}
-	ino := f.Ino()
 	f.Close()
-	if l := flocks(t, ino); len(l) != 0 {
-		t.Fatalf("locks after Close: %+v", l)
+	if st := lockState(t, path, nil); st != "free" {
+		t.Fatalf("lock after Close: %s, want free", st)
 	}
 	if info, _ := Inspect(path); info.State != Stale {
 		t.Fatalf("after Close without Clear: %v, want stale", info.State)
