@@ -890,3 +890,38 @@ func TestPIDMax(t *testing.T) {
 		t.Fatalf("PIDMax() = %d, /proc says %d", got, want)
 	}
 }
+
+func TestAcquireAfterReplaceLocksNewFile(t *testing.T) {
+	// The old inode stays locked by its holder, but the path now names a
+	// new file: Acquire must lock the new one, not report "running".
+	path := filepath.Join(t.TempDir(), "d.pid")
+	writeFile(t, path, "4242\n")
+	h := startHolder(t, path, "ex")
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, "")
+	f := mustAcquire(t, path)
+	if f.Ino() != inode(t, path) {
+		t.Fatalf("Acquire locked ino %d, the path names %d", f.Ino(), inode(t, path))
+	}
+	h.release()
+}
+
+func TestInspectMode(t *testing.T) {
+	dir := t.TempDir()
+	for _, mode := range []os.FileMode{0o644, 0o600, 0o666, 0o646} {
+		path := filepath.Join(dir, mode.String()+".pid")
+		writeFile(t, path, "4242\n")
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		info, err := Inspect(path)
+		if err != nil || info.Mode != mode {
+			t.Errorf("Inspect(%v file).Mode = %v, %v", mode, info.Mode, err)
+		}
+	}
+	if info, err := Inspect(filepath.Join(dir, "missing")); err != nil || info.Mode != 0 {
+		t.Errorf("Inspect(missing).Mode = %v, %v; want 0", info.Mode, err)
+	}
+}
