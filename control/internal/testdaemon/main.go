@@ -1,0 +1,117 @@
+//go:build unix
+
+// Command testdaemon is a fake daemon for the control package's tests. Its
+// launcher locks the PID file, writes "(starting)", re-executes itself as the
+// daemon (new session, PID file inherited as fd 3, ready pipe as fd 4), writes
+// the daemon's PID once it is ready and exits 0 (100 if the PID file is
+// locked). The daemon truncates the PID file and exits on SIGTERM, and
+// records each SIGHUP.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/daemonkit/daemonkit/lockfile"
+)
+
+func main() {
+	var (
+		pidFile    = flag.String("pidfile", "", "PID file (required)")
+		daemon     = flag.Bool("daemon", false, "internal: run as the daemon stage")
+		holder     = flag.Bool("holder", false, "only sleep until killed (lock holder, canary)")
+		ignoreTerm = flag.Bool("ignore-term", false, "daemon ignores SIGTERM")
+		hupFile    = flag.String("hup-file", "", "daemon appends a line here on each SIGHUP")
+		fail       = flag.String("fail", "", "launcher prints this on stderr and exits 1 after writing (starting)")
+		noDaemon   = flag.Bool("no-daemon", false, "launcher exits 0 after writing (starting), starting no daemon")
+		exitCode   = flag.Int("exit", -1, "launcher exits at once with this status")
+		holdChild  = flag.String("hold-child", "", "daemon starts a child inheriting the lock and writes its PID here")
+	)
+	flag.Parse()
+	switch {
+	case *holder:
+		for {
+			time.Sleep(time.Hour)
+		}
+	case *daemon:
+		runDaemon(*pidFile, *ignoreTerm, *hupFile, *holdChild)
+	}
+	if *exitCode >= 0 {
+		fmt.Fprintln(os.Stderr, "testdaemon: exiting with", *exitCode)
+		os.Exit(*exitCode)
+	}
+	f, err := lockfile.Acquire(*pidFile)
+	if errors.Is(err, lockfile.ErrLocked) {
+		fmt.Fprintln(os.Stderr, "testdaemon:", err)
+		os.Exit(100)
+	}
+	check(err)
+	check(f.WriteStarting())
+	if *fail != "" {
+		fmt.Fprintln(os.Stderr, *fail)
+		os.Exit(1)
+	}
+	if *noDaemon {
+		os.Exit(0)
+	}
+	r, w, err := os.Pipe()
+	check(err)
+	cmd := exec.Command(os.Args[0], append([]string{"-daemon"}, os.Args[1:]...)...)
+	cmd.ExtraFiles = []*os.File{f.File(), w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	check(cmd.Start())
+	w.Close()
+	if n, _ := r.Read(make([]byte, 1)); n != 1 {
+		fmt.Fprintln(os.Stderr, "testdaemon: daemon failed before ready")
+		os.Exit(1)
+	}
+	check(f.WritePID(cmd.Process.Pid))
+	os.Exit(0)
+}
+
+func runDaemon(pidFile string, ignoreTerm bool, hupFile, holdChild string) {
+	pf := os.NewFile(3, pidFile)
+	ready := os.NewFile(4, "ready")
+	syscall.CloseOnExec(4)
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP)
+	if ignoreTerm {
+		signal.Ignore(syscall.SIGTERM)
+	}
+	if holdChild != "" {
+		cmd := exec.Command(os.Args[0], "-holder")
+		cmd.ExtraFiles = []*os.File{pf}
+		check(cmd.Start())
+		check(os.WriteFile(holdChild, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644))
+	}
+	ready.Write([]byte{1})
+	ready.Close()
+	for s := range sigs {
+		switch s {
+		case syscall.SIGHUP:
+			if hupFile != "" {
+				f, err := os.OpenFile(hupFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+				check(err)
+				fmt.Fprintln(f, "hup", os.Getpid())
+				f.Close()
+			}
+		case syscall.SIGTERM:
+			pf.Truncate(0)
+			os.Exit(0)
+		}
+	}
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testdaemon:", err)
+		os.Exit(1)
+	}
+}

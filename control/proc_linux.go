@@ -1,0 +1,124 @@
+//go:build linux
+
+package control
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// openProcess returns a handle for pid: a pidfd, or where pidfd_open is not
+// available (ENOSYS before Linux 5.3, EPERM from some seccomp filters) a
+// kill(2) handle. It returns errGone if pid does not exist.
+func openProcess(pid int) (process, error) {
+	if err := checkPID(pid); err != nil {
+		return nil, err
+	}
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if errors.Is(err, unix.EINVAL) { // PIDFD_NONBLOCK needs Linux 5.10
+		fd, err = unix.PidfdOpen(pid, 0)
+	}
+	switch {
+	case err == nil:
+		return &pidfdProcess{pid: pid, fd: fd}, nil
+	case errors.Is(err, unix.ESRCH):
+		return nil, errGone
+	case errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EPERM):
+		return newKillProcess(pid)
+	}
+	return nil, os.NewSyscallError("pidfd_open", err)
+}
+
+// pidfdProcess signals and waits through a pidfd, which always refers to
+// the process that had the PID when it was opened, even after it exits.
+type pidfdProcess struct {
+	pid int
+	fd  int
+}
+
+func (p *pidfdProcess) how() string { return "pidfd" }
+func (p *pidfdProcess) close()      { unix.Close(p.fd) }
+
+func (p *pidfdProcess) signal(sig syscall.Signal) error {
+	err := unix.PidfdSendSignal(p.fd, sig, nil, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return errGone
+	}
+	if err != nil {
+		return signalError(p.pid, sig, err)
+	}
+	return nil
+}
+
+// wait polls the pidfd (readable once the process has exited) together with
+// an eventfd that a [context.AfterFunc] writes to when ctx is done, so no
+// goroutine outlives the call and nothing sleeps.
+func (p *pidfdProcess) wait(ctx context.Context, d time.Duration) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return p.exited(), err
+	}
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return false, os.NewSyscallError("eventfd", err)
+	}
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(fired)
+		var one [8]byte
+		binary.NativeEndian.PutUint64(one[:], 1)
+		unix.Write(efd, one[:])
+	})
+	defer func() {
+		if !stop() {
+			<-fired // the write may be running: efd must outlive it
+		}
+		unix.Close(efd)
+	}()
+	var deadline time.Time
+	if d > 0 {
+		deadline = time.Now().Add(d)
+	}
+	for {
+		timeout := -1
+		if d > 0 {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return false, nil
+			}
+			timeout = int((left + time.Millisecond - 1) / time.Millisecond)
+		}
+		fds := []unix.PollFd{
+			{Fd: int32(p.fd), Events: unix.POLLIN},
+			{Fd: int32(efd), Events: unix.POLLIN},
+		}
+		n, err := unix.Poll(fds, timeout)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return false, os.NewSyscallError("poll", err)
+		}
+		if n == 0 {
+			continue // re-check the deadline
+		}
+		if fds[0].Revents != 0 {
+			return true, nil
+		}
+		if fds[1].Revents != 0 {
+			return false, ctx.Err()
+		}
+	}
+}
+
+// exited reports, without blocking, whether the process has exited.
+func (p *pidfdProcess) exited() bool {
+	fds := []unix.PollFd{{Fd: int32(p.fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n > 0
+}

@@ -1,0 +1,208 @@
+//go:build unix
+
+package control
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Starter starts a daemon and returns once it is running (its PID file
+// locked and naming it) or has failed. [Start] and [Restart] call it with
+// the guard file locked.
+//
+// An error that wraps [lockfile.ErrLocked], or an [*ExitError] with exit
+// status 100, means the daemon was already running.
+type Starter interface {
+	Start(ctx context.Context) error
+}
+
+// StarterFunc adapts a function to [Starter], e.g. to start a daemon in
+// process.
+type StarterFunc func(ctx context.Context) error
+
+// Start calls f(ctx).
+func (f StarterFunc) Start(ctx context.Context) error { return f(ctx) }
+
+// DefaultMessageLimit is how many bytes of a command's standard error
+// [Command] keeps for [ExitError.Message].
+const DefaultMessageLimit = 4096
+
+// DefaultWaitDelay is how long a [CommandStarter] that captures standard
+// error waits for the pipe to close after the command exited (a daemon that
+// kept the pipe open must not block the start).
+const DefaultWaitDelay = time.Second
+
+// CommandStarter is a [Starter] that runs a command (the daemon's launcher,
+// which exits once the daemon is ready) and waits for it to exit. Its
+// standard streams are passed through; the tail of its standard error is
+// kept for the error message.
+type CommandStarter struct {
+	// Path is the program to run; without a slash it is looked up in PATH.
+	Path string
+	// Args holds the command line, including the program name as Args[0].
+	Args []string
+	// Env is the environment; nil means the current one.
+	Env []string
+	// Dir is the working directory; empty means the current one.
+	Dir string
+	// Stdin, Stdout and Stderr are connected to the command; nil means
+	// /dev/null. An *os.File is passed as it is.
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// MessageLimit is how many bytes at the end of the command's standard
+	// error are kept for [ExitError.Message] (standard error then goes
+	// through a pipe, copied to Stderr). Zero keeps nothing.
+	MessageLimit int
+	// WaitDelay bounds how long to wait for the standard error pipe to be
+	// closed after the command exited, when MessageLimit > 0. Zero means
+	// [DefaultWaitDelay].
+	WaitDelay time.Duration
+}
+
+// Command returns a [CommandStarter] running name with args, with the
+// caller's standard input, output and error, keeping the last
+// [DefaultMessageLimit] bytes of standard error for error messages.
+func Command(name string, args ...string) *CommandStarter {
+	return &CommandStarter{
+		Path:         name,
+		Args:         append([]string{name}, args...),
+		Stdin:        os.Stdin,
+		Stdout:       os.Stdout,
+		Stderr:       os.Stderr,
+		MessageLimit: DefaultMessageLimit,
+	}
+}
+
+// Start runs the command and waits for it to exit. If ctx ends first, the
+// command is killed. A command that exits with a non-zero status or is
+// killed by a signal yields an [*ExitError].
+func (c *CommandStarter) Start(ctx context.Context) error {
+	if c.Path == "" {
+		return fmt.Errorf("start command: %w", ErrNoStarter)
+	}
+	args := c.Args
+	if len(args) == 0 {
+		args = []string{c.Path}
+	}
+	cmd := exec.CommandContext(ctx, c.Path, args[1:]...)
+	cmd.Args = args
+	cmd.Env = c.Env
+	cmd.Dir = c.Dir
+	cmd.Stdin = c.Stdin
+	cmd.Stdout = c.Stdout
+	cmd.Stderr = c.Stderr
+	var tail *tailWriter
+	if c.MessageLimit > 0 {
+		tail = &tailWriter{limit: c.MessageLimit, pass: c.Stderr}
+		cmd.Stderr = tail
+		cmd.WaitDelay = c.WaitDelay
+		if cmd.WaitDelay <= 0 {
+			cmd.WaitDelay = DefaultWaitDelay
+		}
+	}
+	err := cmd.Run()
+	if err == nil || errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState != nil && cmd.ProcessState.Success() {
+		return nil
+	}
+	var xe *exec.ExitError
+	if errors.As(err, &xe) {
+		e := &ExitError{Command: strings.Join(args, " "), Code: xe.ExitCode()}
+		if ws, ok := xe.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			e.Signal = ws.Signal()
+		}
+		if tail != nil {
+			e.Message = tail.message()
+		}
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			e.Err = ctxErr
+		}
+		return e
+	}
+	return fmt.Errorf("run %s: %w", c.Path, err)
+}
+
+// ExitError reports a start command that failed: its exit status or the
+// signal that killed it, and the end of its standard error.
+type ExitError struct {
+	Command string         // the command line
+	Code    int            // exit status, or -1 if killed by a signal
+	Signal  syscall.Signal // the signal that killed it, or 0
+	Message string         // the end of its standard error, trimmed
+	Err     error          // the context's error if it was killed on timeout
+}
+
+// Error says how the command ended, and what it said.
+func (e *ExitError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "command %q ", e.Command)
+	if e.Signal != 0 {
+		fmt.Fprintf(&b, "was killed by %s", signalName(e.Signal))
+		if e.Err != nil {
+			fmt.Fprintf(&b, " (%v)", e.Err)
+		}
+	} else {
+		fmt.Fprintf(&b, "exited with status %d", e.Code)
+	}
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Message)
+	}
+	return b.String()
+}
+
+// Unwrap returns the context's error, if the command was killed because
+// its context ended.
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// AlreadyRunning reports whether the command said, with exit status 100,
+// that the daemon was already running.
+func (e *ExitError) AlreadyRunning() bool { return e.Signal == 0 && e.Code == int(AlreadyDone) }
+
+// tailWriter copies to pass (ignoring its errors, so that a closed terminal
+// does not break the command) and keeps the last limit bytes.
+type tailWriter struct {
+	mu    sync.Mutex
+	limit int
+	buf   []byte
+	cut   bool
+	pass  io.Writer
+}
+
+func (w *tailWriter) Write(p []byte) (int, error) {
+	if w.pass != nil {
+		w.pass.Write(p)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	if over := len(w.buf) - w.limit; over > 0 {
+		w.buf = append(w.buf[:0], w.buf[over:]...)
+		w.cut = true
+	}
+	return len(p), nil
+}
+
+// message returns what was kept, trimmed, starting at a line boundary if
+// the beginning was cut.
+func (w *tailWriter) message() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	b := w.buf
+	if w.cut {
+		if i := bytes.IndexByte(b, '\n'); i >= 0 && i+1 < len(b) {
+			b = b[i+1:]
+		}
+		return "..." + string(bytes.TrimSpace(b))
+	}
+	return string(bytes.TrimSpace(b))
+}

@@ -1,0 +1,106 @@
+package control
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"syscall"
+	"time"
+
+	"github.com/daemonkit/daemonkit/lockfile"
+)
+
+// Status is the outcome of a control action. Its values are libucw's status
+// codes, which daemonctl uses as its exit status.
+type Status int
+
+// The status codes of libucw's daemon control protocol.
+const (
+	OK          Status = 0   // done (or, for Check, running)
+	AlreadyDone Status = 100 // nothing to do: already running (Start), not running (Stop)
+	NotRunning  Status = 101 // not running (Check, Signal)
+	Error       Status = 102 // failed; the action's error says why
+	Stale       Status = 103 // stale PID file: the daemon died without cleaning up
+)
+
+// String returns the status name: ok, already-done, not-running, error or
+// stale.
+func (s Status) String() string {
+	switch s {
+	case OK:
+		return "ok"
+	case AlreadyDone:
+		return "already-done"
+	case NotRunning:
+		return "not-running"
+	case Error:
+		return "error"
+	case Stale:
+		return "stale"
+	}
+	return fmt.Sprintf("Status(%d)", int(s))
+}
+
+// ExitCode returns the process exit status that reports s (libucw's codes).
+func (s Status) ExitCode() int { return int(s) }
+
+// Errors wrapped by the errors of this package. Test for them with
+// [errors.Is]. Errors about invalid PID file content also wrap
+// [lockfile.ErrInvalidPID]; errors caused by an expired context also wrap
+// the context's error.
+var (
+	// ErrTimeout: the action's context ended before the action could finish.
+	ErrTimeout = errors.New("timed out")
+	// ErrStillRunning: Stop signalled the daemon but it was still running
+	// (or its PID file still locked) when the context ended.
+	ErrStillRunning = errors.New("daemon still running")
+	// ErrLockHeld: the daemon's process is gone but its PID file is still
+	// locked, typically by a process that inherited the locked descriptor.
+	ErrLockHeld = errors.New("pid file still locked after the daemon exited")
+	// ErrUnsafe: the PID file is world-writable, so its content cannot be
+	// trusted to name the daemon.
+	ErrUnsafe = errors.New("unsafe pid file")
+	// ErrInvalid: the PID file is locked but its content is not a state the
+	// protocol knows (see [lockfile.Invalid]).
+	ErrInvalid = errors.New("invalid pid file")
+	// ErrNotStarted: the start command succeeded but the daemon is not
+	// running afterwards.
+	ErrNotStarted = errors.New("daemon not running after start")
+	// ErrChanged: the PID file kept changing between reading it and
+	// signalling, so no signal was sent.
+	ErrChanged = errors.New("pid file changed while signalling")
+	// ErrBadSignal: [ParseSignal] could not make sense of its input.
+	ErrBadSignal = errors.New("invalid signal")
+	// ErrNoStarter: Start or Restart was called without a [Starter].
+	ErrNoStarter = errors.New("no start command")
+)
+
+// Options say which daemon an action applies to and how it behaves.
+type Options struct {
+	// PIDFile is the daemon's PID file. Required.
+	PIDFile string
+	// GuardFile is the guard file locked during every action. Empty means
+	// [lockfile.GuardPath](PIDFile).
+	GuardFile string
+	// Signal is the signal to send: for [Stop] 0 means SIGTERM, for
+	// [Signal] 0 means SIGHUP. Not used by the other actions (Restart stops
+	// with it).
+	Signal syscall.Signal
+	// KillAfter makes [Stop] (and [Restart]) send SIGKILL, through the same
+	// pidfd, if the daemon has not exited this long after the first signal.
+	// Zero means never.
+	KillAfter time.Duration
+	// Logger receives a record of each step at debug level, and of unusual
+	// events (escalation, fallbacks) at info or warn level. Nil discards.
+	Logger *slog.Logger
+}
+
+// Result is the outcome of an action.
+type Result struct {
+	Status Status
+	// Before is the state observed under the guard lock before acting.
+	Before lockfile.Info
+	// After is the state at the end of the action (for Check, the same as
+	// Before). It is the zero Info if the action failed before reading it.
+	After lockfile.Info
+}
