@@ -925,3 +925,84 @@ func TestInspectMode(t *testing.T) {
 		t.Errorf("Inspect(missing).Mode = %v, %v; want 0", info.Mode, err)
 	}
 }
+
+func TestAcquireWaitGivesUpOnEndlessReplacement(t *testing.T) {
+	// Each time the waiter gets the lock, the path already names a newer,
+	// locked file (replaced by rename). After maxReplaced rounds it must
+	// give up with ErrReplaced rather than loop forever.
+	dir := t.TempDir()
+	path := filepath.Join(dir, "d.lock")
+	lockNew := func() (*os.File, uint64) {
+		tmp := filepath.Join(dir, "new")
+		f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+		return f, inode(t, path)
+	}
+	held, ino := lockNew()
+	defer func() { held.Close() }()
+	res := make(chan error, 1)
+	go func() {
+		f, err := AcquireWait(context.Background(), path)
+		if err == nil {
+			f.Close()
+		}
+		res <- err
+	}()
+	for i := range maxReplaced {
+		proctest.WaitFor(t, testTimeout, "AcquireWait to block in flock (round "+strconv.Itoa(i)+")",
+			func() bool { return waiters(t, ino) == 1 })
+		old := held
+		held, ino = lockNew()
+		old.Close()
+	}
+	select {
+	case err := <-res:
+		if !errors.Is(err, ErrReplaced) || !strings.Contains(err.Error(), path) {
+			t.Fatalf("AcquireWait = %v; want ErrReplaced naming %s", err, path)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("AcquireWait did not give up")
+	}
+	if st := lockState(t, path, nil); st != "exclusive" {
+		t.Fatalf("the last file's lock is %s; want it still held by us", st)
+	}
+}
+
+func TestWriteErrorsNamePath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.pid")
+	writeFile(t, path, "")
+	ro, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	unix.Fstat(int(ro.Fd()), &st)
+	fd, err := unix.Dup(int(ro.Fd()))
+	ro.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Adopt(uintptr(fd), path, uint64(st.Dev), st.Ino)
+	if err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for name, write := range map[string]func() error{
+		"WriteStarting": f.WriteStarting,
+		"WritePID":      func() error { return f.WritePID(4242) },
+		"Clear":         f.Clear,
+	} {
+		if err := write(); err == nil || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s on a read-only descriptor = %v; want an error naming %s", name, err, path)
+		}
+	}
+}
