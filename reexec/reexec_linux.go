@@ -60,7 +60,7 @@ type Spec struct {
 	Env        []string            // environment; default os.Environ(); the marker is replaced
 	Dir        string              // working directory; default "/"
 	Credential *syscall.Credential // user, group and groups; nil keeps ours
-	Output     *os.File            // stdout and stderr; nil is /dev/null
+	Output     *os.File            // stdout and stderr; nil is /dev/null; readable for the failure report
 	PIDFile    *lockfile.File      // locked by the launcher; required
 	Files      []NamedFile         // handed over by name
 	Umask      int                 // applied by the daemon before its hooks
@@ -246,10 +246,8 @@ read:
 	for {
 		n, err := c.conn.Read(buf)
 		if err != nil && ctx.Err() != nil {
-			f.Reason, f.Err, kill = "was not ready in time", context.Cause(ctx), true
-			if d, ok := ctx.Deadline(); ok && errors.Is(f.Err, context.DeadlineExceeded) {
-				f.Reason = fmt.Sprintf("was not ready by %s", d.Format(time.TimeOnly))
-			}
+			f.Err, kill = context.Cause(ctx), true
+			f.Reason = "did not become ready: " + f.Err.Error()
 			break
 		}
 		if err != nil || n == 0 { // EOF: it closed the channel or exited

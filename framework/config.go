@@ -1,0 +1,77 @@
+package framework
+
+import (
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+)
+
+// Defaults of [Config].
+const (
+	DefaultReadyTimeout = 60 * time.Second
+	DefaultStopTimeout  = 30 * time.Second
+	DefaultDir          = "/"
+	DefaultUmask        = "022"
+)
+
+// Config describes a daemon. The zero value of every field has a documented
+// default; [Main] lets the command line override most of them.
+type Config struct {
+	// Name names the service in messages and logs. Default: the program name.
+	Name string
+	// PIDFile is the path of the PID file (flag --pid-file). It is required
+	// to detach; in the foreground it is optional.
+	PIDFile string
+	// LogFile receives the daemon's stdout and stderr, opened by the
+	// launcher with O_APPEND and mode 0640 (flag --log-file). Empty means
+	// /dev/null. It is reopened on SIGHUP, so logrotate can move it.
+	LogFile string
+	// User and Group are the user and group the daemon runs as, by name or
+	// number (flags --user, --group). Empty keeps the launcher's. A user
+	// brings its primary group and supplementary groups; Group overrides
+	// the primary group.
+	User, Group string
+	// Dir is the daemon's working directory (flag --chdir). Default "/".
+	Dir string
+	// Umask is the daemon's umask in octal (flag --umask). Default "022".
+	Umask string
+	// ReadyTimeout bounds the time from re-exec to READY
+	// (flag --ready-timeout). Default 60 s.
+	ReadyTimeout time.Duration
+	// StopTimeout bounds the body's return and the OnStop hooks together
+	// (flag --stop-timeout). Default 30 s.
+	StopTimeout time.Duration
+	// Foreground runs everything in one process, without detaching.
+	// NOTIFY_SOCKET in the environment (systemd Type=notify) implies it.
+	Foreground bool
+	// Logger is the base logger; the framework adds the service name, the
+	// stage and the PID. Default: text lines on stderr (which is the log
+	// file in the daemon).
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.ReadyTimeout <= 0 {
+		c.ReadyTimeout = DefaultReadyTimeout
+	}
+	if c.StopTimeout <= 0 {
+		c.StopTimeout = DefaultStopTimeout
+	}
+	if c.Dir == "" {
+		c.Dir = DefaultDir
+	}
+	if c.Umask == "" {
+		c.Umask = DefaultUmask
+	}
+	return c
+}
+
+// parseUmask parses an octal umask such as "022" or "0027".
+func parseUmask(s string) (int, error) {
+	n, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || n > 0o777 {
+		return 0, fmt.Errorf("umask %q: want an octal number from 000 to 777", s)
+	}
+	return int(n), nil
+}

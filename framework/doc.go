@@ -1,0 +1,48 @@
+// Package framework is what a service imports to run as a daemon.
+//
+// A service builds a [Daemon] with [New], registers hooks for the stages it
+// cares about, and hands its body to [Main] (which adds the verbs start,
+// stop, status, restart, reload and run, and standard flags) or calls
+// [Daemon.Run] itself:
+//
+//	d := framework.New(framework.Config{Name: "hello", PIDFile: "/run/hello.pid"})
+//	d.PreDetach("listen", func(ctx context.Context, h *framework.Handoff) error {
+//		ln, err := net.Listen("tcp", ":80") // still root, still on the terminal
+//		if err != nil {
+//			return err
+//		}
+//		return h.PassListener("http", ln)
+//	})
+//	d.PostDetach("open-db", openDB)           // in the daemon
+//	d.OnReady("announce", announce)           // just before READY
+//	d.OnStop("close-db", closeDB)             // reverse order, bounded by StopTimeout
+//	framework.Main(d, func(ctx context.Context) error {
+//		ln, err := d.Listener("http")
+//		...
+//		<-ctx.Done() // SIGTERM or SIGINT
+//		return nil
+//	})
+//
+// # Stages
+//
+// Started detached (the default), the program runs twice. The launcher (the
+// process the user started) locks the PID file, writes "(starting)", runs
+// PreDetach hooks, and re-executes its own binary as the daemon stage
+// ([github.com/daemonkit/daemonkit/reexec]) in a new session, with the
+// configured user, group, directory and umask. The daemon runs PostDetach
+// and OnReady hooks, then reports READY; the launcher writes the daemon's
+// PID into the PID file, acknowledges and exits 0. Any failure of the daemon
+// before READY is printed by the launcher, which exits 1 and leaves the PID
+// file unlocked and empty.
+//
+// In the foreground (the run verb, [Config.Foreground], or NOTIFY_SOCKET set
+// by systemd) nothing detaches: all hooks run in one process.
+//
+// The running daemon's body gets a context that SIGTERM and SIGINT cancel;
+// SIGHUP runs OnReload hooks. When the body returns, OnStop hooks run in
+// reverse order of registration within [Config.StopTimeout], the PID file is
+// truncated to empty while still locked, and the process exits.
+//
+// See docs/lifecycle.md for which hook runs in which process, as which user,
+// and what happens on each failure.
+package framework

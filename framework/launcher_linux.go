@@ -1,0 +1,142 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/daemonkit/daemonkit/lifecycle"
+	"github.com/daemonkit/daemonkit/lockfile"
+	"github.com/daemonkit/daemonkit/reexec"
+)
+
+// launch is the launcher stage: lock, PreDetach, re-exec, wait for READY,
+// write the PID. On failure the PID file is left empty and unlocked and no
+// daemon is left running.
+func (d *Daemon) launch(ctx context.Context) error {
+	d.log = d.newLogger("launcher")
+	if d.cfg.PIDFile == "" {
+		return ErrNoPIDFile
+	}
+	umask, err := parseUmask(d.cfg.Umask)
+	if err != nil {
+		return err
+	}
+	cred, err := credential(d.cfg.User, d.cfg.Group)
+	if err != nil {
+		return err
+	}
+	var logf *os.File
+	if d.cfg.LogFile != "" {
+		uid, gid := -1, -1
+		if cred != nil {
+			uid, gid = int(cred.Uid), int(cred.Gid)
+		}
+		if logf, err = openLog(d.cfg.LogFile, uid, gid); err != nil {
+			return err
+		}
+		defer logf.Close()
+	}
+
+	pf, err := lockfile.Acquire(d.cfg.PIDFile)
+	if err != nil {
+		return err
+	}
+	defer pf.Close()
+	fail := func(err error) error {
+		if cerr := pf.Clear(); cerr != nil {
+			return fmt.Errorf("%w (and %v)", err, cerr)
+		}
+		return err
+	}
+	if err := pf.WriteStarting(); err != nil {
+		return fail(err)
+	}
+
+	// SIGINT, SIGTERM or SIGHUP to the launcher abandon the start.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	stopWatch := make(chan struct{})
+	defer close(stopWatch)
+	go func() {
+		select {
+		case sig := <-sigs:
+			cancel(fmt.Errorf("launcher interrupted by %s", signalName(sig)))
+		case <-stopWatch:
+		}
+	}()
+
+	h := &Handoff{}
+	defer h.closeAll()
+	if err := (lifecycle.Runner{Logger: d.log}).Run(ctx, lifecycle.PreDetach, d.preDetachHooks(h)); err != nil {
+		return fail(err)
+	}
+	spec := reexec.Spec{
+		Dir:        d.cfg.Dir,
+		Credential: cred,
+		Output:     logf,
+		PIDFile:    pf,
+		Umask:      umask,
+	}
+	for _, f := range h.files {
+		spec.Files = append(spec.Files, reexec.NamedFile{Name: f.name, File: f.file})
+	}
+	child, err := reexec.Spawn(spec)
+	if err != nil {
+		return fail(err)
+	}
+	h.closeAll()
+	readyCtx, readyCancel := context.WithTimeoutCause(ctx, d.cfg.ReadyTimeout,
+		fmt.Errorf("no READY within the ready timeout %v (raise --ready-timeout if it needs longer)", d.cfg.ReadyTimeout))
+	defer readyCancel()
+	if err := child.WaitReady(readyCtx); err != nil {
+		return fail(err)
+	}
+	if err := pf.WritePID(child.PID()); err != nil {
+		// The daemon is ready but we could not name it: it writes its
+		// own PID when it sees no acknowledgement.
+		return err
+	}
+	child.Ack()
+	d.log.Debug("daemon ready", "daemon_pid", child.PID())
+	return nil
+}
+
+// ackTimeout bounds the daemon's wait for the launcher's acknowledgement.
+const ackTimeout = 10 * time.Second
+
+// runDaemon is the daemon stage.
+func (d *Daemon) runDaemon(ctx context.Context, body Body) error {
+	sigs, stopSignals := notifySignals()
+	defer stopSignals()
+	st, err := reexec.Adopt()
+	if err != nil {
+		return err
+	}
+	d.log = d.newLogger("daemon")
+	d.logToFile = true
+	d.setFiles(st.Files)
+	pf := st.PIDFile
+	defer pf.Close()
+
+	stopNow, err := d.starting(ctx, sigs)
+	if err != nil {
+		pf.Clear()
+		st.Fail(err.Error())
+		st.Close()
+		return err
+	}
+	if !st.Ready(ackTimeout) {
+		d.log.Warn("launcher did not acknowledge READY; writing our own pid")
+		if err := pf.WritePID(os.Getpid()); err != nil {
+			d.log.Error("writing our pid", "err", err)
+		}
+	}
+	return d.serve(ctx, body, sigs, stopNow, pf, nil)
+}

@@ -1,0 +1,345 @@
+//go:build linux
+
+package integration_test
+
+import (
+	"bufio"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/daemonkit/daemonkit/internal/proctest"
+	"github.com/daemonkit/daemonkit/lockfile"
+)
+
+// TestHelloLifecycle: start returns once ready with the PID written and
+// locked; the daemon is a detached session leader with cwd /, stdin
+// /dev/null, umask 022 and no descriptors but its own; SIGTERM runs the stop
+// hook and leaves the PID file empty and unlocked.
+func TestHelloLifecycle(t *testing.T) {
+	hello := binary(t, "./examples/hello")
+	dir := t.TempDir()
+	pidFile, logFile := filepath.Join(dir, "hello.pid"), filepath.Join(dir, "hello.log")
+
+	run(t, nil, hello, "start", "--pid-file", pidFile, "--log-file", logFile, "--interval", "10ms").expect(t, 0, "start")
+	pid := daemonPID(t, pidFile)
+	if b, _ := os.ReadFile(pidFile); string(b) != strconv.Itoa(pid)+"\n" {
+		t.Fatalf("pid file holds %q", b)
+	}
+	if _, err := lockfile.Acquire(pidFile); !errorsIsLocked(err) {
+		t.Fatalf("pid file not locked while running: %v", err)
+	}
+
+	stat := procStat(t, pid) // state ppid pgrp session tty_nr ...
+	if stat[3] != strconv.Itoa(pid) || stat[2] != strconv.Itoa(pid) {
+		t.Errorf("daemon %d: session %s, process group %s; want a session leader", pid, stat[3], stat[2])
+	}
+	if stat[4] != "0" {
+		t.Errorf("daemon %d has a controlling terminal (tty_nr %s)", pid, stat[4])
+	}
+	if cwd, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/cwd"); cwd != "/" {
+		t.Errorf("daemon cwd %q, want /", cwd)
+	}
+	if u := procStatus(t, pid)["Umask"]; u != "0022" {
+		t.Errorf("daemon umask %s, want 0022", u)
+	}
+	fds := openFDs(t, pid)
+	if fds[0] != "/dev/null" || fds[1] != logFile || fds[2] != logFile {
+		t.Errorf("daemon stdio: %v; want /dev/null and the log file", fds)
+	}
+	for fd, target := range fds {
+		if fd > 2 && target != pidFile {
+			t.Errorf("daemon has descriptor %d -> %s; want only 0, 1, 2 and the pid file", fd, target)
+		}
+	}
+	if len(fds) != 4 {
+		t.Errorf("daemon descriptors %v; want 0, 1, 2 and the pid file", fds)
+	}
+	if env, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ"); strings.Contains(string(env), "DAEMONKIT_STAGE=daemon:") == false {
+		t.Errorf("daemon was not started with the stage marker: %q", env)
+	}
+	waitFileContains(t, logFile, "msg=hello")
+
+	r := run(t, nil, hello, "status", "--pid-file", pidFile)
+	r.expect(t, 0, "status")
+	if !strings.Contains(r.stdout, "running (pid "+strconv.Itoa(pid)+")") {
+		t.Errorf("status says %q", r.stdout)
+	}
+
+	syscall.Kill(pid, syscall.SIGTERM)
+	proctest.WaitFor(t, 10*time.Second, "daemon to exit", func() bool { return !proctest.Alive(pid) })
+	if b, err := os.ReadFile(pidFile); err != nil || len(b) != 0 {
+		t.Errorf("pid file after stop: %q, %v; want empty", b, err)
+	}
+	requireReleased(t, pidFile)
+	waitFileContains(t, logFile, "msg=goodbye")
+	run(t, nil, hello, "status", "--pid-file", pidFile).expect(t, 101, "status after stop")
+}
+
+func errorsIsLocked(err error) bool {
+	_, ok := err.(*lockfile.LockedError)
+	return ok
+}
+
+// TestHelloStartTwiceAndStopVerbs: a second start exits 100 naming the pid;
+// stop stops it and a second stop exits 100.
+func TestHelloStartTwiceAndStopVerbs(t *testing.T) {
+	hello := binary(t, "./examples/hello")
+	pidFile := filepath.Join(t.TempDir(), "hello.pid")
+	run(t, nil, hello, "start", "--pid-file", pidFile).expect(t, 0, "start")
+	pid := daemonPID(t, pidFile)
+	r := run(t, nil, hello, "start", "--pid-file", pidFile)
+	r.expect(t, 100, "second start")
+	if !strings.Contains(r.stderr, "already running (pid "+strconv.Itoa(pid)+")") {
+		t.Errorf("second start said %q", r.stderr)
+	}
+	if daemonPID(t, pidFile) != pid {
+		t.Fatal("second start changed the pid file")
+	}
+	run(t, nil, hello, "reload", "--pid-file", pidFile).expect(t, 0, "reload")
+	run(t, nil, hello, "restart", "--pid-file", pidFile).expect(t, 0, "restart")
+	pid2 := daemonPID(t, pidFile)
+	if pid2 == pid || proctest.Alive(pid) {
+		t.Fatalf("restart: old pid %d alive=%v, new pid %d", pid, proctest.Alive(pid), pid2)
+	}
+	run(t, nil, hello, "stop", "--pid-file", pidFile).expect(t, 0, "stop")
+	if proctest.Alive(pid2) {
+		t.Fatal("stop returned with the daemon alive")
+	}
+	requireReleased(t, pidFile)
+	run(t, nil, hello, "stop", "--pid-file", pidFile).expect(t, 100, "second stop")
+}
+
+// TestFailuresAreReported: a failure in each stage is printed by the
+// launcher with the daemon's own message, exit 1, and leaves no lock, no
+// PID and no process; a later start succeeds.
+func TestFailuresAreReported(t *testing.T) {
+	failing := binary(t, "./examples/failing")
+	cases := []struct {
+		mode  string
+		wants []string
+		extra []string
+	}{
+		{"predetach", []string{`pre-detach hook "check-config": config invalid: port missing`}, nil},
+		{"postdetach", []string{`post-detach hook "open-store": cannot open store: permission denied`, "exit status 1"}, nil},
+		{"ready", []string{`ready hook "announce": announce: registry unreachable`}, nil},
+		{"panic", []string{`post-detach hook "open-store": panic: store index corrupt`}, nil},
+		{"crash", []string{"exited before it was ready", "panic: crash outside any hook", "exit status 2"}, nil},
+		{"exit", []string{"exited before it was ready", "exit status 3", "fatal: giving up"}, nil},
+		{"kill", []string{"exited before it was ready", "signal: killed"}, nil},
+		{"hang", []string{"did not become ready: no READY within the ready timeout 1s"}, []string{"--ready-timeout", "1s"}},
+	}
+	for _, c := range cases {
+		t.Run(c.mode, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			pidFile, logFile := filepath.Join(dir, "f.pid"), filepath.Join(dir, "f.log")
+			args := append([]string{"start", "--pid-file", pidFile, "--log-file", logFile, "--fail-in", c.mode}, c.extra...)
+			r := run(t, nil, failing, args...)
+			r.expect(t, 1, "start --fail-in "+c.mode)
+			for _, w := range c.wants {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr does not say %q:\n%s", w, r.stderr)
+				}
+			}
+			requireReleased(t, pidFile)
+			requireNoProcess(t, pidFile)
+			run(t, nil, failing, "start", "--pid-file", pidFile).expect(t, 0, "start after the failure")
+			daemonPID(t, pidFile)
+			run(t, nil, failing, "stop", "--pid-file", pidFile).expect(t, 0, "stop")
+		})
+	}
+}
+
+// TestStopHookFailure: a failing OnStop hook makes the daemon exit 1 with
+// the hook named in its log; the PID file is still emptied.
+func TestStopHookFailure(t *testing.T) {
+	failing := binary(t, "./examples/failing")
+	dir := t.TempDir()
+	pidFile, logFile := filepath.Join(dir, "f.pid"), filepath.Join(dir, "f.log")
+	run(t, nil, failing, "start", "--pid-file", pidFile, "--log-file", logFile, "--fail-in", "stop").expect(t, 0, "start")
+	pid := daemonPID(t, pidFile)
+	syscall.Kill(pid, syscall.SIGTERM)
+	proctest.WaitFor(t, 10*time.Second, "daemon to exit", func() bool { return !proctest.Alive(pid) })
+	var ws syscall.WaitStatus
+	if _, err := syscall.Wait4(pid, &ws, 0, nil); err == nil && ws.ExitStatus() != 1 {
+		t.Errorf("daemon exit status %d, want 1", ws.ExitStatus())
+	}
+	waitFileContains(t, logFile, `stop hook \"flush\": flush: disk full`)
+	requireReleased(t, pidFile)
+}
+
+// TestMarkerSetByHand: a stage marker in the environment that no launcher
+// set is refused with a clear message, without touching the PID file.
+func TestMarkerSetByHand(t *testing.T) {
+	hello := binary(t, "./examples/hello")
+	pidFile := filepath.Join(t.TempDir(), "hello.pid")
+	for _, v := range []string{"daemon:0123456789abcdef0123456789abcdef", "1", ""} {
+		r := run(t, []string{"DAEMONKIT_STAGE=" + v}, hello, "start", "--pid-file", pidFile)
+		r.expect(t, 1, "start with DAEMONKIT_STAGE="+v)
+		if !strings.Contains(r.stderr, "DAEMONKIT_STAGE is set") || !strings.Contains(r.stderr, "unset it") {
+			t.Errorf("DAEMONKIT_STAGE=%q: stderr %q", v, r.stderr)
+		}
+	}
+	if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
+		t.Errorf("pid file was created: %v", err)
+	}
+	requireNoProcess(t, pidFile)
+}
+
+// TestHandoffHooksAndChildren: a listener bound in PreDetach serves in the
+// daemon; hooks run in their stages and processes; SIGHUP runs OnReload;
+// stop hooks run in reverse order; a program the daemon starts inherits
+// neither the marker nor the lock nor the ready channel.
+func TestHandoffHooksAndChildren(t *testing.T) {
+	svc := binary(t, "./integration_test/testdata/svc")
+	dir := t.TempDir()
+	pidFile, rec := filepath.Join(dir, "svc.pid"), filepath.Join(dir, "record")
+	addrFile, childFile := filepath.Join(dir, "addr"), filepath.Join(dir, "child")
+	r := run(t, nil, svc, "start", "--pid-file", pidFile, "--record", rec, "--addr-file", addrFile, "--child-pid-file", childFile)
+	r.expect(t, 0, "start")
+	pid := daemonPID(t, pidFile)
+	childPID, _ := strconv.Atoi(readFile(t, childFile))
+	proctest.Cleanup(t, childPID)
+
+	addr := readFile(t, addrFile)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	c.Close()
+	if line != "pong\n" {
+		t.Errorf("handed-over listener answered %q", line)
+	}
+
+	env, _ := os.ReadFile("/proc/" + strconv.Itoa(childPID) + "/environ")
+	if strings.Contains(string(env), "DAEMONKIT_STAGE") {
+		t.Errorf("child of the daemon inherited the stage marker")
+	}
+	for fd, target := range openFDs(t, childPID) {
+		if fd > 2 {
+			t.Errorf("child of the daemon inherited descriptor %d -> %s", fd, target)
+		}
+	}
+
+	syscall.Kill(pid, syscall.SIGHUP)
+	waitFileContains(t, rec, "reload "+strconv.Itoa(pid))
+	syscall.Kill(pid, syscall.SIGTERM)
+	proctest.WaitFor(t, 10*time.Second, "daemon to exit", func() bool { return !proctest.Alive(pid) })
+	launcher := "pre-detach "
+	want := []string{launcher, "post-detach " + strconv.Itoa(pid), "ready " + strconv.Itoa(pid),
+		"reload " + strconv.Itoa(pid), "stop-2 " + strconv.Itoa(pid), "stop-1 " + strconv.Itoa(pid)}
+	got := strings.Split(strings.TrimSpace(readFile(t, rec)), "\n")
+	if len(got) != len(want) {
+		t.Fatalf("hooks ran: %q, want %q", got, want)
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("hook %d: %q, want %q", i, got[i], want[i])
+		}
+	}
+	if got[0] == "pre-detach "+strconv.Itoa(pid) {
+		t.Errorf("pre-detach ran in the daemon, not in the launcher")
+	}
+	requireReleased(t, pidFile)
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// TestLauncherKilledBeforeAck: a launcher killed with SIGKILL while the
+// daemon initialises still leaves a running daemon, which writes its own
+// PID.
+func TestLauncherKilledBeforeAck(t *testing.T) {
+	svc := binary(t, "./integration_test/testdata/svc")
+	dir := t.TempDir()
+	pidFile, rec := filepath.Join(dir, "svc.pid"), filepath.Join(dir, "record")
+	launcher := exec.Command(svc, "start", "--pid-file", pidFile, "--record", rec, "--delay-ready", "500ms")
+	if err := launcher.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { launcher.Process.Kill(); launcher.Wait() })
+	// Wait until the daemon stage runs its PostDetach hook, then kill the launcher.
+	proctest.WaitFor(t, 10*time.Second, "the daemon stage to start", func() bool {
+		b, _ := os.ReadFile(rec)
+		return strings.Contains(string(b), "post-detach")
+	})
+	for _, pid := range procsWithArg(pidFile) {
+		if pid != launcher.Process.Pid {
+			proctest.Cleanup(t, pid)
+		}
+	}
+	launcher.Process.Kill()
+	launcher.Wait()
+	var pid int
+	proctest.WaitFor(t, 10*time.Second, "the daemon to write its own pid", func() bool {
+		info, _ := lockfile.Inspect(pidFile)
+		pid = info.PID
+		return info.State == lockfile.Running
+	})
+	if pid == launcher.Process.Pid || !proctest.Alive(pid) {
+		t.Fatalf("pid file names %d (launcher %d), alive=%v", pid, launcher.Process.Pid, proctest.Alive(pid))
+	}
+	syscall.Kill(pid, syscall.SIGTERM)
+	proctest.WaitFor(t, 10*time.Second, "daemon to exit", func() bool { return !proctest.Alive(pid) })
+	requireReleased(t, pidFile)
+}
+
+// TestUserNobody: as root, --user nobody gives the daemon nobody's real,
+// effective, saved and filesystem uid and gid, and exactly nobody's groups;
+// having dropped privileges it still empties its PID file on stop.
+func TestUserNobody(t *testing.T) {
+	proctest.RequireRoot(t)
+	hello := binary(t, "./examples/hello")
+	dir := t.TempDir()
+	pidFile, logFile := filepath.Join(dir, "hello.pid"), filepath.Join(dir, "hello.log")
+	run(t, nil, hello, "start", "--pid-file", pidFile, "--log-file", logFile, "--user", "nobody").expect(t, 0, "start --user nobody")
+	pid := daemonPID(t, pidFile)
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := procStatus(t, pid)
+	if want := strings.Repeat(u.Uid+" ", 3) + u.Uid; st["Uid"] != want {
+		t.Errorf("Uid: %q, want %q", st["Uid"], want)
+	}
+	if want := strings.Repeat(u.Gid+" ", 3) + u.Gid; st["Gid"] != want {
+		t.Errorf("Gid: %q, want %q", st["Gid"], want)
+	}
+	gids, _ := u.GroupIds()
+	if got := strings.Fields(st["Groups"]); strings.Join(sorted(got), ",") != strings.Join(sorted(gids), ",") {
+		t.Errorf("Groups: %v, want %v", got, gids)
+	}
+	if fi, err := os.Stat(logFile); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("log file mode: %v %v, want 0640", fi.Mode(), err)
+	} else if st := fi.Sys().(*syscall.Stat_t); strconv.Itoa(int(st.Uid)) != u.Uid {
+		t.Errorf("log file owner %d, want nobody", st.Uid)
+	}
+	syscall.Kill(pid, syscall.SIGTERM)
+	proctest.WaitFor(t, 10*time.Second, "daemon to exit", func() bool { return !proctest.Alive(pid) })
+	if b, _ := os.ReadFile(pidFile); len(b) != 0 {
+		t.Errorf("pid file after stop as nobody: %q, want empty", b)
+	}
+	requireReleased(t, pidFile)
+}
+
+func sorted(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return out
+}

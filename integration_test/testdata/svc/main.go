@@ -1,0 +1,99 @@
+// Command svc is a test daemon for the framework: it takes a listener from
+// a PreDetach hook, starts a child program from a PostDetach hook, records
+// every hook it runs, and answers "pong" on the handed-over listener.
+//
+// Flags: --record FILE (hook names, one per line), --addr-file FILE (where
+// the listener's address is written), --child-pid-file FILE (pid of the
+// `sleep` it starts), --delay-ready D (sleep in PostDetach).
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/daemonkit/daemonkit/framework"
+)
+
+func main() {
+	d := framework.New(framework.Config{Name: "svc"})
+	record := d.Flags().String("record", "", "append hook names to this file")
+	addrFile := d.Flags().String("addr-file", "", "write the listener address here")
+	childPIDFile := d.Flags().String("child-pid-file", "", "write the child's pid here")
+	delay := d.Flags().Duration("delay-ready", 0, "sleep this long in PostDetach")
+	var mu sync.Mutex
+	rec := func(what string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if *record == "" {
+			return
+		}
+		f, err := os.OpenFile(*record, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o666)
+		if err == nil {
+			fmt.Fprintf(f, "%s %d\n", what, os.Getpid())
+			f.Close()
+		}
+	}
+	var child *exec.Cmd
+	d.PreDetach("listen", func(ctx context.Context, h *framework.Handoff) error {
+		rec("pre-detach")
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		if *addrFile != "" {
+			if err := os.WriteFile(*addrFile, []byte(ln.Addr().String()), 0o644); err != nil {
+				return err
+			}
+		}
+		return h.PassListener("pong", ln)
+	})
+	d.PostDetach("spawn-child", func(ctx context.Context) error {
+		rec("post-detach")
+		if *delay > 0 {
+			time.Sleep(*delay)
+		}
+		if *childPIDFile == "" {
+			return nil
+		}
+		child = exec.Command("sleep", "1000")
+		if err := child.Start(); err != nil {
+			return err
+		}
+		return os.WriteFile(*childPIDFile, []byte(strconv.Itoa(child.Process.Pid)), 0o644)
+	})
+	d.OnReady("ready", func(context.Context) error { rec("ready"); return nil })
+	d.OnReload("reload", func(context.Context) error { rec("reload"); return nil })
+	d.OnStop("stop-first-registered", func(context.Context) error { rec("stop-1"); return nil })
+	d.OnStop("stop-child", func(context.Context) error {
+		rec("stop-2")
+		if child != nil {
+			child.Process.Kill()
+			child.Wait()
+		}
+		return nil
+	})
+	framework.Main(d, func(ctx context.Context) error {
+		ln, err := d.Listener("pong")
+		if err != nil {
+			return err
+		}
+		go func() { <-ctx.Done(); ln.Close() }()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			fmt.Fprintln(c, "pong")
+			c.Close()
+		}
+	})
+}
