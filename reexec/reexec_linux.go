@@ -484,4 +484,3 @@ func (s *Stage) Ready(ackTimeout time.Duration) (acked bool) {
 // Close releases the channel without reporting anything (the launcher sees
 // EOF and reports the exit status).
 func (s *Stage) Close() { s.ch.close() }
-
