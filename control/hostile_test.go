@@ -1,0 +1,144 @@
+//go:build linux
+
+package control_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/daemonkit/daemonkit/control"
+	"github.com/daemonkit/daemonkit/internal/proctest"
+	"github.com/daemonkit/daemonkit/lockfile"
+)
+
+// TestHostileContent: PID files naming no usable process get a clear error
+// (locked) or are treated as stale (unlocked), and nobody is signalled: a
+// canary in our process group (which kill(0) or kill(-1) would hit) and the
+// test process itself survive.
+func TestHostileContent(t *testing.T) {
+	cases := []struct{ name, content string }{
+		{"zero", "0\n"},
+		{"minus-one", "-1\n"},
+		{"one", "1\n"},
+		{"own-pid", strconv.Itoa(os.Getpid()) + "\n"},
+		{"garbage", "garbage\n"},
+		{"huge", strings.Repeat("9", 4096)},
+		{"big-number", "99999999999\n"},
+		{"above-pid-max", strconv.Itoa(lockfile.PIDMax()+1) + "\n"},
+		{"leading-zero", "0042\n"},
+		{"space", " 42\n"},
+		{"two-lines", "42\n43\n"},
+		{"nul", "42\x00\n"},
+	}
+	for _, c := range cases {
+		t.Run(c.name+"/locked", func(t *testing.T) {
+			f := newFixture(t)
+			can := canary(t)
+			f.hold(c.content)
+			res, err := control.Check(ctxFor(t, long), f.opts())
+			if c.name == "own-pid" {
+				// We hold the lock and are named: that is a running daemon.
+				want(t, "Check", res, err, control.OK)
+			} else {
+				want(t, "Check", res, err, control.Error)
+			}
+			res, err = control.Stop(ctxFor(t, long), f.opts())
+			want(t, "Stop", res, err, control.Error)
+			if !errors.Is(err, lockfile.ErrInvalidPID) || !strings.Contains(err.Error(), f.pidFile) {
+				t.Errorf("Stop error %v: want ErrInvalidPID naming the pid file", err)
+			}
+			res, err = control.Signal(ctxFor(t, long), f.opts())
+			want(t, "Signal", res, err, control.Error)
+			if !errors.Is(err, lockfile.ErrInvalidPID) {
+				t.Errorf("Signal error %v: want ErrInvalidPID", err)
+			}
+			res, err = control.Restart(ctxFor(t, long), f.opts(), f.cmd())
+			want(t, "Restart", res, err, control.Error)
+			if !proctest.Alive(can) {
+				t.Fatal("canary was signalled")
+			}
+		})
+		t.Run(c.name+"/unlocked", func(t *testing.T) {
+			f := newFixture(t)
+			can := canary(t)
+			if err := os.WriteFile(f.pidFile, []byte(c.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			res, err := control.Check(ctxFor(t, long), f.opts())
+			want(t, "Check", res, err, control.Stale)
+			res, err = control.Signal(ctxFor(t, long), f.opts())
+			want(t, "Signal", res, err, control.NotRunning)
+			res, err = control.Stop(ctxFor(t, long), f.opts())
+			want(t, "Stop", res, err, control.AlreadyDone)
+			if f.content() != "" {
+				t.Errorf("stale content %q not cleared by Stop", f.content())
+			}
+			if !proctest.Alive(can) {
+				t.Fatal("canary was signalled")
+			}
+		})
+	}
+}
+
+// TestUnsafeFile: PID files that are not regular files, or are
+// world-writable, get a clear error and no signal, even when they name a
+// live process (the canary) and are locked.
+func TestUnsafeFile(t *testing.T) {
+	setups := map[string]func(f *fixture, pid string) error{
+		"world-writable": func(f *fixture, pid string) error {
+			f.hold(pid)
+			return os.Chmod(f.pidFile, 0o666)
+		},
+		"symlink": func(f *fixture, pid string) error {
+			target := filepath.Join(f.dir, "target.pid")
+			lf, err := lockfile.Acquire(target)
+			if err != nil {
+				return err
+			}
+			f.t.Cleanup(func() { lf.Close() })
+			if err := lf.WritePID(mustAtoi(pid)); err != nil {
+				return err
+			}
+			return os.Symlink(target, f.pidFile)
+		},
+		"directory": func(f *fixture, _ string) error { return os.Mkdir(f.pidFile, 0o755) },
+		"fifo":      func(f *fixture, _ string) error { return syscall.Mkfifo(f.pidFile, 0o644) },
+	}
+	for name, setup := range setups {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t)
+			can := canary(t)
+			if err := setup(f, strconv.Itoa(can)+"\n"); err != nil {
+				t.Fatal(err)
+			}
+			res, err := control.Check(ctxFor(t, long), f.opts())
+			want(t, "Check", res, err, control.Error)
+			res, err = control.Stop(ctxFor(t, long), f.opts())
+			want(t, "Stop", res, err, control.Error)
+			if name == "world-writable" && !errors.Is(err, control.ErrUnsafe) ||
+				name != "world-writable" && !errors.Is(err, lockfile.ErrNotRegular) {
+				t.Errorf("Stop error %v: want ErrUnsafe or ErrNotRegular", err)
+			}
+			res, err = control.Signal(ctxFor(t, long), f.opts())
+			want(t, "Signal", res, err, control.Error)
+			res, err = control.Start(ctxFor(t, long), f.opts(), f.cmd())
+			want(t, "Start", res, err, control.Error)
+			if !proctest.Alive(can) {
+				t.Fatal("canary was signalled")
+			}
+		})
+	}
+}
+
+func mustAtoi(s string) int {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		panic(err)
+	}
+	return n
+}

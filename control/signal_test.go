@@ -1,0 +1,47 @@
+//go:build linux
+
+package control_test
+
+import (
+	"errors"
+	"syscall"
+	"testing"
+
+	"github.com/daemonkit/daemonkit/control"
+)
+
+func TestParseSignal(t *testing.T) {
+	good := map[string]syscall.Signal{
+		"SIGTERM": syscall.SIGTERM, "TERM": syscall.SIGTERM, "term": syscall.SIGTERM,
+		"15": syscall.SIGTERM, "sigterm": syscall.SIGTERM, " Term\n": syscall.SIGTERM,
+		"HUP": syscall.SIGHUP, "9": syscall.SIGKILL, "SIGUSR1": syscall.SIGUSR1, "int": syscall.SIGINT,
+		"RTMIN": 34, "SIGRTMIN+1": 35, "rtmin+30": 64, "RTMAX": 64, "sigrtmax-2": 62, "64": 64,
+	}
+	for in, wantSig := range good {
+		got, err := control.ParseSignal(in)
+		if err != nil || got != wantSig {
+			t.Errorf("ParseSignal(%q) = %v, %v; want %v", in, got, err, wantSig)
+		}
+	}
+	for _, in := range []string{"", "0", "65", "-1", "-15", "+15", "15x", "SIGFOO", "SIG", "RTMIN+31",
+		"RTMIN-1", "RTMAX+1", "RTMIN+", "RTMIN+ 1", "RTMIN++1", "RTMIN+001", "99999999999999999999"} {
+		got, err := control.ParseSignal(in)
+		if !errors.Is(err, control.ErrBadSignal) {
+			t.Errorf("ParseSignal(%q) = %v, %v; want ErrBadSignal", in, got, err)
+		}
+	}
+}
+
+func TestStatusString(t *testing.T) {
+	for st, s := range map[control.Status]string{
+		control.OK: "ok", control.AlreadyDone: "already-done", control.NotRunning: "not-running",
+		control.Error: "error", control.Stale: "stale", 7: "Status(7)",
+	} {
+		if st.String() != s {
+			t.Errorf("%d.String() = %q, want %q", int(st), st.String(), s)
+		}
+	}
+	if control.Stale.ExitCode() != 103 {
+		t.Errorf("Stale.ExitCode() = %d", control.Stale.ExitCode())
+	}
+}

@@ -1,0 +1,153 @@
+//go:build linux
+
+package control_test
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/daemonkit/daemonkit/control"
+	"github.com/daemonkit/daemonkit/internal/proctest"
+	"github.com/daemonkit/daemonkit/lockfile"
+)
+
+// TestStorm runs random Start, Stop, Check, Signal and Restart actions from
+// many goroutines on one PID file, and after each action checks, holding
+// the guard file so that no action is in progress, that (SPEC section 6)
+// there is never more than one live daemon, that a running PID file names
+// the one live daemon, that a not-running one has no live daemon, and that
+// no action failed or timed out.
+func TestStorm(t *testing.T) {
+	const workers, ops = 8, 20
+	f := newFixture(t)
+	o := control.Options{PIDFile: f.pidFile}
+	var (
+		mu      sync.Mutex
+		started []int
+		counts  = map[string]int{}
+	)
+	t.Cleanup(func() {
+		for _, pid := range started {
+			proctest.Kill(pid)
+		}
+	})
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
+			for i := range ops {
+				ctx, cancel := context.WithTimeout(t.Context(), long)
+				var (
+					res  control.Result
+					err  error
+					ok   []control.Status
+					name string
+				)
+				switch rng.IntN(5) {
+				case 0:
+					name, ok = "start", []control.Status{control.OK, control.AlreadyDone}
+					res, err = control.Start(ctx, o, f.cmd())
+				case 1:
+					name, ok = "stop", []control.Status{control.OK, control.AlreadyDone}
+					res, err = control.Stop(ctx, o)
+				case 2:
+					name, ok = "check", []control.Status{control.OK, control.NotRunning}
+					res, err = control.Check(ctx, o)
+				case 3:
+					name, ok = "signal", []control.Status{control.OK, control.NotRunning}
+					res, err = control.Signal(ctx, o)
+				case 4:
+					name, ok = "restart", []control.Status{control.OK}
+					res, err = control.Restart(ctx, o, f.cmd())
+				}
+				cancel()
+				mu.Lock()
+				counts[name+"/"+res.Status.String()]++
+				if (name == "start" || name == "restart") && res.Status == control.OK {
+					started = append(started, res.After.PID)
+				}
+				mu.Unlock()
+				if err != nil || !slices.Contains(ok, res.Status) {
+					t.Errorf("worker %d op %d: %s = %v, %v", w, i, name, res.Status, err)
+					return
+				}
+				if !checkInvariants(t, f.pidFile) {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("outcomes: %v", counts)
+	res, err := control.Stop(ctxFor(t, long), o)
+	if err != nil {
+		t.Fatalf("final Stop: %v", err)
+	}
+	if live := liveDaemons(f.pidFile); len(live) != 0 {
+		t.Errorf("after final Stop (%v): live daemons %v", res.Status, live)
+	}
+}
+
+// checkInvariants holds the guard file (so no action is in progress) and
+// checks the PID file against the live daemons.
+func checkInvariants(t *testing.T, pidFile string) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), long)
+	defer cancel()
+	g, err := lockfile.AcquireWait(ctx, lockfile.GuardPath(pidFile))
+	if err != nil {
+		t.Errorf("guard: %v", err)
+		return false
+	}
+	defer g.Close()
+	info, err := lockfile.Inspect(pidFile)
+	if err != nil {
+		t.Errorf("inspect: %v", err)
+		return false
+	}
+	live := liveDaemons(pidFile)
+	switch {
+	case len(live) > 1:
+		t.Errorf("two live daemons for one pid file: %v (pid file %v pid %d)", live, info.State, info.PID)
+	case info.State == lockfile.Running && (!proctest.Alive(info.PID) || !slices.Equal(live, []int{info.PID})):
+		t.Errorf("pid file names %d (alive %v) but live daemons are %v", info.PID, proctest.Alive(info.PID), live)
+	case info.State == lockfile.NotRunning && len(live) != 0:
+		t.Errorf("pid file not running but live daemons %v", live)
+	case info.State != lockfile.Running && info.State != lockfile.NotRunning:
+		t.Errorf("between actions the pid file is %v (content %q)", info.State, info.Content)
+	default:
+		return true
+	}
+	return false
+}
+
+// liveDaemons returns the live test daemons (daemon stage) for pidFile.
+func liveDaemons(pidFile string) []int {
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := bytes.Split(bytes.TrimSuffix(b, []byte{0}), []byte{0})
+		if slices.ContainsFunc(args, func(a []byte) bool { return string(a) == "-daemon" }) &&
+			slices.ContainsFunc(args, func(a []byte) bool { return string(a) == pidFile }) &&
+			proctest.Alive(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
