@@ -1,0 +1,72 @@
+//go:build linux
+
+package lockfile
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// FuzzInspect writes arbitrary content into a real PID file and checks that
+// Inspect (unlocked, then locked by Acquire) and Acquire's LockedError agree
+// with ParseContent and the SPEC's state table.
+func FuzzInspect(f *testing.F) {
+	for _, s := range []string{
+		"", "\n", "(starting)\n", "(starting)", "4242\n", "4242", "0\n", "1\n", "-1\n",
+		"012\n", "12\n\n", "\x00", strings.Repeat("1", 33), strings.Repeat("9", 4096),
+	} {
+		f.Add([]byte(s))
+	}
+	dir := f.TempDir()
+	pidMax := PIDMax()
+	f.Fuzz(func(t *testing.T, content []byte) {
+		path := filepath.Join(dir, "fuzz.pid")
+		if err := os.WriteFile(path, content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		prefix := content[:min(len(content), MaxContent+1)]
+		c, pid, perr := ParseContent(prefix, pidMax)
+
+		info, err := Inspect(path)
+		if err != nil {
+			t.Fatalf("Inspect(%q): %v", content, err)
+		}
+		want := Stale
+		if len(content) == 0 {
+			want = NotRunning
+		}
+		if info.State != want || info.PID != 0 || !bytes.Equal(info.Content, prefix) {
+			t.Fatalf("unlocked Inspect(%q) = %+v; want %v", content, info, want)
+		}
+
+		lf, err := Acquire(path)
+		if err != nil {
+			t.Fatalf("Acquire(%q): %v", content, err)
+		}
+		defer lf.Close()
+		want = map[Content]State{ContentEmpty: Stopping, ContentStarting: Starting, ContentPID: Running, ContentInvalid: Invalid}[c]
+		info, err = Inspect(path)
+		if err != nil || info.State != want || info.PID != pid || !bytes.Equal(info.Content, prefix) {
+			t.Fatalf("locked Inspect(%q) = %+v, %v; want %v pid %d", content, info, err, want, pid)
+		}
+		if (info.Reason != nil) != (perr != nil) {
+			t.Fatalf("locked Inspect(%q).Reason = %v, ParseContent error %v", content, info.Reason, perr)
+		}
+		if want == Running && (info.PID < 2 || info.PID > pidMax) {
+			t.Fatalf("Inspect(%q) reports running pid %d", content, info.PID)
+		}
+		_, err = Acquire(path)
+		var le *LockedError
+		if !errors.As(err, &le) || le.State != want || le.PID != pid || !bytes.Equal(le.Content, prefix) {
+			t.Fatalf("second Acquire(%q) = %v; want LockedError %v pid %d", content, err, want, pid)
+		}
+		// The message quotes at most MaxContent+1 bytes (4 each escaped).
+		if n := len(err.Error()) - len(path); n > 100+4*(MaxContent+1) {
+			t.Fatalf("LockedError message is %d bytes besides the path", n)
+		}
+	})
+}
