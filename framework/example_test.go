@@ -23,5 +23,5 @@ func ExampleDaemon_Main() {
 		return nil
 	})
 	fmt.Print(strings.TrimSpace(out.String()), "; exit ", code)
-	// Output: hello: not-running; exit 101
+	// Output: hello: not running; exit 101
 }

@@ -185,6 +185,10 @@ func (d *Daemon) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 			say("%v", err)
 		case info.State == lockfile.Running:
 			fmt.Fprintf(stdout, "%s: running (pid %d) since %s\n", d.cfg.Name, info.PID, info.Since.Format(time.RFC3339))
+		case info.State == lockfile.Stale:
+			fmt.Fprintf(stdout, "%s: not running, stale PID file %s (content %q)\n", d.cfg.Name, d.cfg.PIDFile, info.Content)
+		case info.State == lockfile.NotRunning:
+			fmt.Fprintf(stdout, "%s: not running\n", d.cfg.Name)
 		default:
 			fmt.Fprintf(stdout, "%s: %s\n", d.cfg.Name, info.State)
 		}
