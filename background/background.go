@@ -190,7 +190,8 @@ func (o Options) validate() error {
 var (
 	// ErrExited: the command exited before it was ready.
 	ErrExited = errors.New("exited before it was ready")
-	// ErrNotReady: the command was not ready within the ready timeout.
+	// ErrNotReady: the command was not ready within the ready timeout, or
+	// before the context ended (the error then wraps the context's too).
 	ErrNotReady = errors.New("not ready in time")
 	// ErrReportedFailure: the command reported a failure (ERRNO= on the
 	// notify socket, or it closed the ready fd without writing a newline).
@@ -206,8 +207,8 @@ var ErrUnsupported = errors.New("background: daemonizing a foreground program is
 type Error struct {
 	Command string
 	PID     int
-	// Err is [ErrExited], [ErrNotReady], [ErrReportedFailure] or the
-	// context's error, possibly wrapping more detail.
+	// Err wraps [ErrExited], [ErrNotReady] or [ErrReportedFailure], with
+	// more detail, or says what else failed.
 	Err error
 	// ProcessState is how the command ended (it may have been killed by
 	// us), if known.

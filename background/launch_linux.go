@@ -398,7 +398,7 @@ func (l *launch) pollFDs(ctx context.Context, deadline time.Time, fds ...int) (i
 			continue
 		}
 		if pfds[1].Revents != 0 {
-			return 0, context.Cause(ctx)
+			return 0, fmt.Errorf("%w (%w)", ErrNotReady, context.Cause(ctx))
 		}
 		for i := range fds {
 			if pfds[2+i].Revents != 0 {
