@@ -1,0 +1,580 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/daemonkit/daemonkit/background"
+	"github.com/daemonkit/daemonkit/control"
+	"github.com/daemonkit/daemonkit/lockfile"
+)
+
+// Exit statuses besides control's: a usage error.
+const exitUsage = 1
+
+// Default time limits of a whole action (guard wait included), used when
+// --timeout is not given. --timeout 0 means no limit.
+const (
+	defaultTimeout        = 60 * time.Second  // start, stop, status, signal, reload
+	defaultRestartTimeout = 120 * time.Second // restart: a stop and a start
+)
+
+// noLimit stands for "no time limit" where a duration is needed.
+const noLimit = 100 * 365 * 24 * time.Hour
+
+// cli holds one invocation's flags and streams.
+type cli struct {
+	stdout, stderr io.Writer
+
+	pidFile, guardFile string
+	timeout            time.Duration
+	timeoutSet         bool // --timeout was given (0 then means no limit)
+	quiet, verbose     bool
+
+	// start and restart
+	bg         bool
+	notify     bool
+	readyFD    int
+	user       string
+	group      string
+	chdir      string
+	umask      string
+	output     string
+	env        []string
+	signal     string // stop, restart
+	killAfter  time.Duration
+	jsonOutput bool // status
+
+	code int // the exit status decided by the action
+}
+
+// run parses args (without the program name), runs the action and returns
+// the exit status: control's status codes, or 1 for a usage error.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c := &cli{stdout: stdout, stderr: stderr}
+	args, err := rewriteUCW(args)
+	if err != nil {
+		return c.usage(err)
+	}
+	root := c.commands()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		return c.usage(err)
+	}
+	return c.code
+}
+
+// usage reports a command-line mistake.
+func (c *cli) usage(err error) int {
+	fmt.Fprintf(c.stderr, "daemonctl: %v\nRun 'daemonctl --help' for usage.\n", err)
+	return exitUsage
+}
+
+const rootLong = `daemonctl starts, stops, checks and signals daemons through their PID files,
+with libucw's race-free control protocol: every action holds a guard file lock
+(X.pid -> X.lock), the daemon holds a lock on its PID file for its whole life,
+and signals go through a pidfd after the PID file was checked again.
+
+With start --background it daemonizes a program that stays in the foreground:
+new session, user, group, directory, umask, output file, the locked PID file
+as inherited fd 3, and a readiness check (exec, sd_notify or a ready fd).
+
+Exit status (libucw's):
+  0    done; for status: running, starting or stopping
+  1    usage error
+  100  nothing to do: already running (start), not running (stop)
+  101  not running (status, signal, reload)
+  102  failed; the reason is on stderr
+  103  stale PID file: the daemon died without cleaning up
+
+The libucw spelling works too:
+  daemonctl --start|--stop|--check|--reload [--signal SIG] --pid-file F
+            [--guard-file G] [-- CMD ARG...]`
+
+const rootExample = `  daemonctl start --pid-file /run/web.pid -- /usr/sbin/webd --config /etc/webd.conf
+  daemonctl start --pid-file /run/worker.pid --background --notify \
+      --user worker --output /var/log/worker.log -- /usr/bin/worker
+  daemonctl status --pid-file /run/worker.pid --json
+  daemonctl reload --pid-file /run/worker.pid
+  daemonctl stop --pid-file /run/worker.pid --timeout 30s --kill-after 10s
+  daemonctl --stop --pid-file /run/web.pid`
+
+func (c *cli) commands() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "daemonctl",
+		Short:         "Start, stop, check and signal daemons through locked PID files",
+		Long:          rootLong,
+		Example:       rootExample,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usageErrorf("no action given: use start, stop, status, signal, reload or restart")
+		},
+	}
+	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+		c.timeoutSet = cmd.Flags().Changed("timeout")
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
+	pf := root.PersistentFlags()
+	pf.StringVarP(&c.pidFile, "pid-file", "p", "", "the daemon's PID file (required)")
+	pf.StringVar(&c.guardFile, "guard-file", "", "the guard file locked during the action (default: X.pid -> X.lock, else PIDFILE.lock)")
+	pf.DurationVar(&c.timeout, "timeout", 0, "limit for the whole action, guard wait included (default 60s, restart 120s; 0 = none)")
+	pf.BoolVarP(&c.quiet, "quiet", "q", false, "print nothing but errors")
+	pf.BoolVarP(&c.verbose, "verbose", "v", false, "log each step (and a daemon's STATUS= messages) on stderr")
+	root.MarkFlagsMutuallyExclusive("quiet", "verbose")
+
+	start := &cobra.Command{
+		Use:   "start --pid-file F [options] -- CMD [ARG...]",
+		Short: "Start CMD unless the daemon is running",
+		Long: `start runs CMD unless the daemon is already running (exit 100).
+
+Without --background, CMD is a daemon's launcher (for example a daemonkit
+service, or any program that locks and writes the PID file itself and exits
+once its daemon is ready): daemonctl waits for CMD to exit and then requires
+the PID file to name a running daemon.
+
+With --background, CMD stays in the foreground and daemonctl daemonizes it:
+it locks the PID file, writes "(starting)", starts CMD in a new session with
+stdin from /dev/null, stdout and stderr to --output (else /dev/null), the
+locked PID file as inherited fd 3 (the lock lives as long as CMD), and writes
+CMD's PID once CMD is ready:
+  default       the exec succeeded
+  --notify      CMD sent READY=1 to $NOTIFY_SOCKET (sd_notify); STATUS=,
+                ERRNO=, EXTEND_TIMEOUT_USEC= and MAINPID= are honoured, and only
+                datagrams from CMD or its descendants count
+  --ready-fd N  CMD wrote a newline to fd N (s6 style), N >= 4
+If CMD exits, reports a failure or is not ready within --timeout, it is
+killed, the PID file is left not running, and daemonctl exits 102 with CMD's
+exit status and the last lines of --output.`,
+		Example: `  daemonctl start --pid-file /run/app.pid -- /usr/bin/app-launcher
+  daemonctl start -p /run/sleep.pid --background -- sleep 1000
+  daemonctl start -p /run/app.pid --background --notify --user app --group app \
+      --chdir /var/lib/app --umask 027 --output /var/log/app.log \
+      --env GOMAXPROCS=2 -- /usr/bin/app serve`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return c.start(cmd.Context(), args, false) },
+	}
+	c.startFlags(start)
+
+	stop := &cobra.Command{
+		Use:   "stop --pid-file F [--signal SIG] [--kill-after D]",
+		Short: "Stop the daemon and wait until it has exited",
+		Long: `stop sends SIGTERM (or --signal) to the daemon through a pidfd, after checking
+that the PID file is still locked and names it, then waits until the daemon has
+exited and released its PID file, at most --timeout (default 60s). With
+--kill-after D it sends SIGKILL if the daemon is still running D after the
+first signal. Exit 100 if it was not running (a stale PID file is emptied).`,
+		Example: `  daemonctl stop --pid-file /run/app.pid
+  daemonctl stop --pid-file /run/app.pid --signal INT --timeout 30s --kill-after 10s`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return c.stop(cmd.Context()) },
+	}
+	c.stopFlags(stop)
+
+	status := &cobra.Command{
+		Use:     "status --pid-file F [--json]",
+		Aliases: []string{"check"},
+		Short:   "Report whether the daemon is running",
+		Long: `status reports the daemon's state: running, starting or stopping (exit 0),
+not running (101), stale PID file (103) or an unusable PID file (102).
+With --json it prints one JSON object on stdout:
+  {"state":"running","pid":1234,"pid_file":"/run/app.pid",
+   "guard_file":"/run/app.lock","since":"2026-01-02T15:04:05Z","uptime_seconds":42}
+state is one of not-running, stale, starting, running, stopping, invalid;
+pid is null when there is none; since and uptime_seconds (whole seconds since
+the PID file was written) are present for a running daemon.`,
+		Example: `  daemonctl status --pid-file /run/app.pid
+  daemonctl check --pid-file /run/app.pid --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return c.status(cmd.Context()) },
+	}
+	status.Flags().BoolVar(&c.jsonOutput, "json", false, "print the state as one JSON object on stdout")
+
+	sig := &cobra.Command{
+		Use:   "signal --pid-file F SIG",
+		Short: "Send a signal to the running daemon",
+		Long: `signal sends SIG to the daemon through a pidfd, after checking that the PID
+file is still locked and names it; it does not wait. Exit 101 if the daemon is
+not running. SIG is a name with or without SIG, in any case, or a number:
+SIGUSR1, USR1, usr1 and 10 are the same.`,
+		Example: `  daemonctl signal --pid-file /run/app.pid USR1`,
+		Args:    exactArgs(1, "a signal, e.g. HUP or 1"),
+		RunE:    func(cmd *cobra.Command, args []string) error { return c.sendSignal(cmd.Context(), args[0], "") },
+	}
+
+	reload := &cobra.Command{
+		Use:     "reload --pid-file F",
+		Short:   "Send SIGHUP to the running daemon",
+		Long:    "reload is signal HUP: it sends SIGHUP to the daemon, exit 101 if it is not running.",
+		Example: `  daemonctl reload --pid-file /run/app.pid`,
+		Args:    cobra.NoArgs,
+		RunE:    func(cmd *cobra.Command, args []string) error { return c.sendSignal(cmd.Context(), "HUP", "reloaded") },
+	}
+
+	restart := &cobra.Command{
+		Use:   "restart --pid-file F [start options] -- CMD [ARG...]",
+		Short: "Stop the daemon if it runs, then start CMD, under one guard lock",
+		Long: `restart stops the daemon as stop does (if it is running) and starts CMD as start
+does, holding the guard file throughout so no other action runs in between.
+It takes start's options and stop's --signal and --kill-after. --timeout
+(default 120s) bounds the whole restart.`,
+		Example: `  daemonctl restart -p /run/sleep.pid --background -- sleep 1000`,
+		Args:    cobra.MinimumNArgs(1),
+		RunE:    func(cmd *cobra.Command, args []string) error { return c.start(cmd.Context(), args, true) },
+	}
+	c.startFlags(restart)
+	c.stopFlags(restart)
+
+	for _, cmd := range []*cobra.Command{start, restart} {
+		// Everything after CMD belongs to CMD, even without "--".
+		cmd.Flags().SetInterspersed(false)
+	}
+	root.AddCommand(start, stop, status, sig, reload, restart)
+	return root
+}
+
+// exactArgs is cobra.ExactArgs with a message that says what is expected.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageErrorf("%s takes %s, got %d arguments", cmd.Name(), what, len(args))
+		}
+		return nil
+	}
+}
+
+func (c *cli) startFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.BoolVar(&c.bg, "background", false, "daemonize CMD, which stays in the foreground")
+	f.BoolVar(&c.notify, "notify", false, "with --background: CMD is ready when it sends READY=1 to $NOTIFY_SOCKET")
+	f.IntVar(&c.readyFD, "ready-fd", 0, "with --background: CMD is ready when it writes a newline to this fd (>= 4)")
+	f.StringVar(&c.user, "user", "", "with --background: run CMD as this user (name or number), with its groups")
+	f.StringVar(&c.group, "group", "", "with --background: run CMD with this group (default: the user's)")
+	f.StringVar(&c.chdir, "chdir", "", "with --background: working directory of CMD (default /)")
+	f.StringVar(&c.umask, "umask", "", "with --background: umask of CMD, octal (default 022)")
+	f.StringVar(&c.output, "output", "", "with --background: append CMD's stdout and stderr to this file (default /dev/null)")
+	f.StringArrayVar(&c.env, "env", nil, "with --background: set K=V in CMD's environment (repeatable)")
+	cmd.MarkFlagsMutuallyExclusive("notify", "ready-fd")
+}
+
+func (c *cli) stopFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVarP(&c.signal, "signal", "s", "", "the signal that stops the daemon (default TERM)")
+	f.DurationVar(&c.killAfter, "kill-after", 0, "send SIGKILL if the daemon still runs this long after the signal")
+}
+
+// options builds control.Options from the common flags.
+func (c *cli) options(sig string) (control.Options, error) {
+	if c.pidFile == "" {
+		return control.Options{}, usageErrorf("--pid-file is required")
+	}
+	o := control.Options{PIDFile: c.pidFile, GuardFile: c.guardFile, KillAfter: c.killAfter, Logger: c.logger()}
+	if c.killAfter < 0 {
+		return o, usageErrorf("--kill-after %v: must not be negative", c.killAfter)
+	}
+	if sig != "" {
+		s, err := control.ParseSignal(sig)
+		if err != nil {
+			return o, &usageError{msg: err.Error()}
+		}
+		o.Signal = s
+	}
+	return o, nil
+}
+
+// withTimeout applies --timeout (or def) to ctx.
+func (c *cli) withTimeout(ctx context.Context, def time.Duration) (context.Context, context.CancelFunc, error) {
+	d := def
+	if c.timeout < 0 {
+		return nil, nil, usageErrorf("--timeout %v: must not be negative", c.timeout)
+	}
+	if c.timeoutSet {
+		d = c.timeout
+	}
+	if d == 0 {
+		ctx, cancel := context.WithCancel(ctx)
+		return ctx, cancel, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	return ctx, cancel, nil
+}
+
+// starter builds the Starter for start and restart.
+func (c *cli) starter(args []string, timeout time.Duration) (control.Starter, error) {
+	if !c.bg {
+		for name, set := range map[string]bool{
+			"--notify": c.notify, "--ready-fd": c.readyFD != 0, "--user": c.user != "", "--group": c.group != "",
+			"--chdir": c.chdir != "", "--umask": c.umask != "", "--output": c.output != "", "--env": len(c.env) > 0,
+		} {
+			if set {
+				return nil, usageErrorf("%s only applies with --background", name)
+			}
+		}
+		cs := control.Command(args[0], args[1:]...)
+		cs.Stdout, cs.Stderr = c.stdout, c.stderr
+		return cs, nil
+	}
+	o := background.Options{
+		PIDFile: c.pidFile, Command: args[0], Args: args[1:],
+		User: c.user, Group: c.group, Dir: c.chdir, Output: c.output, Env: c.env,
+		ReadyTimeout: timeout, Logger: c.logger(),
+	}
+	if c.umask != "" {
+		m, err := strconv.ParseUint(strings.TrimPrefix(c.umask, "0o"), 8, 32)
+		if err != nil || m > 0o777 {
+			return nil, usageErrorf("--umask %q: want an octal mask such as 022 or 0077", c.umask)
+		}
+		o.Umask, o.UmaskSet = os.FileMode(m), true
+	}
+	switch {
+	case c.notify:
+		o.Readiness = background.ReadyNotify
+	case c.readyFD != 0:
+		if c.readyFD <= background.PIDFileFD || c.readyFD > background.MaxReadyFD {
+			return nil, usageErrorf("--ready-fd %d: must be between %d and %d (0-2 are stdio, 3 is the PID file)",
+				c.readyFD, background.PIDFileFD+1, background.MaxReadyFD)
+		}
+		o.Readiness, o.ReadyFD = background.ReadyFD, c.readyFD
+	}
+	for _, kv := range c.env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return nil, usageErrorf("--env %q: want KEY=VALUE", kv)
+		}
+	}
+	return background.Starter{Options: o}, nil
+}
+
+func (c *cli) start(ctx context.Context, args []string, restart bool) error {
+	sig := ""
+	if restart {
+		sig = c.signal
+	}
+	o, err := c.options(sig)
+	if err != nil {
+		return err
+	}
+	def := defaultTimeout
+	if restart {
+		def = defaultRestartTimeout
+	}
+	ctx, cancel, err := c.withTimeout(ctx, def)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	timeout := noLimit // the readiness wait is bounded by the whole action
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	s, err := c.starter(args, timeout)
+	if err != nil {
+		return err
+	}
+	var res control.Result
+	if restart {
+		res, err = control.Restart(ctx, o, s)
+	} else {
+		res, err = control.Start(ctx, o, s)
+	}
+	after := res.After
+	switch {
+	case err != nil:
+		verb := "start"
+		if restart {
+			verb = "restart"
+		}
+		c.fail(res.Status, "%s failed: %v", verb, err)
+	case res.Status == control.AlreadyDone:
+		c.say(res.Status, "already running%s", describePID(pick(res.Before, after)))
+	case restart && res.Before.PID != 0:
+		c.say(res.Status, "restarted (pid %d, was pid %d)", after.PID, res.Before.PID)
+	case res.Status == control.Stale:
+		c.say(res.Status, "started (pid %d); the PID file was stale: the previous daemon had died", after.PID)
+	default:
+		c.say(res.Status, "started (pid %d)", after.PID)
+	}
+	return nil
+}
+
+func (c *cli) stop(ctx context.Context) error {
+	o, err := c.options(c.signal)
+	if err != nil {
+		return err
+	}
+	ctx, cancel, err := c.withTimeout(ctx, defaultTimeout)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	res, err := control.Stop(ctx, o)
+	switch {
+	case err != nil:
+		c.fail(res.Status, "stop failed: %v", err)
+	case res.Status == control.AlreadyDone && res.Before.State == lockfile.Stale:
+		c.say(res.Status, "not running (emptied a stale PID file%s)", describeStalePID(res.Before))
+	case res.Status == control.AlreadyDone:
+		c.say(res.Status, "not running")
+	case res.Before.PID != 0:
+		c.say(res.Status, "stopped (pid %d)", res.Before.PID)
+	default:
+		c.say(res.Status, "stopped")
+	}
+	return nil
+}
+
+func (c *cli) sendSignal(ctx context.Context, sigName, done string) error {
+	o, err := c.options(sigName)
+	if err != nil {
+		return err
+	}
+	ctx, cancel, err := c.withTimeout(ctx, defaultTimeout)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	res, err := control.Signal(ctx, o)
+	switch {
+	case err != nil:
+		c.fail(res.Status, "signal %s failed: %v", signalName(o.Signal), err)
+	case res.Status == control.NotRunning:
+		c.say(res.Status, "not running")
+	case done != "":
+		c.say(res.Status, "%s: sent %s (pid %d)", done, signalName(o.Signal), res.After.PID)
+	default:
+		c.say(res.Status, "sent %s (pid %d)", signalName(o.Signal), res.After.PID)
+	}
+	return nil
+}
+
+func (c *cli) status(ctx context.Context) error {
+	o, err := c.options("")
+	if err != nil {
+		return err
+	}
+	ctx, cancel, err := c.withTimeout(ctx, defaultTimeout)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	res, err := control.Check(ctx, o)
+	c.code = int(res.Status)
+	if c.jsonOutput {
+		guard := o.GuardFile
+		if guard == "" {
+			guard = lockfile.GuardPath(o.PIDFile)
+		}
+		if jerr := writeStatusJSON(c.stdout, res.After, guard, err, time.Now()); jerr != nil {
+			c.fail(control.Error, "writing status: %v", jerr)
+			return nil
+		}
+		if err != nil {
+			c.fail(res.Status, "%v", err)
+		}
+		return nil
+	}
+	if err != nil {
+		c.fail(res.Status, "%v", err)
+		return nil
+	}
+	info := res.After
+	switch info.State {
+	case lockfile.Running:
+		c.say(res.Status, "running (pid %d, since %s)", info.PID, info.Since.Format(time.RFC3339))
+	case lockfile.Stale:
+		c.say(res.Status, "stale PID file: the daemon died%s", describeStalePID(info))
+	default:
+		c.say(res.Status, "%s", strings.ReplaceAll(info.State.String(), "-", " "))
+	}
+	return nil
+}
+
+// say records the exit status and prints a message naming the PID file,
+// unless --quiet.
+func (c *cli) say(st control.Status, format string, args ...any) {
+	c.code = int(st)
+	if !c.quiet {
+		fmt.Fprintf(c.stderr, "daemonctl: %s: %s\n", c.pidFile, fmt.Sprintf(format, args...))
+	}
+}
+
+// fail records a failure (102 unless st says otherwise) and prints it even
+// with --quiet.
+func (c *cli) fail(st control.Status, format string, args ...any) {
+	if st == control.OK {
+		st = control.Error
+	}
+	c.code = int(st)
+	fmt.Fprintf(c.stderr, "daemonctl: %s: %s\n", c.pidFile, fmt.Sprintf(format, args...))
+}
+
+// logger logs control's and background's records on stderr: warnings by
+// default, everything with --verbose, errors only with --quiet.
+func (c *cli) logger() *slog.Logger {
+	level := slog.LevelWarn
+	switch {
+	case c.verbose:
+		level = slog.LevelDebug
+	case c.quiet:
+		level = slog.LevelError
+	}
+	return slog.New(newLineHandler(c.stderr, level))
+}
+
+// pick returns a if it describes a live daemon, else b.
+func pick(a, b lockfile.Info) lockfile.Info {
+	if a.State.Alive() {
+		return a
+	}
+	return b
+}
+
+// describePID says " (pid N)", " (starting)" or " (stopping)" for a locked
+// PID file.
+func describePID(info lockfile.Info) string {
+	switch info.State {
+	case lockfile.Running:
+		return fmt.Sprintf(" (pid %d)", info.PID)
+	case lockfile.Starting, lockfile.Stopping:
+		return " (" + info.State.String() + ")"
+	}
+	return ""
+}
+
+// stalePID returns the PID a stale PID file names, or 0.
+func stalePID(info lockfile.Info) int {
+	if c, pid, _ := lockfile.ParseContent(info.Content, lockfile.PIDMax()); c == lockfile.ContentPID {
+		return pid
+	}
+	return 0
+}
+
+func describeStalePID(info lockfile.Info) string {
+	if pid := stalePID(info); pid != 0 {
+		return fmt.Sprintf(" (pid %d is gone)", pid)
+	}
+	return fmt.Sprintf(" (content %q)", info.Content)
+}
+
+// signalName names a signal for messages: SIGHUP for 0 (Signal's default).
+func signalName(sig syscall.Signal) string {
+	if sig == 0 {
+		sig = syscall.SIGHUP
+	}
+	if n := unix.SignalName(sig); n != "" {
+		return n
+	}
+	return "signal " + strconv.Itoa(int(sig))
+}
