@@ -5,6 +5,7 @@ package control_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -19,12 +20,12 @@ import (
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
-// TestStorm runs random Start, Stop, Check, Signal and Restart actions from
-// many goroutines on one PID file, and after each action checks, holding
+// TestStorm runs random Start, Stop, Check, Signal and Restart actions, and
+// SIGKILLs of the daemon, from many goroutines on one PID file, and after each action checks, holding
 // the guard file so that no action is in progress, that (SPEC section 6)
 // there is never more than one live daemon, that a running PID file names
-// the one live daemon, that a not-running one has no live daemon, and that
-// no action failed or timed out.
+// the one live daemon, that a not-running or stale one has no live daemon,
+// and that no action failed or timed out.
 func TestStorm(t *testing.T) {
 	const workers, ops = 8, 20
 	f := newFixture(t)
@@ -51,27 +52,30 @@ func TestStorm(t *testing.T) {
 					ok   []control.Status
 					name string
 				)
-				switch rng.IntN(5) {
+				switch rng.IntN(6) {
 				case 0:
-					name, ok = "start", []control.Status{control.OK, control.AlreadyDone}
+					name, ok = "start", []control.Status{control.OK, control.AlreadyDone, control.Stale}
 					res, err = control.Start(ctx, o, f.cmd())
 				case 1:
 					name, ok = "stop", []control.Status{control.OK, control.AlreadyDone}
 					res, err = control.Stop(ctx, o)
 				case 2:
-					name, ok = "check", []control.Status{control.OK, control.NotRunning}
+					name, ok = "check", []control.Status{control.OK, control.NotRunning, control.Stale}
 					res, err = control.Check(ctx, o)
 				case 3:
 					name, ok = "signal", []control.Status{control.OK, control.NotRunning}
 					res, err = control.Signal(ctx, o)
 				case 4:
-					name, ok = "restart", []control.Status{control.OK}
+					name, ok = "restart", []control.Status{control.OK, control.Stale}
 					res, err = control.Restart(ctx, o, f.cmd())
+				case 5:
+					name, ok = "crash", []control.Status{control.OK}
+					err = crash(ctx, f.pidFile)
 				}
 				cancel()
 				mu.Lock()
 				counts[name+"/"+res.Status.String()]++
-				if (name == "start" || name == "restart") && res.Status == control.OK {
+				if (name == "start" || name == "restart") && (res.Status == control.OK || res.Status == control.Stale) {
 					started = append(started, res.After.PID)
 				}
 				mu.Unlock()
@@ -94,6 +98,28 @@ func TestStorm(t *testing.T) {
 	if live := liveDaemons(f.pidFile); len(live) != 0 {
 		t.Errorf("after final Stop (%v): live daemons %v", res.Status, live)
 	}
+}
+
+// crash kills the running daemon with SIGKILL, as a fault would, holding
+// the guard file until its lock is gone: it leaves a stale PID file.
+func crash(ctx context.Context, pidFile string) error {
+	g, err := lockfile.AcquireWait(ctx, lockfile.GuardPath(pidFile))
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	info, err := lockfile.Inspect(pidFile)
+	if err != nil || info.State != lockfile.Running {
+		return err
+	}
+	proctest.Kill(info.PID)
+	if !proctest.Eventually(10*time.Second, func() bool {
+		info, err := lockfile.Inspect(pidFile)
+		return err == nil && !info.State.Alive()
+	}) {
+		return fmt.Errorf("pid file %s still locked after SIGKILL of %d", pidFile, info.PID)
+	}
+	return nil
 }
 
 // checkInvariants holds the guard file (so no action is in progress) and
@@ -119,9 +145,9 @@ func checkInvariants(t *testing.T, pidFile string) bool {
 		t.Errorf("two live daemons for one pid file: %v (pid file %v pid %d)", live, info.State, info.PID)
 	case info.State == lockfile.Running && (!proctest.Alive(info.PID) || !slices.Equal(live, []int{info.PID})):
 		t.Errorf("pid file names %d (alive %v) but live daemons are %v", info.PID, proctest.Alive(info.PID), live)
-	case info.State == lockfile.NotRunning && len(live) != 0:
-		t.Errorf("pid file not running but live daemons %v", live)
-	case info.State != lockfile.Running && info.State != lockfile.NotRunning:
+	case (info.State == lockfile.NotRunning || info.State == lockfile.Stale) && len(live) != 0:
+		t.Errorf("pid file %v but live daemons %v", info.State, live)
+	case info.State != lockfile.Running && info.State != lockfile.NotRunning && info.State != lockfile.Stale:
 		t.Errorf("between actions the pid file is %v (content %q)", info.State, info.Content)
 	default:
 		return true
