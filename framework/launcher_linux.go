@@ -41,6 +41,9 @@ func (d *Daemon) launch(ctx context.Context) error {
 		defer logf.Close()
 	}
 
+	if err := fault(faultBeforeLock); err != nil {
+		return err
+	}
 	pf, err := lockfile.Acquire(d.cfg.PIDFile)
 	if err != nil {
 		return err
@@ -53,6 +56,9 @@ func (d *Daemon) launch(ctx context.Context) error {
 		return err
 	}
 	if err := pf.WriteStarting(); err != nil {
+		return fail(err)
+	}
+	if err := fault(faultAfterLock); err != nil {
 		return fail(err)
 	}
 
@@ -92,16 +98,27 @@ func (d *Daemon) launch(ctx context.Context) error {
 		return fail(err)
 	}
 	h.closeAll()
+	if err := fault(faultAfterSpawn); err != nil {
+		child.Abort()
+		return fail(err)
+	}
 	readyCtx, readyCancel := context.WithTimeoutCause(ctx, d.cfg.ReadyTimeout,
 		fmt.Errorf("no READY within the ready timeout %v (raise --ready-timeout if it needs longer)", d.cfg.ReadyTimeout))
 	defer readyCancel()
 	if err := child.WaitReady(readyCtx); err != nil {
 		return fail(err)
 	}
+	if err := fault(faultAfterReady); err != nil {
+		child.Abort()
+		return fail(err)
+	}
 	if err := pf.WritePID(child.PID()); err != nil {
 		// The daemon is ready but we could not name it: it writes its
 		// own PID when it sees no acknowledgement.
 		return err
+	}
+	if err := fault(faultAfterPID); err != nil {
+		return err // the daemon writes its own PID: it got no ACK
 	}
 	child.Ack()
 	d.log.Debug("daemon ready", "daemon_pid", child.PID())
@@ -119,6 +136,11 @@ func (d *Daemon) runDaemon(ctx context.Context, body Body) error {
 	if err != nil {
 		return err
 	}
+	if err := fault(faultAdopted); err != nil {
+		st.PIDFile.Clear()
+		st.Fail(err.Error())
+		return err
+	}
 	d.log = d.newLogger("daemon")
 	d.logToFile = true
 	d.setFiles(st.Files)
@@ -132,11 +154,20 @@ func (d *Daemon) runDaemon(ctx context.Context, body Body) error {
 		st.Close()
 		return err
 	}
+	if err := fault(faultBeforeReady); err != nil {
+		pf.Clear()
+		st.Fail(err.Error())
+		return err
+	}
 	if !st.Ready(ackTimeout) {
 		d.log.Warn("launcher did not acknowledge READY; writing our own pid")
 		if err := pf.WritePID(os.Getpid()); err != nil {
 			d.log.Error("writing our pid", "err", err)
 		}
+	}
+	if err := fault(faultAfterAck); err != nil {
+		pf.Clear()
+		return err
 	}
 	return d.serve(ctx, body, sigs, stopNow, pf, nil)
 }

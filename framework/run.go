@@ -168,6 +168,9 @@ loop:
 	if stopErr != nil {
 		d.log.Error("stop hooks failed", "err", stopErr)
 	}
+	if err := fault(faultBeforeClear); err != nil {
+		stopErr = errors.Join(stopErr, err)
+	}
 	if pf != nil {
 		if err := pf.Clear(); err != nil {
 			d.log.Error("clearing the pid file", "err", err)
