@@ -51,7 +51,10 @@ func TestHelloLifecycle(t *testing.T) {
 	if u := procStatus(t, pid)["Umask"]; u != "0022" {
 		t.Errorf("daemon umask %s, want 0022", u)
 	}
-	fds := openFDs(t, pid)
+	// The daemon closes the ready channel once it has read the launcher's
+	// ACK, which may be just after start returned.
+	var fds map[int]string
+	proctest.Eventually(5*time.Second, func() bool { fds = openFDs(t, pid); return len(fds) == 4 })
 	if fds[0] != "/dev/null" || fds[1] != logFile || fds[2] != logFile {
 		t.Errorf("daemon stdio: %v; want /dev/null and the log file", fds)
 	}
