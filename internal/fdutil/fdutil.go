@@ -39,7 +39,7 @@ func CloseOnExecFrom(from int) {
 	var lim unix.Rlimit
 	limit := uint64(1024)
 	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && lim.Cur > 0 {
-		limit = min(lim.Cur, 65536)
+		limit = min(uint64(lim.Cur), 65536)
 	}
 	for fd := from; uint64(fd) < limit; fd++ {
 		unix.CloseOnExec(fd)
