@@ -362,7 +362,13 @@ func (a *action) signal(info lockfile.Info, sig syscall.Signal) (process, error)
 	if err := checkPID(pid); err != nil {
 		return nil, fmt.Errorf("pid file %s: %w: %w; fix or empty the pid file", a.o.PIDFile, lockfile.ErrInvalidPID, err)
 	}
-	p, err := openProcess(pid)
+	var p process
+	var err error
+	if a.o.noPidfd {
+		p, err = newKillProcess(pid)
+	} else {
+		p, err = openProcess(pid)
+	}
 	if errors.Is(err, errGone) {
 		a.log.Info("daemon process already gone", "pid", pid)
 		return nil, errGone
@@ -370,16 +376,9 @@ func (a *action) signal(info lockfile.Info, sig syscall.Signal) (process, error)
 	if err != nil {
 		return nil, fmt.Errorf("open pid %d named by pid file %s: %w", pid, a.o.PIDFile, err)
 	}
-	cur, err := a.inspect()
-	if err != nil {
+	if err := a.recheck(info, p); err != nil {
 		p.close()
 		return nil, err
-	}
-	if cur.State != lockfile.Running || cur.PID != pid || cur.Dev != info.Dev || cur.Ino != info.Ino {
-		p.close()
-		a.log.Info("pid file changed before signalling", "state", cur.State, "pid", cur.PID)
-		return nil, fmt.Errorf("%w: pid file %s named pid %d but is now %s (content %q); nothing was sent",
-			ErrChanged, a.o.PIDFile, pid, cur.State, cur.Content)
 	}
 	a.log.Debug("sending signal", "pid", pid, "signal", signalName(sig), "via", p.how())
 	if err := p.signal(sig); err != nil {
@@ -390,6 +389,38 @@ func (a *action) signal(info lockfile.Info, sig syscall.Signal) (process, error)
 		return nil, fmt.Errorf("pid file %s: %w", a.o.PIDFile, err)
 	}
 	return p, nil
+}
+
+// recheck verifies, right before signalling p, that the daemon named by
+// info still is the one to signal: the process has the PID file open (that
+// is how a daemon holds the lock; a process that does not is not the
+// daemon, its PID was reused while someone else holds the lock), and the
+// PID file is still locked, the same file and names the same PID. With a
+// pidfd the process checked is the one signalled: if it exits in between,
+// the signal fails. It returns errGone if the process is gone, and errors
+// wrapping ErrNotHolder or ErrChanged.
+func (a *action) recheck(info lockfile.Info, p process) error {
+	pid := info.PID
+	switch held, err := holdsFile(pid, info.Dev, info.Ino); {
+	case errors.Is(err, errGone):
+		a.log.Info("daemon process already gone", "pid", pid)
+		return errGone
+	case err != nil:
+		a.log.Debug("cannot tell whether the process holds the pid file", "pid", pid, "error", err, "via", p.how())
+	case !held:
+		return fmt.Errorf("%w: pid file %s is locked and names pid %d, but that process does not have the file open, so it is not the daemon; nothing was sent. Find the lock holder with `fuser %s`",
+			ErrNotHolder, a.o.PIDFile, pid, a.o.PIDFile)
+	}
+	cur, err := a.inspect()
+	if err != nil {
+		return err
+	}
+	if cur.State != lockfile.Running || cur.PID != pid || cur.Dev != info.Dev || cur.Ino != info.Ino {
+		a.log.Info("pid file changed before signalling", "state", cur.State, "pid", cur.PID)
+		return fmt.Errorf("%w: pid file %s named pid %d but is now %s (content %q); nothing was sent",
+			ErrChanged, a.o.PIDFile, pid, cur.State, cur.Content)
+	}
+	return nil
 }
 
 // waitStopped waits for the signalled daemon info.PID to exit (escalating
@@ -463,15 +494,16 @@ func (a *action) waitLockKill(ctx context.Context, info lockfile.Info, p process
 	f, err := lockfile.AcquireWait(wctx, a.o.PIDFile)
 	cancel()
 	if err != nil && a.o.KillAfter > 0 && ctx.Err() == nil {
-		cur, ierr := a.inspect()
-		if ierr != nil {
-			return nil, ierr
-		}
-		if cur.State == lockfile.Running && cur.PID == info.PID && cur.Dev == info.Dev && cur.Ino == info.Ino {
+		switch rerr := a.recheck(info, p); {
+		case rerr == nil:
 			a.log.Warn("daemon did not exit: sending SIGKILL", "pid", info.PID, "after", a.o.KillAfter, "via", p.how())
 			if err := p.signal(unix.SIGKILL); err != nil && !errors.Is(err, errGone) {
 				return nil, fmt.Errorf("pid file %s: %w", a.o.PIDFile, err)
 			}
+		case errors.Is(rerr, errGone), errors.Is(rerr, ErrChanged):
+			// It exited, or the file changed: wait for the lock.
+		default:
+			return nil, rerr
 		}
 		f, err = lockfile.AcquireWait(ctx, a.o.PIDFile)
 	}
@@ -489,8 +521,8 @@ func (a *action) stillRunning(ctx context.Context, pid int, signalled time.Time,
 	if a.o.KillAfter <= 0 {
 		hint += ", or escalate to SIGKILL with a kill-after delay"
 	}
-	return a.timeout(ctx, fmt.Errorf("%w: pid %d (pid file %s) still running %v after the signal: %w; %s",
-		ErrStillRunning, pid, a.o.PIDFile, time.Since(signalled).Round(time.Millisecond), err, hint))
+	return a.timeout(ctx, fmt.Errorf("pid %d (pid file %s) %w %v after the signal (%w); %s",
+		pid, a.o.PIDFile, ErrStillRunning, time.Since(signalled).Round(time.Millisecond), err, hint))
 }
 
 // Signal sends o.Signal (default SIGHUP) to the running daemon, the same

@@ -459,3 +459,85 @@ func TestRestart(t *testing.T) {
 		}
 	})
 }
+
+// TestNotHolder: a locked PID file naming a live process that does not
+// have the file open (the daemon's PID was reused while something else
+// holds the lock) gets an error and no signal. libucw's protocol would
+// signal the process.
+func TestNotHolder(t *testing.T) {
+	for _, fallback := range []bool{false, true} {
+		t.Run("kill-fallback="+strconv.FormatBool(fallback), func(t *testing.T) {
+			f := newFixture(t)
+			can := canary(t)
+			f.hold(strconv.Itoa(can) + "\n")
+			o := f.opts()
+			if fallback {
+				o = control.WithoutPidfd(o)
+			}
+			res, err := control.Stop(ctxFor(t, long), o)
+			want(t, "Stop", res, err, control.Error)
+			if !errors.Is(err, control.ErrNotHolder) {
+				t.Errorf("Stop error %v: want ErrNotHolder", err)
+			}
+			res, err = control.Signal(ctxFor(t, long), o)
+			want(t, "Signal", res, err, control.Error)
+			if !errors.Is(err, control.ErrNotHolder) {
+				t.Errorf("Signal error %v: want ErrNotHolder", err)
+			}
+			if !proctest.Alive(can) {
+				t.Fatal("canary was signalled")
+			}
+		})
+	}
+}
+
+// TestKillFallback runs Stop and Signal with kill(2) instead of pidfds, as
+// on kernels or systems without them: Stop then waits on the PID file lock.
+func TestKillFallback(t *testing.T) {
+	t.Run("stop", func(t *testing.T) {
+		f := newFixture(t)
+		pid := f.start()
+		res, err := control.Stop(ctxFor(t, long), control.WithoutPidfd(f.opts()))
+		want(t, "Stop", res, err, control.OK)
+		if proctest.Alive(pid) || f.content() != "" {
+			t.Errorf("alive %v, content %q", proctest.Alive(pid), f.content())
+		}
+	})
+	t.Run("kill-after", func(t *testing.T) {
+		f := newFixture(t)
+		pid := f.start("-ignore-term")
+		o := control.WithoutPidfd(f.opts())
+		o.KillAfter = 200 * time.Millisecond
+		escalated := f.hooks.on("SIGKILL")
+		res, err := control.Stop(ctxFor(t, long), o)
+		want(t, "Stop", res, err, control.OK)
+		select {
+		case <-escalated:
+		default:
+			t.Error("no SIGKILL escalation logged")
+		}
+		if proctest.Alive(pid) || f.content() != "" {
+			t.Errorf("alive %v, content %q", proctest.Alive(pid), f.content())
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		f := newFixture(t)
+		pid := f.start("-ignore-term")
+		res, err := control.Stop(ctxFor(t, 300*time.Millisecond), control.WithoutPidfd(f.opts()))
+		want(t, "Stop", res, err, control.Error)
+		if !errors.Is(err, control.ErrStillRunning) || !proctest.Alive(pid) {
+			t.Errorf("error %v, alive %v: want ErrStillRunning, alive", err, proctest.Alive(pid))
+		}
+	})
+	t.Run("signal", func(t *testing.T) {
+		f := newFixture(t)
+		hups := filepath.Join(f.dir, "hups")
+		pid := f.start("-hup-file", hups)
+		res, err := control.Signal(ctxFor(t, long), control.WithoutPidfd(f.opts()))
+		want(t, "Signal", res, err, control.OK)
+		proctest.WaitFor(t, 10*time.Second, "SIGHUP recorded", func() bool {
+			b, _ := os.ReadFile(hups)
+			return string(b) == "hup "+strconv.Itoa(pid)+"\n"
+		})
+	})
+}

@@ -3,10 +3,12 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"os"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -121,4 +123,36 @@ func (p *pidfdProcess) exited() bool {
 	fds := []unix.PollFd{{Fd: int32(p.fd), Events: unix.POLLIN}}
 	n, err := unix.Poll(fds, 0)
 	return err == nil && n > 0
+}
+
+// holdsFile reports whether process pid has the file dev/ino open, by
+// looking at /proc/PID/fd. It returns errGone if pid does not exist or is a
+// zombie, and another error if it cannot tell (e.g. /proc/PID/fd is not
+// readable for lack of privilege).
+func holdsFile(pid int, dev, ino uint64) (bool, error) {
+	dir := "/proc/" + strconv.Itoa(pid)
+	stat, err := os.ReadFile(dir + "/stat")
+	if errors.Is(err, os.ErrNotExist) {
+		return false, errGone
+	}
+	if err != nil {
+		return false, err
+	}
+	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) && (stat[i+2] == 'Z' || stat[i+2] == 'X') {
+		return false, errGone
+	}
+	ents, err := os.ReadDir(dir + "/fd")
+	if errors.Is(err, os.ErrNotExist) {
+		return false, errGone
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, e := range ents {
+		var st unix.Stat_t
+		if unix.Stat(dir+"/fd/"+e.Name(), &st) == nil && uint64(st.Dev) == dev && uint64(st.Ino) == ino {
+			return true, nil
+		}
+	}
+	return false, nil
 }

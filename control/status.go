@@ -53,7 +53,7 @@ var (
 	ErrTimeout = errors.New("timed out")
 	// ErrStillRunning: Stop signalled the daemon but it was still running
 	// (or its PID file still locked) when the context ended.
-	ErrStillRunning = errors.New("daemon still running")
+	ErrStillRunning = errors.New("still running")
 	// ErrLockHeld: the daemon's process is gone but its PID file is still
 	// locked, typically by a process that inherited the locked descriptor.
 	ErrLockHeld = errors.New("pid file still locked after the daemon exited")
@@ -69,6 +69,10 @@ var (
 	// ErrChanged: the PID file kept changing between reading it and
 	// signalling, so no signal was sent.
 	ErrChanged = errors.New("pid file changed while signalling")
+	// ErrNotHolder: the PID file is locked and names a live process that
+	// does not have the PID file open, so it is not the daemon (its PID
+	// was reused while another process holds the lock); nothing was sent.
+	ErrNotHolder = errors.New("process named by the pid file does not hold it")
 	// ErrBadSignal: [ParseSignal] could not make sense of its input.
 	ErrBadSignal = errors.New("invalid signal")
 	// ErrNoStarter: Start or Restart was called without a [Starter].
@@ -93,6 +97,10 @@ type Options struct {
 	// Logger receives a record of each step at debug level, and of unusual
 	// events (escalation, fallbacks) at info or warn level. Nil discards.
 	Logger *slog.Logger
+
+	// noPidfd makes the action use kill(2) as where pidfds are missing
+	// (set by tests through export_test.go).
+	noPidfd bool
 }
 
 // Result is the outcome of an action.
