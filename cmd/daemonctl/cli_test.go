@@ -113,10 +113,14 @@ func TestBackgroundLifecycle(t *testing.T) {
 	if info.State != lockfile.Running {
 		t.Fatalf("after start: %v", info.State)
 	}
+	proctest.Cleanup(t, info.PID) // kills if alive, and reaps our child
 	if want := fmt.Sprintf("daemonctl: %s: started (pid %d)\n", pidFile, info.PID); stderr != want {
 		t.Errorf("start said %q, want %q", stderr, want)
 	}
 	code, _, stderr = daemonctl(t, "start", "-p", pidFile, "--background", "--", "sleep", "1000")
+	if info, _ := lockfile.Inspect(pidFile); info.PID != 0 {
+		proctest.Cleanup(t, info.PID)
+	}
 	if code != 100 || !strings.Contains(stderr, "already running (pid "+strconv.Itoa(info.PID)+")") {
 		t.Errorf("second start: %d %q, want 100 naming pid %d", code, stderr, info.PID)
 	}

@@ -4,8 +4,9 @@
 //
 //	fakedaemon [flags]
 //
-// Flags are applied in this order: -say, -exit, -env-file, -extend, -delay, -marker,
-// then the readiness report (-notify, -ready-fd), then it waits for signals.
+// Flags are applied in this order: -say, -exit, -pidout, -lock, -env-file,
+// -extend, -delay, -marker, then the readiness report (-notify, -ready-fd),
+// then it waits for signals.
 package main
 
 import (
@@ -33,8 +34,11 @@ func main() {
 	never := flag.Bool("never-ready", false, "never report readiness")
 	readyFD := flag.Int("ready-fd", 0, "write a newline to this descriptor")
 	closeFD := flag.Bool("close-fd", false, "close the -ready-fd descriptor without writing")
-	hupFile := flag.String("hup-file", "", "append \"HUP\" to this file on each SIGHUP")
+	hupFile := flag.String("hup-file", "", "append \"HUP n\" to this file on the nth SIGHUP")
 	ignoreTerm := flag.Bool("ignore-term", false, "ignore SIGTERM")
+	pidOut := flag.String("pidout", "", "write our PID into this file at once")
+	lock := flag.String("lock", "", "lock this file (flock LOCK_EX) and write -content into it, like a daemon holding its PID file")
+	content := flag.String("content", "", "what to write into the -lock file (\\n stands for a newline)")
 	flag.Parse()
 
 	if *say != "" {
@@ -44,6 +48,21 @@ func main() {
 	}
 	if *exit >= 0 {
 		os.Exit(*exit)
+	}
+	if *pidOut != "" {
+		write(*pidOut, strconv.Itoa(os.Getpid())+"\n")
+	}
+	if *lock != "" {
+		f, err := os.OpenFile(*lock, os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			fail(err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			fail(fmt.Errorf("lock %s: %w", *lock, err))
+		}
+		f.Truncate(0)
+		f.WriteString(strings.ReplaceAll(*content, `\n`, "\n"))
+		defer f.Close() // held until we are killed
 	}
 	if *ignoreTerm {
 		signal.Ignore(syscall.SIGTERM)
@@ -90,12 +109,13 @@ func main() {
 			time.Sleep(time.Hour) // a sleeping timer: no deadlock report
 		}
 	}
-	for range hup {
+	for n := 1; ; n++ {
+		<-hup
 		f, err := os.OpenFile(*hupFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 		if err != nil {
 			fail(err)
 		}
-		f.WriteString("HUP\n")
+		fmt.Fprintf(f, "HUP %d\n", n)
 		f.Close()
 	}
 }
