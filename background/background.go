@@ -17,7 +17,12 @@
 //   - [ReadyExec] (default): the exec succeeded.
 //   - [ReadyNotify]: the command sent READY=1 to the private NOTIFY_SOCKET
 //     that [Launch] created for it (sd_notify(3)); only datagrams whose
-//     sender is the command or one of its descendants count.
+//     sender is the command or one of its descendants count. The socket
+//     lives in a new 0700 directory under $TMPDIR (under /tmp when the
+//     command runs as another user, who then owns the directory), removed
+//     when Launch returns. STATUS= is logged, ERRNO= is a failure,
+//     EXTEND_TIMEOUT_USEC= pushes the deadline out, and MAINPID= (if it
+//     names the command or a descendant) is the PID written.
 //   - [ReadyFD]: the command wrote a newline to descriptor [Options.ReadyFD]
 //     (the s6 convention).
 //

@@ -597,6 +597,10 @@ func parentOf(pid int) (int, bool) {
 	return 0, false
 }
 
+// maxSocketPath is the longest socket path we bind (sun_path holds 108
+// bytes with the NUL; keep a margin).
+const maxSocketPath = 100
+
 // notifySocket is a private sd_notify socket in its own directory.
 type notifySocket struct {
 	dir, path string
@@ -607,7 +611,14 @@ type notifySocket struct {
 // cred switches user) can enter, and binds a datagram socket in it that
 // receives the sender's credentials.
 func newNotifySocket(cred *syscall.Credential) (*notifySocket, error) {
-	dir, err := os.MkdirTemp("", "daemonctl-notify-")
+	// $TMPDIR, unless the daemon runs as another user (who may not be able
+	// to search our $TMPDIR) or the socket path would be too long for
+	// sockaddr_un: then /tmp, which everyone can search.
+	parent := os.TempDir()
+	if cred != nil || len(parent)+len("/daemonctl-notify-0123456789/notify") > maxSocketPath {
+		parent = "/tmp"
+	}
+	dir, err := os.MkdirTemp(parent, "daemonctl-notify-")
 	if err != nil {
 		return nil, fmt.Errorf("notify socket directory: %w", err)
 	}
