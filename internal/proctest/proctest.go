@@ -110,13 +110,24 @@ func WaitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 // parent are made world-searchable, so that the binary can be re-executed
 // after switching to an unprivileged user (t.TempDir() is 0700).
 func Build(dir, pkg string) (string, error) {
+	return BuildTags(dir, pkg, "")
+}
+
+// BuildTags is [Build] with build tags (a comma-separated list, as for
+// go build -tags; empty for none), e.g. "daemonkit_faults" for the
+// framework's fault-injection points.
+func BuildTags(dir, pkg, tags string) (string, error) {
 	for _, d := range []string{filepath.Dir(dir), dir} {
 		if err := os.Chmod(d, 0o755); err != nil {
 			return "", err
 		}
 	}
 	out := filepath.Join(dir, filepath.Base(pkg))
-	cmd := exec.Command("go", "build", "-o", out, pkg)
+	args := []string{"build", "-o", out}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	cmd := exec.Command("go", append(args, pkg)...)
 	cmd.Dir = ModuleRoot()
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
