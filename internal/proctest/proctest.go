@@ -149,7 +149,6 @@ func ModuleRoot() string {
 	}
 }
 
-
 // RequireRoot skips t with a clear reason unless the test runs as root.
 func RequireRoot(t testing.TB) {
 	t.Helper()
