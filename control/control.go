@@ -59,6 +59,9 @@ func (a *action) lockGuard(ctx context.Context) (*lockfile.File, error) {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%w; another control action on this daemon is still running, try again later", a.timeout(ctx, err))
 		}
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, fmt.Errorf("%w; run as the daemon's user or as root", err)
+		}
 		return nil, err
 	}
 	return g, nil

@@ -5,10 +5,12 @@
 // daemon (new session, PID file inherited as fd 3, ready pipe as fd 4), writes
 // the daemon's PID once it is ready and exits 0 (100 if the PID file is
 // locked). The daemon truncates the PID file and exits on SIGTERM, and
-// records each SIGHUP.
+// records each SIGHUP. With -ctl it runs a control action instead, for tests
+// that need another user.
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/daemonkit/daemonkit/control"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
@@ -33,9 +36,12 @@ func main() {
 		noDaemon   = flag.Bool("no-daemon", false, "launcher exits 0 after writing (starting), starting no daemon")
 		exitCode   = flag.Int("exit", -1, "launcher exits at once with this status")
 		holdChild  = flag.String("hold-child", "", "daemon starts a child inheriting the lock and writes its PID here")
+		ctl        = flag.String("ctl", "", "run control action check, stop or signal on -pidfile, print the outcome, exit with its status")
 	)
 	flag.Parse()
 	switch {
+	case *ctl != "":
+		runControl(*ctl, *pidFile)
 	case *holder:
 		for {
 			time.Sleep(time.Hour)
@@ -107,6 +113,30 @@ func runDaemon(pidFile string, ignoreTerm bool, hupFile, holdChild string) {
 			os.Exit(0)
 		}
 	}
+}
+
+func runControl(action, pidFile string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	o := control.Options{PIDFile: pidFile}
+	var res control.Result
+	var err error
+	switch action {
+	case "check":
+		res, err = control.Check(ctx, o)
+	case "stop":
+		res, err = control.Stop(ctx, o)
+	case "signal":
+		res, err = control.Signal(ctx, o)
+	default:
+		fmt.Fprintln(os.Stderr, "testdaemon: unknown -ctl action", action)
+		os.Exit(1)
+	}
+	fmt.Printf("%s pid=%d\n", res.Status, res.Before.PID)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	os.Exit(res.Status.ExitCode())
 }
 
 func check(err error) {
