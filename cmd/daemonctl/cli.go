@@ -193,7 +193,8 @@ not running (101), stale PID file (103) or an unusable PID file (102).
 With --json it prints one JSON object on stdout:
   {"state":"running","pid":1234,"pid_file":"/run/app.pid",
    "guard_file":"/run/app.lock","since":"2026-01-02T15:04:05Z","uptime_seconds":42}
-state is one of not-running, stale, starting, running, stopping, invalid;
+state is one of not-running, stale, starting, running, stopping, invalid, or
+unknown when the PID file could not be examined (then "error" says why);
 pid is null when there is none; since and uptime_seconds (whole seconds since
 the PID file was written) are present for a running daemon.`,
 		Example: `  daemonctl status --pid-file /run/app.pid
@@ -476,7 +477,7 @@ func (c *cli) status(ctx context.Context) error {
 		if guard == "" {
 			guard = lockfile.GuardPath(o.PIDFile)
 		}
-		if jerr := writeStatusJSON(c.stdout, res.After, guard, err, time.Now()); jerr != nil {
+		if jerr := writeStatusJSON(c.stdout, o.PIDFile, res.After, guard, err, time.Now()); jerr != nil {
 			c.fail(control.Error, "writing status: %v", jerr)
 			return nil
 		}

@@ -187,18 +187,35 @@ func TestStatusStaleAndJSON(t *testing.T) {
 func TestWriteStatusJSONRunning(t *testing.T) {
 	since := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	var b bytes.Buffer
-	err := writeStatusJSON(&b, lockfile.Info{Path: "/run/x.pid", State: lockfile.Running, PID: 42, Since: since},
+	err := writeStatusJSON(&b, "/run/x.pid", lockfile.Info{Path: "/run/x.pid", State: lockfile.Running, PID: 42, Since: since},
 		"/run/x.lock", nil, since.Add(90*time.Second+500*time.Millisecond))
 	want := `{"state":"running","pid":42,"pid_file":"/run/x.pid","guard_file":"/run/x.lock","since":"2026-01-02T03:04:05Z","uptime_seconds":90}` + "\n"
 	if err != nil || b.String() != want {
 		t.Errorf("got %q, %v\nwant %q", b.String(), err, want)
 	}
 	b.Reset()
-	writeStatusJSON(&b, lockfile.Info{Path: "/run/x.pid", State: lockfile.Invalid, Content: []byte("junk")},
+	writeStatusJSON(&b, "/run/x.pid", lockfile.Info{Path: "/run/x.pid", State: lockfile.Invalid, Content: []byte("junk")},
 		"/run/x.lock", errors.New("invalid pid file"), since)
 	want = `{"state":"invalid","pid":null,"pid_file":"/run/x.pid","guard_file":"/run/x.lock","error":"invalid pid file"}` + "\n"
 	if b.String() != want {
 		t.Errorf("got %q\nwant %q", b.String(), want)
+	}
+}
+
+// A guard lock held by another action: status --json times out and says
+// "unknown" rather than "not-running".
+func TestStatusJSONGuardTimeout(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "d.pid")
+	g, err := lockfile.Acquire(lockfile.GuardPath(pidFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	code, out, stderr := daemonctl(t, "status", "-p", pidFile, "--json", "--timeout", "200ms")
+	var st map[string]any
+	if code != 102 || json.Unmarshal([]byte(out), &st) != nil || st["state"] != "unknown" || st["pid_file"] != pidFile ||
+		!strings.Contains(st["error"].(string), "guard") || !strings.Contains(stderr, "timed out") {
+		t.Errorf("status --json with the guard held: %d %q %q", code, out, stderr)
 	}
 }
 

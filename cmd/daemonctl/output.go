@@ -15,7 +15,7 @@ import (
 
 // statusJSON is what `status --json` prints.
 type statusJSON struct {
-	State     string `json:"state"`      // not-running, stale, starting, running, stopping, invalid
+	State     string `json:"state"`      // not-running, stale, starting, running, stopping, invalid, unknown
 	PID       *int   `json:"pid"`        // the daemon's PID (for stale: the dead one), else null
 	PIDFile   string `json:"pid_file"`   // the PID file
 	GuardFile string `json:"guard_file"` // the guard file
@@ -28,10 +28,18 @@ type statusJSON struct {
 	Error string `json:"error,omitempty"`
 }
 
-// writeStatusJSON prints info as one JSON object and a newline. err is the
-// error of the check, if any; now is the time uptime is measured to.
-func writeStatusJSON(w io.Writer, info lockfile.Info, guardFile string, err error, now time.Time) error {
-	s := statusJSON{State: info.State.String(), PIDFile: info.Path, GuardFile: guardFile}
+// stateUnknown is the JSON state when the PID file could not be examined
+// at all (e.g. the guard lock was not obtained in time).
+const stateUnknown = "unknown"
+
+// writeStatusJSON prints info about pidFile as one JSON object and a
+// newline. err is the error of the check, if any; now is the time uptime is
+// measured to.
+func writeStatusJSON(w io.Writer, pidFile string, info lockfile.Info, guardFile string, err error, now time.Time) error {
+	s := statusJSON{State: info.State.String(), PIDFile: pidFile, GuardFile: guardFile}
+	if err != nil && info.Path == "" {
+		s.State = stateUnknown
+	}
 	switch info.State {
 	case lockfile.Running:
 		pid := info.PID
