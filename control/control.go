@@ -193,6 +193,9 @@ func (a *action) start(ctx context.Context, before lockfile.Info, wasStale bool,
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w; the start command did not finish in time, give it a longer timeout or check why it hangs", a.timeout(ctx, err))
 		}
+		if ierr == nil && after.State.Alive() {
+			err = fmt.Errorf("%w (the pid file is now %s: the daemon may be running anyway, check its status)", err, after.State)
+		}
 		return fail(res, err)
 	}
 	if ierr != nil {

@@ -37,9 +37,10 @@ func (f StarterFunc) Start(ctx context.Context) error { return f(ctx) }
 // [Command] keeps for [ExitError.Message].
 const DefaultMessageLimit = 4096
 
-// DefaultWaitDelay is how long a [CommandStarter] that captures standard
-// error waits for the pipe to close after the command exited (a daemon that
-// kept the pipe open must not block the start).
+// DefaultWaitDelay is how long a [CommandStarter] waits for the pipes it
+// copies output through to close after the command exited (a daemon that
+// kept one open must not block the start), and after killing the command
+// when its context ended.
 const DefaultWaitDelay = time.Second
 
 // CommandStarter is a [Starter] that runs a command (the daemon's launcher,
@@ -63,9 +64,10 @@ type CommandStarter struct {
 	// error are kept for [ExitError.Message] (standard error then goes
 	// through a pipe, copied to Stderr). Zero keeps nothing.
 	MessageLimit int
-	// WaitDelay bounds how long to wait for the standard error pipe to be
-	// closed after the command exited, when MessageLimit > 0. Zero means
-	// [DefaultWaitDelay].
+	// WaitDelay bounds how long to wait for output pipes (used for writers
+	// that are not an *os.File, and for standard error when MessageLimit >
+	// 0) to be closed after the command exited: a daemon it left behind may
+	// keep them open. Zero means [DefaultWaitDelay].
 	WaitDelay time.Duration
 }
 
@@ -101,14 +103,14 @@ func (c *CommandStarter) Start(ctx context.Context) error {
 	cmd.Stdin = c.Stdin
 	cmd.Stdout = c.Stdout
 	cmd.Stderr = c.Stderr
+	cmd.WaitDelay = c.WaitDelay
+	if cmd.WaitDelay <= 0 {
+		cmd.WaitDelay = DefaultWaitDelay
+	}
 	var tail *tailWriter
 	if c.MessageLimit > 0 {
 		tail = &tailWriter{limit: c.MessageLimit, pass: c.Stderr}
 		cmd.Stderr = tail
-		cmd.WaitDelay = c.WaitDelay
-		if cmd.WaitDelay <= 0 {
-			cmd.WaitDelay = DefaultWaitDelay
-		}
 	}
 	err := cmd.Run()
 	if err == nil || errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState != nil && cmd.ProcessState.Success() {

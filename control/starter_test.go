@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -58,5 +59,25 @@ func TestStarterFunc(t *testing.T) {
 	var s control.Starter = control.StarterFunc(func(context.Context) error { called = true; return nil })
 	if err := s.Start(t.Context()); err != nil || !called {
 		t.Errorf("StarterFunc: %v, called %v", err, called)
+	}
+}
+
+// TestCommandStdoutHeld: a buffer as standard output (a pipe) held open by
+// a child the command left behind does not block the start either.
+func TestCommandStdoutHeld(t *testing.T) {
+	var out bytes.Buffer
+	dir := t.TempDir()
+	c := control.Command("/bin/sh", "-c", `sleep 1000 & echo $! > "$0"`, dir+"/pid")
+	c.Stdin, c.Stdout, c.Stderr, c.MessageLimit = nil, &out, nil, 0
+	c.WaitDelay = 100 * time.Millisecond
+	err := c.Start(ctxFor(t, long))
+	b, rerr := os.ReadFile(dir + "/pid")
+	if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); rerr == nil && perr == nil {
+		proctest.Cleanup(t, pid)
+	} else {
+		t.Errorf("no pid written: %v %q", rerr, b)
+	}
+	if err != nil {
+		t.Fatalf("Start: %v", err)
 	}
 }
