@@ -213,6 +213,31 @@ func TestLaunchNotify(t *testing.T) {
 	}
 }
 
+// MAINPID= naming a child of the command makes that child the daemon.
+func TestLaunchNotifyMainPID(t *testing.T) {
+	dir := t.TempDir()
+	pidFile, fakePID := filepath.Join(dir, "d.pid"), filepath.Join(dir, "fake.txt")
+	pid, err := launchT(t, Options{PIDFile: pidFile, Command: fake, Readiness: ReadyNotify,
+		Args: []string{"-pidout", fakePID, "-notify", "-main-child"}})
+	b, _ := os.ReadFile(fakePID)
+	parent, _ := lockfile.ParsePID(b, 0)
+	if parent != 0 {
+		proctest.Cleanup(t, parent)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pid == parent {
+		t.Fatalf("Launch returned the command's pid %d, want its MAINPID child", pid)
+	}
+	if ppid := procStatus(t, pid, "PPid"); ppid != strconv.Itoa(parent) {
+		t.Errorf("MAINPID %d has parent %s, want the command %d", pid, ppid, parent)
+	}
+	if info := inspect(t, pidFile); info.State != lockfile.Running || info.PID != pid {
+		t.Errorf("PID file: %v %d, want running %d", info.State, info.PID, pid)
+	}
+}
+
 func TestLaunchNotifyNeverReady(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "d.pid")
 	_, err := launchT(t, Options{PIDFile: pidFile, Command: fake, Readiness: ReadyNotify,

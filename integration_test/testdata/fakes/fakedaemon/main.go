@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -37,6 +38,7 @@ func main() {
 	hupFile := flag.String("hup-file", "", "append \"HUP n\" to this file on the nth SIGHUP")
 	ignoreTerm := flag.Bool("ignore-term", false, "ignore SIGTERM")
 	pidOut := flag.String("pidout", "", "write our PID into this file at once")
+	mainChild := flag.Bool("main-child", false, "with -notify: start `sleep 1000` as a child (it inherits our descriptors) and send MAINPID=<its pid> with READY=1")
 	lock := flag.String("lock", "", "lock this file (flock LOCK_EX) and write -content into it, like a daemon holding its PID file")
 	content := flag.String("content", "", "what to write into the -lock file (\\n stands for a newline)")
 	flag.Parse()
@@ -87,9 +89,16 @@ func main() {
 			if *status != "" {
 				send("STATUS=" + *status)
 			}
-			if *errno > 0 {
+			switch {
+			case *errno > 0:
 				send("ERRNO=" + strconv.Itoa(*errno))
-			} else {
+			case *mainChild:
+				child := exec.Command("sleep", "1000")
+				if err := child.Start(); err != nil {
+					fail(err)
+				}
+				send("MAINPID=" + strconv.Itoa(child.Process.Pid) + "\nREADY=1")
+			default:
 				send("READY=1")
 			}
 		}
