@@ -42,9 +42,17 @@ type Config struct {
 	// StopTimeout bounds the body's return and the OnStop hooks together
 	// (flag --stop-timeout). Default 30 s.
 	StopTimeout time.Duration
-	// Foreground runs everything in one process, without detaching.
-	// NOTIFY_SOCKET in the environment (systemd Type=notify) implies it.
+	// Foreground runs everything in one process, without detaching
+	// (flag --foreground, or the run verb). NOTIFY_SOCKET in the
+	// environment (systemd Type=notify) implies it, unless Detach is set.
 	Foreground bool
+	// Detach detaches even when NOTIFY_SOCKET is set (flag --detach): the
+	// launcher starts the daemon stage as usual, and once the daemon is
+	// ready and its PID written, sends MAINPID=<daemon pid> and then
+	// READY=1 to the service manager. The daemon stage keeps NOTIFY_SOCKET
+	// for RELOADING=1, STOPPING=1 and watchdog pings. Foreground wins over
+	// Detach.
+	Detach bool
 	// Logger is the base logger; the framework adds the service name, the
 	// stage and the PID. Default: text lines on stderr (which is the log
 	// file in the daemon).

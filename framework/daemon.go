@@ -34,8 +34,9 @@ type Daemon struct {
 	flags *flag.FlagSet
 	log   *slog.Logger
 
-	mu    sync.Mutex
-	files map[string]*os.File // handed over by name, until taken
+	mu     sync.Mutex
+	files  map[string]*os.File // handed over by name, until taken
+	checks []lifecycle.Hook    // health checks before each watchdog ping
 
 	logToFile bool // stdout and stderr are the log file (daemon stage)
 	fv        flagValues
@@ -93,7 +94,11 @@ func (d *Daemon) OnStop(name string, fn HookFunc) {
 }
 
 // Logger returns the daemon's logger: it carries the service name, the
-// stage (launcher, daemon or foreground) and the PID.
+// stage (launcher, daemon or foreground) and the PID. Unless
+// [Config.Logger] is set, it writes text lines to stderr, which is the log
+// file in the daemon stage; when stderr goes to systemd's journal
+// (JOURNAL_STREAM, or NOTIFY_SOCKET in the foreground) each line starts
+// with its sd-daemon(3) priority, as [NewJournalHandler] writes them.
 func (d *Daemon) Logger() *slog.Logger {
 	if d.log == nil {
 		return d.newLogger("launcher")
@@ -103,7 +108,11 @@ func (d *Daemon) Logger() *slog.Logger {
 
 func (d *Daemon) newLogger(stage string) *slog.Logger {
 	base := d.cfg.Logger
-	if base == nil {
+	switch {
+	case base != nil:
+	case stderrIsJournal(stage):
+		base = slog.New(NewJournalHandler(os.Stderr, nil))
+	default:
 		base = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	return base.With("service", d.cfg.Name, "stage", stage, "pid", os.Getpid())
@@ -113,7 +122,9 @@ func (d *Daemon) newLogger(stage string) *slog.Logger {
 var ErrNoSuchFile = errors.New("no file handed over under that name")
 
 // File returns, once, the file handed over under name by a PreDetach hook
-// ([Handoff.PassFile]). The caller owns it.
+// ([Handoff.PassFile]) or passed by systemd socket activation under that
+// name (LISTEN_FDNAMES, the FileDescriptorName= of a .socket unit). The
+// caller owns it.
 func (d *Daemon) File(name string) (*os.File, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -126,7 +137,9 @@ func (d *Daemon) File(name string) (*os.File, error) {
 }
 
 // Listener returns, once, the listener handed over under name by a
-// PreDetach hook ([Handoff.PassListener]). The caller owns it.
+// PreDetach hook ([Handoff.PassListener]) or passed by systemd socket
+// activation under that name, so that a service's code is the same whether
+// the launcher or systemd provides its sockets. The caller owns it.
 func (d *Daemon) Listener(name string) (net.Listener, error) {
 	f, err := d.File(name)
 	if err != nil {
@@ -203,6 +216,17 @@ func (h *Handoff) PassListener(name string, ln net.Listener) error {
 	ln.Close()
 	return nil
 }
+
+// Has reports whether a file or listener is already handed over under
+// name: by an earlier hook, or by systemd socket activation
+// (LISTEN_FDNAMES). A hook that binds a socket checks it first, so that the
+// same service runs with or without a systemd .socket unit:
+//
+//	if h.Has("http") {
+//		return nil // systemd listens for us
+//	}
+//	ln, err := net.Listen("tcp", addr)
+func (h *Handoff) Has(name string) bool { return h.names[name] }
 
 func (h *Handoff) byName() map[string]*os.File {
 	m := make(map[string]*os.File, len(h.files))

@@ -2,35 +2,34 @@ package framework
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"strconv"
 
-	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/daemonkit/daemonkit/lifecycle"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
 // runForeground runs every stage in this process: no detach, no re-exec.
-// Readiness, reloads and stop are reported to systemd when NOTIFY_SOCKET is
-// set.
+// Sockets passed by systemd are handed to the hooks by name; readiness,
+// reloads, stop and the watchdog are reported to systemd when NOTIFY_SOCKET
+// is set.
 func (d *Daemon) runForeground(ctx context.Context, body Body) error {
 	d.log = d.newLogger("foreground")
+	h := withActivation() // before anything else, so no child inherits them
 	sigs, stopSignals := notifySignals()
 	defer stopSignals()
-	notify := func(state string) {
-		if _, err := daemon.SdNotify(false, state); err != nil {
-			d.log.Warn("sd_notify failed", "state", state, "err", err)
-		}
-	}
+	notify := d.sdNotify
 	var pf *lockfile.File
 	if d.cfg.PIDFile != "" {
 		var err error
 		if pf, err = lockfile.Acquire(d.cfg.PIDFile); err != nil {
+			h.closeAll()
+			notify(statusLine("failed to start: " + err.Error()))
 			return err
 		}
 		defer pf.Close()
 		if err := pf.WriteStarting(); err != nil {
+			h.closeAll()
 			return err
 		}
 	}
@@ -38,15 +37,18 @@ func (d *Daemon) runForeground(ctx context.Context, body Body) error {
 		if pf != nil {
 			pf.Clear()
 		}
-		notify("STATUS=failed to start: " + err.Error())
+		notify(statusLine("failed to start: " + err.Error()))
 		return err
 	}
 	umask, err := parseUmask(d.cfg.Umask)
 	if err != nil {
+		h.closeAll()
 		return fail(err)
 	}
-	notify("STATUS=running pre-detach hooks")
-	h := &Handoff{}
+	if names := h.byName(); len(names) > 0 {
+		d.log.Debug("sockets passed by systemd", "names", len(names))
+	}
+	notify(statusLine("running pre-detach hooks"))
 	if err := (lifecycle.Runner{Logger: d.log}).Run(ctx, lifecycle.PreDetach, d.preDetachHooks(h)); err != nil {
 		h.closeAll()
 		return fail(err)
@@ -55,7 +57,7 @@ func (d *Daemon) runForeground(ctx context.Context, body Body) error {
 	if err := d.becomeForeground(umask); err != nil {
 		return fail(err)
 	}
-	notify("STATUS=starting")
+	notify(statusLine("starting: running post-detach and ready hooks"))
 	stopNow, err := d.starting(ctx, sigs)
 	if err != nil {
 		return fail(err)
@@ -65,10 +67,10 @@ func (d *Daemon) runForeground(ctx context.Context, body Body) error {
 			return fail(err)
 		}
 	}
-	notify("READY=1\nSTATUS=running\nMAINPID=" + strconv.Itoa(os.Getpid()))
+	notify("READY=1\n" + statusLine("running") + "\nMAINPID=" + strconv.Itoa(os.Getpid()))
 	err = d.serve(ctx, body, sigs, stopNow, pf, notify)
 	if err != nil {
-		notify(fmt.Sprintf("STATUS=stopped with error: %v", err))
+		notify(statusLine("stopped with error: " + err.Error()))
 	}
 	return err
 }

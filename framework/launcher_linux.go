@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -50,6 +52,7 @@ func (d *Daemon) launch(ctx context.Context) error {
 	}
 	defer pf.Close()
 	fail := func(err error) error {
+		d.sdNotify(statusLine("failed to start: " + err.Error()))
 		if cerr := pf.Clear(); cerr != nil {
 			return fmt.Errorf("%w (and %v)", err, cerr)
 		}
@@ -78,8 +81,9 @@ func (d *Daemon) launch(ctx context.Context) error {
 		}
 	}()
 
-	h := &Handoff{}
+	h := withActivation() // sockets systemd passed to the launcher go on to the daemon
 	defer h.closeAll()
+	d.sdNotify(statusLine("running pre-detach hooks"))
 	if err := (lifecycle.Runner{Logger: d.log}).Run(ctx, lifecycle.PreDetach, d.preDetachHooks(h)); err != nil {
 		return fail(err)
 	}
@@ -89,6 +93,7 @@ func (d *Daemon) launch(ctx context.Context) error {
 		Output:     logf,
 		PIDFile:    pf,
 		Umask:      umask,
+		Env:        daemonEnv(),
 	}
 	for _, f := range h.files {
 		spec.Files = append(spec.Files, reexec.NamedFile{Name: f.name, File: f.file})
@@ -98,6 +103,7 @@ func (d *Daemon) launch(ctx context.Context) error {
 		return fail(err)
 	}
 	h.closeAll()
+	d.sdNotify(statusLine("starting: waiting for the daemon (pid " + strconv.Itoa(child.PID()) + ") to be ready"))
 	if err := fault(faultAfterSpawn); err != nil {
 		child.Abort()
 		return fail(err)
@@ -120,9 +126,34 @@ func (d *Daemon) launch(ctx context.Context) error {
 	if err := fault(faultAfterPID); err != nil {
 		return err // the daemon writes its own PID: it got no ACK
 	}
+	if supervised() {
+		// Detaching under systemd (--detach): the daemon becomes the
+		// main process before the service is ready, and before the ACK
+		// lets the daemon send anything itself.
+		d.sdNotify("MAINPID=" + strconv.Itoa(child.PID()))
+		d.sdNotify("READY=1\n" + statusLine("running (pid "+strconv.Itoa(child.PID())+")"))
+	}
 	child.Ack()
 	d.log.Debug("daemon ready", "daemon_pid", child.PID())
 	return nil
+}
+
+// daemonEnv is the daemon stage's environment: the launcher's, except that
+// a watchdog meant for the launcher (WATCHDOG_PID is the launcher's PID)
+// becomes the daemon's, which systemd watches once it is the main process.
+// LISTEN_* were already unset when the launcher took the sockets.
+func daemonEnv() []string {
+	env := os.Environ()
+	if os.Getenv("WATCHDOG_PID") != strconv.Itoa(os.Getpid()) {
+		return env
+	}
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "WATCHDOG_PID=") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // ackTimeout bounds the daemon's wait for the launcher's acknowledgement.
@@ -169,5 +200,7 @@ func (d *Daemon) runDaemon(ctx context.Context, body Body) error {
 		pf.Clear()
 		return err
 	}
-	return d.serve(ctx, body, sigs, stopNow, pf, nil)
+	// Under systemd (--detach), the launcher sent READY=1 for us; reloads,
+	// stop and watchdog pings are ours to report.
+	return d.serve(ctx, body, sigs, stopNow, pf, d.sdNotify)
 }

@@ -57,13 +57,3 @@ func (d *Daemon) reopenLog() error {
 	}
 	return nil
 }
-
-// monotonicUsec is CLOCK_MONOTONIC in microseconds, for sd_notify's
-// MONOTONIC_USEC.
-func monotonicUsec() int64 {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		return 0
-	}
-	return ts.Nano() / 1000
-}

@@ -41,7 +41,7 @@ type flagValues struct {
 // Flags returns the flag set [Daemon.Main] parses, so that a service can add
 // its own flags before calling [Main]. The standard flags are --pid-file,
 // --log-file, --user, --group, --chdir, --umask, --ready-timeout,
-// --stop-timeout, --foreground, and for the control verbs --timeout,
+// --stop-timeout, --foreground, --detach, and for the control verbs --timeout,
 // --kill-after and --signal.
 func (d *Daemon) Flags() *flag.FlagSet { return d.flags }
 
@@ -57,6 +57,7 @@ func (d *Daemon) newFlagSet() *flag.FlagSet {
 	fs.DurationVar(&c.ReadyTimeout, "ready-timeout", c.ReadyTimeout, "how long start waits for READY (default 60s)")
 	fs.DurationVar(&c.StopTimeout, "stop-timeout", c.StopTimeout, "how long the daemon may take to stop (default 30s)")
 	fs.BoolVar(&c.Foreground, "foreground", c.Foreground, "start: do not detach (same as the run verb)")
+	fs.BoolVar(&c.Detach, "detach", c.Detach, "start: detach even under systemd (NOTIFY_SOCKET set); the launcher sends MAINPID= and READY=1")
 	fs.DurationVar(&d.fv.timeout, "timeout", 0, "stop, status, reload, restart: bound the whole action (default: stop-timeout + 10s for stop)")
 	fs.DurationVar(&d.fv.killAfter, "kill-after", 0, "stop: send SIGKILL if still running after this `duration`")
 	fs.StringVar(&d.fv.signal, "signal", "", "stop: the signal to send (default SIGTERM)")
@@ -115,7 +116,7 @@ func (d *Daemon) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 		}
 		return ExitOK
 	}
-	if verb == "run" || (verb == "start" && d.cfg.Foreground) {
+	if verb == "run" || (verb == "start" && d.foreground()) {
 		d.cfg.Foreground = true
 		if err := d.Run(ctx, body); err != nil {
 			say("%v", err)

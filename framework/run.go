@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/daemonkit/daemonkit/lifecycle"
 	"github.com/daemonkit/daemonkit/lockfile"
 	"github.com/daemonkit/daemonkit/reexec"
@@ -20,8 +21,9 @@ var ErrNoPIDFile = errors.New("no PID file configured: give --pid-file or Config
 //
 //   - the daemon stage, if this process was started by a launcher
 //     ([reexec.Marked]); Run returns when the daemon has stopped;
-//   - the foreground, if [Config.Foreground] is set or NOTIFY_SOCKET is in
-//     the environment; Run returns when the daemon has stopped;
+//   - the foreground, if [Config.Foreground] is set, or NOTIFY_SOCKET is in
+//     the environment and [Config.Detach] is not set; Run returns when the
+//     daemon has stopped;
 //   - otherwise the launcher: Run returns nil once the daemon is ready and
 //     its PID written, or the reason it did not start (errors.Is
 //     [lockfile.ErrLocked] when it is already running).
@@ -32,7 +34,7 @@ func (d *Daemon) Run(ctx context.Context, body Body) error {
 	switch {
 	case reexec.Marked():
 		return d.runDaemon(ctx, body)
-	case d.cfg.Foreground || os.Getenv("NOTIFY_SOCKET") != "":
+	case d.foreground():
 		return d.runForeground(ctx, body)
 	}
 	return d.launch(ctx)
@@ -106,6 +108,11 @@ func (d *Daemon) serve(ctx context.Context, body Body, sigs <-chan os.Signal, st
 	}
 	bodyCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	var wd *watchdog
+	if supervised() {
+		wd = d.startWatchdog(notify)
+		defer wd.stop()
+	}
 	bodyDone := make(chan error, 1)
 	go func() {
 		defer func() {
@@ -127,7 +134,8 @@ func (d *Daemon) serve(ctx context.Context, body Body, sigs <-chan os.Signal, st
 		if stopDeadline != nil {
 			return
 		}
-		notify("STOPPING=1")
+		wd.setStopping()
+		notify("STOPPING=1\n" + statusLine("stopping: "+cause.Error()))
 		d.log.Info("stopping", "cause", cause.Error())
 		cancel(cause)
 		stopCtx, stopCancel = context.WithTimeout(context.Background(), d.cfg.StopTimeout)
@@ -184,17 +192,22 @@ loop:
 	return err
 }
 
-// reload reopens the log file and runs the OnReload hooks.
+// reload reopens the log file and runs the OnReload hooks, between
+// RELOADING=1 (with MONOTONIC_USEC, as systemd's Type=notify-reload wants)
+// and READY=1. A failed reload is logged and shown in STATUS=; the daemon
+// keeps running.
 func (d *Daemon) reload(ctx context.Context, notify func(string)) {
-	notify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", monotonicUsec()))
+	notify("RELOADING=1\nSTATUS=reloading\n" + daemon.SdNotifyMonotonicUsec())
 	d.log.Info("reloading")
 	if err := d.reopenLog(); err != nil {
 		d.log.Error("reopening the log file", "path", d.cfg.LogFile, "err", err)
 	}
+	status := "running"
 	if err := (lifecycle.Runner{Logger: d.log}).Run(ctx, lifecycle.Reload, d.hooks.Hooks(lifecycle.Reload)); err != nil {
 		d.log.Error("reload failed", "err", err)
+		status = "running; the last reload failed: " + err.Error()
 	}
-	notify("READY=1")
+	notify("READY=1\n" + statusLine(status))
 }
 
 // notifySignals registers for the stop and reload signals before any hook
