@@ -102,7 +102,9 @@ type Options struct {
 	User string
 	// Group runs the command with this group (a name or a number) as real,
 	// effective and saved group ID. Empty: the user's primary group when
-	// User is set, else the caller's group.
+	// User is set, else the caller's group. With both, the supplementary
+	// groups are those of initgroups(3): the user's memberships in the
+	// group database, and Group instead of the user's primary group.
 	Group string
 	// Dir is the working directory, entered after switching user.
 	// Default [DefaultDir] ("/").

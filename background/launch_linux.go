@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -111,7 +112,7 @@ func identity(o Options) (*syscall.Credential, []string, error) {
 	env := make([]string, 0, len(os.Environ())+len(o.Env)+4)
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if !containsString(dropEnv, k) {
+		if !slices.Contains(dropEnv, k) {
 			env = append(env, kv)
 		}
 	}
@@ -143,13 +144,20 @@ func identity(o Options) (*syscall.Credential, []string, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		cred.Gid = gid
 		if o.User == "" {
 			cred.Groups, cred.NoSetGroups = []uint32{gid}, false
+		} else if gid != cred.Gid {
+			// Like initgroups(user, gid): the user's memberships and
+			// the chosen group, not the user's own primary group.
+			cred.Groups = slices.DeleteFunc(cred.Groups, func(g uint32) bool { return g == cred.Gid })
 		}
+		cred.Gid = gid
 	}
 	if !cred.NoSetGroups {
 		cred.Groups = appendUnique(cred.Groups, cred.Gid)
+	}
+	if os.Geteuid() != 0 {
+		return nil, nil, fmt.Errorf("running %s as user %q group %q needs root (running as uid %d)", o.Command, o.User, o.Group, os.Geteuid())
 	}
 	return cred, mergeEnv(env, o.Env), nil
 }
@@ -181,20 +189,9 @@ func lookupGroup(s string) (uint32, error) {
 	return uint32(id), nil
 }
 
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 func appendUnique(list []uint32, v uint32) []uint32 {
-	for _, x := range list {
-		if x == v {
-			return list
-		}
+	if slices.Contains(list, v) {
+		return list
 	}
 	return append(list, v)
 }

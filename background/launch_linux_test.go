@@ -433,6 +433,9 @@ func TestLaunchGroupByNumber(t *testing.T) {
 	if got := procStatus(t, pid, "Gid"); got != "0 0 0 0" {
 		t.Errorf("Gid %q, want 0 0 0 0", got)
 	}
+	if got := procStatus(t, pid, "Groups"); got != "0" {
+		t.Errorf("Groups %q, want 0 alone (nobody is in no other group)", got)
+	}
 	if got := procStatus(t, pid, "Uid"); got != "65534 65534 65534 65534" {
 		t.Errorf("Uid %q, want 65534 x4", got)
 	}
