@@ -277,40 +277,36 @@ func (c *cli) stopFlags(cmd *cobra.Command) {
 	f.DurationVar(&c.killAfter, "kill-after", 0, "send SIGKILL if the daemon still runs this long after the signal")
 }
 
-// options builds control.Options from the common flags.
-func (c *cli) options(sig string) (control.Options, error) {
-	if c.pidFile == "" {
-		return control.Options{}, usageErrorf("--pid-file is required")
-	}
+// prepare checks the common flags, builds control.Options (with signal
+// sig, if not empty) and applies --timeout, or def, to ctx. The caller must
+// call the returned cancel function.
+func (c *cli) prepare(ctx context.Context, sig string, def time.Duration) (control.Options, context.Context, context.CancelFunc, error) {
 	o := control.Options{PIDFile: c.pidFile, GuardFile: c.guardFile, KillAfter: c.killAfter, Logger: c.logger()}
-	if c.killAfter < 0 {
-		return o, usageErrorf("--kill-after %v: must not be negative", c.killAfter)
+	switch {
+	case c.pidFile == "":
+		return o, nil, nil, usageErrorf("--pid-file is required")
+	case c.killAfter < 0:
+		return o, nil, nil, usageErrorf("--kill-after %v: must not be negative", c.killAfter)
+	case c.timeout < 0:
+		return o, nil, nil, usageErrorf("--timeout %v: must not be negative", c.timeout)
 	}
 	if sig != "" {
 		s, err := control.ParseSignal(sig)
 		if err != nil {
-			return o, &usageError{msg: err.Error()}
+			return o, nil, nil, &usageError{msg: err.Error()}
 		}
 		o.Signal = s
 	}
-	return o, nil
-}
-
-// withTimeout applies --timeout (or def) to ctx.
-func (c *cli) withTimeout(ctx context.Context, def time.Duration) (context.Context, context.CancelFunc, error) {
 	d := def
-	if c.timeout < 0 {
-		return nil, nil, usageErrorf("--timeout %v: must not be negative", c.timeout)
-	}
 	if c.timeoutSet {
 		d = c.timeout
 	}
 	if d == 0 {
 		ctx, cancel := context.WithCancel(ctx)
-		return ctx, cancel, nil
+		return o, ctx, cancel, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, d)
-	return ctx, cancel, nil
+	return o, ctx, cancel, nil
 }
 
 // starter builds the Starter for start and restart.
@@ -363,15 +359,11 @@ func (c *cli) start(ctx context.Context, args []string, restart bool) error {
 	if restart {
 		sig = c.signal
 	}
-	o, err := c.options(sig)
-	if err != nil {
-		return err
-	}
 	def := defaultTimeout
 	if restart {
 		def = defaultRestartTimeout
 	}
-	ctx, cancel, err := c.withTimeout(ctx, def)
+	o, ctx, cancel, err := c.prepare(ctx, sig, def)
 	if err != nil {
 		return err
 	}
@@ -411,11 +403,7 @@ func (c *cli) start(ctx context.Context, args []string, restart bool) error {
 }
 
 func (c *cli) stop(ctx context.Context) error {
-	o, err := c.options(c.signal)
-	if err != nil {
-		return err
-	}
-	ctx, cancel, err := c.withTimeout(ctx, defaultTimeout)
+	o, ctx, cancel, err := c.prepare(ctx, c.signal, defaultTimeout)
 	if err != nil {
 		return err
 	}
@@ -437,11 +425,7 @@ func (c *cli) stop(ctx context.Context) error {
 }
 
 func (c *cli) sendSignal(ctx context.Context, sigName, done string) error {
-	o, err := c.options(sigName)
-	if err != nil {
-		return err
-	}
-	ctx, cancel, err := c.withTimeout(ctx, defaultTimeout)
+	o, ctx, cancel, err := c.prepare(ctx, sigName, defaultTimeout)
 	if err != nil {
 		return err
 	}
@@ -461,11 +445,7 @@ func (c *cli) sendSignal(ctx context.Context, sigName, done string) error {
 }
 
 func (c *cli) status(ctx context.Context) error {
-	o, err := c.options("")
-	if err != nil {
-		return err
-	}
-	ctx, cancel, err := c.withTimeout(ctx, defaultTimeout)
+	o, ctx, cancel, err := c.prepare(ctx, "", defaultTimeout)
 	if err != nil {
 		return err
 	}

@@ -222,14 +222,17 @@ func TestStatusJSONGuardTimeout(t *testing.T) {
 func TestSignalSpellings(t *testing.T) {
 	for _, s := range []string{"SIGTERM", "TERM", "term", "15", "SigTerm"} {
 		c := &cli{pidFile: "/x.pid"}
-		o, err := c.options(s)
+		o, _, cancel, err := c.prepare(context.Background(), s, time.Second)
+		if cancel != nil {
+			cancel()
+		}
 		if err != nil || o.Signal != 15 {
 			t.Errorf("options(%q): signal %d, %v; want 15", s, o.Signal, err)
 		}
 	}
 	for _, s := range []string{"0", "-1", "TERMINATE", "SIG", "65", "15x"} {
 		c := &cli{pidFile: "/x.pid"}
-		if _, err := c.options(s); err == nil {
+		if _, _, _, err := c.prepare(context.Background(), s, time.Second); err == nil {
 			t.Errorf("options(%q) accepted", s)
 		}
 	}
