@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"syscall"
@@ -129,20 +130,51 @@ func (p *pidfdProcess) exited() bool {
 // looking at /proc/PID/fd. It returns errGone if pid does not exist or is a
 // zombie, and another error if it cannot tell (e.g. /proc/PID/fd is not
 // readable for lack of privilege).
+//
+// Only the process itself counts, not its parent: accepting a process
+// whose parent holds the lock would let a lock holder's unrelated child
+// (one that got a reused PID) be signalled.
 func holdsFile(pid int, dev, ino uint64) (bool, error) {
-	dir := "/proc/" + strconv.Itoa(pid)
-	stat, err := os.ReadFile(dir + "/stat")
-	if errors.Is(err, os.ErrNotExist) {
-		return false, errGone
-	}
-	if err != nil {
+	if _, err := parentOf(pid); err != nil {
 		return false, err
 	}
-	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) && (stat[i+2] == 'Z' || stat[i+2] == 'X') {
-		return false, errGone
+	return hasOpen(pid, dev, ino)
+}
+
+// parentOf returns the parent PID of pid from /proc/PID/stat, or errGone
+// if pid does not exist or is a zombie (whose descriptors are closed).
+func parentOf(pid int) (int, error) {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ESRCH) {
+		return 0, errGone
 	}
-	ents, err := os.ReadDir(dir + "/fd")
-	if errors.Is(err, os.ErrNotExist) {
+	if err != nil {
+		return 0, err
+	}
+	// "pid (comm) S ppid ...": comm may hold anything but ends at the last ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("cannot parse /proc/%d/stat", pid)
+	}
+	f := bytes.Fields(stat[i+1:])
+	if len(f) < 2 {
+		return 0, fmt.Errorf("cannot parse /proc/%d/stat", pid)
+	}
+	if f[0][0] == 'Z' || f[0][0] == 'X' {
+		return 0, errGone
+	}
+	ppid, err := strconv.Atoi(string(f[1]))
+	if err != nil {
+		return 0, fmt.Errorf("cannot parse /proc/%d/stat: %w", pid, err)
+	}
+	return ppid, nil
+}
+
+// hasOpen reports whether pid has dev/ino open.
+func hasOpen(pid int, dev, ino uint64) (bool, error) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ESRCH) {
 		return false, errGone
 	}
 	if err != nil {
@@ -150,7 +182,7 @@ func holdsFile(pid int, dev, ino uint64) (bool, error) {
 	}
 	for _, e := range ents {
 		var st unix.Stat_t
-		if unix.Stat(dir+"/fd/"+e.Name(), &st) == nil && uint64(st.Dev) == dev && uint64(st.Ino) == ino {
+		if unix.Stat(dir+"/"+e.Name(), &st) == nil && uint64(st.Dev) == dev && uint64(st.Ino) == ino {
 			return true, nil
 		}
 	}
