@@ -94,6 +94,9 @@ func (a *action) inspect() (lockfile.Info, error) {
 
 // invalid explains a locked PID file with unknown content.
 func (a *action) invalid(info lockfile.Info) error {
+	if info.Reason == nil {
+		info.Reason = lockfile.ErrInvalidPID
+	}
 	return fmt.Errorf("%w: pid file %s is locked but holds %q (%w); some process holds its lock without being a daemon of this protocol: find it with `fuser %s` and fix or remove the file",
 		ErrInvalid, a.o.PIDFile, info.Content, info.Reason, a.o.PIDFile)
 }

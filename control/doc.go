@@ -7,7 +7,8 @@
 // is done, and holds it until the action ends, so that actions on one daemon
 // never interleave. The state of the daemon is read with [lockfile.Inspect].
 //
-// Stop and Signal open a pidfd for the PID named in the PID file, check again
+// Stop and Signal open a pidfd for the PID named in the PID file, check that
+// the process has the PID file open (a daemon holds its lock through it) and
 // that the PID file is still locked, is the same file and still names that
 // PID, and only then send the signal through the pidfd; Stop waits for the
 // process to exit by polling the pidfd (no sleeping), then takes the PID file
