@@ -251,10 +251,10 @@ func TestLaunchNotifyNeverReady(t *testing.T) {
 func TestLaunchNotifyExtendTimeout(t *testing.T) {
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "d.pid")
-	// READY=1 comes 3 s after start, the ready timeout is 1 s, but the
+	// READY=1 comes 4 s after start, the ready timeout is 2 s, but the
 	// fake asks for another minute at once.
 	_, err := launchT(t, Options{PIDFile: pidFile, Command: fake, Readiness: ReadyNotify,
-		ReadyTimeout: time.Second, Args: []string{"-extend", "1m", "-delay", "3s", "-notify"}})
+		ReadyTimeout: 2 * time.Second, Args: []string{"-extend", "1m", "-delay", "4s", "-notify"}})
 	if err != nil {
 		t.Fatal(err)
 	}
