@@ -244,8 +244,21 @@ It takes start's options and stop's --signal and --kill-after. --timeout
 		cmd.Flags().SetInterspersed(false)
 	}
 	root.AddCommand(start, stop, status, sig, reload, restart)
+	for _, cmd := range root.Commands() {
+		cmd.DisableFlagsInUseLine = true // the Use lines name the flags
+	}
+	// Shell completion: PID files, signal names.
+	root.MarkPersistentFlagFilename("pid-file", "pid")
+	root.MarkPersistentFlagFilename("guard-file", "lock")
+	sig.ValidArgs = commonSignals
+	for _, cmd := range []*cobra.Command{stop, restart} {
+		cmd.RegisterFlagCompletionFunc("signal", cobra.FixedCompletions(commonSignals, cobra.ShellCompDirectiveNoFileComp))
+	}
 	return root
 }
+
+// commonSignals are offered by shell completion (any signal is accepted).
+var commonSignals = []string{"HUP", "INT", "QUIT", "TERM", "KILL", "USR1", "USR2", "WINCH", "CONT", "STOP"}
 
 // exactArgs is cobra.ExactArgs with a message that says what is expected.
 func exactArgs(n int, what string) cobra.PositionalArgs {

@@ -91,6 +91,14 @@ func TestHelpAndCompletion(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "--ready-fd") || !strings.Contains(out, "Examples:") {
 		t.Errorf("start --help: exit %d, output %q", code, out)
 	}
+	code, out, _ = daemonctl(t, "__complete", "signal", "-p", "x.pid", "")
+	if code != 0 || !strings.Contains(out, "USR1") {
+		t.Errorf("completing signal: exit %d, output %q", code, out)
+	}
+	code, out, _ = daemonctl(t, "__complete", "stop", "--signal", "")
+	if code != 0 || !strings.Contains(out, "TERM") {
+		t.Errorf("completing stop --signal: exit %d, output %q", code, out)
+	}
 	code, out, _ = daemonctl(t, "completion", "bash")
 	if code != 0 || !strings.Contains(out, "daemonctl") {
 		t.Errorf("completion bash: exit %d, %d bytes", code, len(out))
