@@ -288,24 +288,24 @@ func (l *launch) run(ctx context.Context, path string, cred *syscall.Credential,
 		extra[len(extra)-1].Close()
 	}
 
-	// The child is ours and unreaped until we wait for it, so its PID
-	// cannot be reused under us and pidfd_open names it.
-	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return 0, l.fail(fmt.Errorf("pidfd_open(%d): %w", pid, err))
-	}
-	l.pidfd = pidfd
-	defer unix.Close(pidfd)
-
 	mainPID := pid
-	switch o.Readiness {
-	case ReadyNotify:
-		mainPID, err = l.waitNotify(ctx, notify)
-	case ReadyFD:
-		err = l.waitReadyFD(ctx, readyR)
-	}
-	if err != nil {
-		return 0, l.fail(err)
+	if o.Readiness != ReadyExec {
+		// The child is ours and unreaped until we wait for it, so its
+		// PID cannot be reused under us and pidfd_open names it.
+		pidfd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			return 0, l.fail(fmt.Errorf("pidfd_open(%d): %w", pid, err))
+		}
+		l.pidfd = pidfd
+		defer unix.Close(pidfd)
+		if o.Readiness == ReadyNotify {
+			mainPID, err = l.waitNotify(ctx, notify)
+		} else {
+			err = l.waitReadyFD(ctx, readyR)
+		}
+		if err != nil {
+			return 0, l.fail(err)
+		}
 	}
 	if err := l.pf.WritePID(mainPID); err != nil {
 		return 0, l.fail(err)
