@@ -407,3 +407,52 @@ func faultyDir(env []string, t *testing.T) string {
 	}
 	return filepath.Dir(t.TempDir())
 }
+
+// knownBug skips t unless DAEMONKIT_KNOWN_BUGS=1: the test shows a bug that
+// is reported and not fixed yet; whoever fixes it removes this call.
+func knownBug(t *testing.T, what string) {
+	t.Helper()
+	if os.Getenv("DAEMONKIT_KNOWN_BUGS") != "1" {
+		t.Skip("known bug, not fixed yet: " + what + " (run with DAEMONKIT_KNOWN_BUGS=1 to see it fail)")
+	}
+}
+
+// TestDaemonctlStartsFrameworkDaemon: daemonctl start -- SERVICE start, the
+// SPEC's way to start a framework daemon under a controller, starts it.
+func TestDaemonctlStartsFrameworkDaemon(t *testing.T) {
+	knownBug(t, "daemonctl holds the guard file while the service's start verb waits for the same guard (framework/main.go control.Start), so the start hangs until --timeout")
+	t.Parallel()
+	hello, ctl := binary(t, "./examples/hello"), binary(t, "./cmd/daemonctl")
+	pidFile := filepath.Join(t.TempDir(), "hello.pid")
+	t.Cleanup(func() {
+		for _, pid := range procsWithArg(pidFile) {
+			proctest.Kill(pid)
+		}
+	})
+	run(t, nil, ctl, "start", "--pid-file", pidFile, "--timeout", "10s", "--", hello, "start", "--pid-file", pidFile).expect(t, 0, "daemonctl start -- hello start")
+	daemonPID(t, pidFile)
+	run(t, nil, ctl, "stop", "--pid-file", pidFile).expect(t, 0, "stop")
+	requireReleased(t, pidFile)
+}
+
+// TestDaemonctlStartsFrameworkAfterStale: after a daemon died, daemonctl
+// start -- SERVICE start reports 103 (started, the PID file was stale), as
+// SPEC section 4 says, not a failure.
+func TestDaemonctlStartsFrameworkAfterStale(t *testing.T) {
+	knownBug(t, "the service's start verb exits 103 when the PID file was stale, and control.Start takes any exit status but 0 and 100 as a failure (102), though the daemon runs")
+	t.Parallel()
+	hello, ctl := binary(t, "./examples/hello"), binary(t, "./cmd/daemonctl")
+	pidFile := filepath.Join(t.TempDir(), "hello.pid")
+	t.Cleanup(func() {
+		for _, pid := range procsWithArg(pidFile) {
+			proctest.Kill(pid)
+		}
+	})
+	run(t, nil, hello, "start", "--pid-file", pidFile).expect(t, 0, "start")
+	proctest.Kill(daemonPID(t, pidFile))
+	run(t, nil, ctl, "status", "--pid-file", pidFile).expect(t, 103, "status of a killed daemon")
+	r := run(t, nil, ctl, "start", "--pid-file", pidFile, "--timeout", "10s", "--", hello, "start", "--pid-file", pidFile)
+	r.expect(t, 103, "daemonctl start -- hello start over a stale pid file")
+	daemonPID(t, pidFile)
+	run(t, nil, ctl, "stop", "--pid-file", pidFile).expect(t, 0, "stop")
+}
