@@ -64,7 +64,10 @@ func (p *pidfdProcess) signal(sig syscall.Signal) error {
 // goroutine outlives the call and nothing sleeps.
 func (p *pidfdProcess) wait(ctx context.Context, d time.Duration) (bool, error) {
 	if err := ctx.Err(); err != nil {
-		return p.exited(), err
+		if p.exited() {
+			return true, nil
+		}
+		return false, err
 	}
 	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
