@@ -36,7 +36,13 @@
 // file unlocked and empty.
 //
 // In the foreground (the run verb, [Config.Foreground], or NOTIFY_SOCKET set
-// by systemd) nothing detaches: all hooks run in one process.
+// by systemd) nothing detaches: all hooks run in one process. Under systemd
+// it reports READY=1, RELOADING=1 and STOPPING=1 with sd_notify, pings the
+// watchdog (vetoed by a failing [Daemon.HealthCheck]), and offers the
+// sockets of a .socket unit by name, as [Daemon.Listener] offers those a
+// PreDetach hook handed over ([Handoff.Has] tells a hook that systemd
+// already passed one). [Config.Detach] detaches under systemd anyway: the
+// launcher then sends MAINPID= and READY=1. See docs/systemd.md.
 //
 // The running daemon's body gets a context that SIGTERM and SIGINT cancel;
 // SIGHUP runs OnReload hooks. When the body returns, OnStop hooks run in

@@ -198,10 +198,10 @@ loop:
 // keeps running.
 func (d *Daemon) reload(ctx context.Context, notify func(string)) {
 	notify("RELOADING=1\nSTATUS=reloading\n" + daemon.SdNotifyMonotonicUsec())
-	d.log.Info("reloading")
 	if err := d.reopenLog(); err != nil {
 		d.log.Error("reopening the log file", "path", d.cfg.LogFile, "err", err)
 	}
+	d.log.Info("reloading")
 	status := "running"
 	if err := (lifecycle.Runner{Logger: d.log}).Run(ctx, lifecycle.Reload, d.hooks.Hooks(lifecycle.Reload)); err != nil {
 		d.log.Error("reload failed", "err", err)

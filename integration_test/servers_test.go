@@ -268,3 +268,36 @@ func freePrivilegedLoopbackAddr(t *testing.T) string {
 	t.Skip("skipped: no free loopback port between 900 and 1023")
 	return ""
 }
+
+// TestHTTPDLogReopenOnReload: logrotate's way (move the log file, then
+// `daemonctl reload` in postrotate): the daemon reopens its log file on
+// SIGHUP before the OnReload hooks, so the reload is logged to the new
+// file, and the moved file gets nothing more.
+func TestHTTPDLogReopenOnReload(t *testing.T) {
+	httpd := binary(t, "./examples/httpd")
+	daemonctl := binary(t, "./cmd/daemonctl")
+	dir := t.TempDir()
+	pidFile, logFile := filepath.Join(dir, "httpd.pid"), filepath.Join(dir, "httpd.log")
+	run(t, nil, httpd, "start", "--pid-file", pidFile, "--log-file", logFile, "--listen", freeLoopbackAddr(t)).
+		expect(t, 0, "httpd start")
+	pid := daemonPID(t, pidFile)
+	waitFileContains(t, logFile, "msg=listening")
+	if err := os.Rename(logFile, logFile+".1"); err != nil {
+		t.Fatal(err)
+	}
+	run(t, nil, daemonctl, "reload", "--pid-file", pidFile).expect(t, 0, "daemonctl reload")
+	waitFileContains(t, logFile, `msg="config reloaded"`)
+	if b, _ := os.ReadFile(logFile); !strings.HasPrefix(string(b), "time=") || !strings.Contains(strings.SplitN(string(b), "\n", 2)[0], "msg=reloading") {
+		t.Errorf("the new log file does not start with the reload:\n%s", b)
+	}
+	run(t, nil, daemonctl, "stop", "--pid-file", pidFile).expect(t, 0, "daemonctl stop")
+	requireStopped(t, pidFile, pid)
+	waitFileContains(t, logFile, "msg=stopped")
+	old, _ := os.ReadFile(logFile + ".1")
+	if strings.Contains(string(old), "reloaded") || strings.Contains(string(old), "msg=stopped") {
+		t.Errorf("the rotated log file was written after the reload:\n%s", old)
+	}
+	if fi, err := os.Stat(logFile); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("new log file: %v %v, want mode 0640", fi, err)
+	}
+}
