@@ -69,6 +69,9 @@ func (a *action) lockGuard(ctx context.Context) (*lockfile.File, error) {
 
 // run runs fn with the guard file locked.
 func (a *action) run(ctx context.Context, fn func() (Result, error)) (Result, error) {
+	if a.o.GuardHeld {
+		return fn()
+	}
 	g, err := a.lockGuard(ctx)
 	if err != nil {
 		return Result{Status: Error}, err
@@ -182,11 +185,17 @@ func (a *action) start(ctx context.Context, before lockfile.Info, wasStale bool,
 		return fail(res, fmt.Errorf("start daemon for pid file %s: %w", a.o.PIDFile, ErrNoStarter))
 	}
 	a.log.Debug("running start command", "stale", wasStale)
-	serr := s.Start(ctx)
+	serr := s.Start(withGuard(ctx, a.o.GuardFile))
 	after, ierr := a.inspect()
 	res.After = after
+	var xe *ExitError
+	if errors.As(serr, &xe) && xe.Signal == 0 && xe.Code == int(Stale) && ierr == nil && after.State == lockfile.Running {
+		// The start command is itself a controller that started the
+		// daemon and reported the stale PID file it found (libucw's 103).
+		a.log.Debug("start command reported a stale pid file", "error", serr)
+		serr = nil
+	}
 	if serr != nil {
-		var xe *ExitError
 		if errors.Is(serr, lockfile.ErrLocked) || errors.As(serr, &xe) && xe.AlreadyRunning() {
 			a.log.Debug("start command says already running", "error", serr)
 			res.Status = AlreadyDone

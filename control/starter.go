@@ -99,6 +99,12 @@ func (c *CommandStarter) Start(ctx context.Context) error {
 	cmd := exec.CommandContext(ctx, c.Path, args[1:]...)
 	cmd.Args = args
 	cmd.Env = c.Env
+	if kv, ok := guardEnv(ctx); ok {
+		if cmd.Env == nil {
+			cmd.Env = os.Environ()
+		}
+		cmd.Env = append(cmd.Env[:len(cmd.Env):len(cmd.Env)], kv)
+	}
 	cmd.Dir = c.Dir
 	cmd.Stdin = c.Stdin
 	cmd.Stdout = c.Stdout

@@ -94,6 +94,10 @@ type Options struct {
 	// pidfd, if the daemon has not exited this long after the first signal.
 	// Zero means never.
 	KillAfter time.Duration
+	// GuardHeld says the caller already holds the guard file (a start
+	// command run by a controller: see [GuardHeldByParent]); the action
+	// then does not lock it again.
+	GuardHeld bool
 	// Logger receives a record of each step at debug level, and of unusual
 	// events (escalation, fallbacks) at info or warn level. Nil discards.
 	Logger *slog.Logger

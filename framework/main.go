@@ -133,6 +133,9 @@ func (d *Daemon) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	d.cfg = d.cfg.withDefaults()
 	opts := control.Options{PIDFile: d.cfg.PIDFile, Logger: d.Logger()}
+	// Run as `daemonctl start -- myservice start`, the controller holds
+	// the guard file already.
+	opts.GuardHeld = control.GuardHeldByParent(lockfile.GuardPath(d.cfg.PIDFile))
 	if d.fv.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d.fv.timeout)
@@ -151,6 +154,9 @@ func (d *Daemon) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 		case control.OK:
 			return ExitOK
 		case control.Stale:
+			if opts.GuardHeld {
+				return ExitOK // our controller reports the stale file itself
+			}
 			say("started (pid %d); the PID file %s was stale", res.After.PID, d.cfg.PIDFile)
 			return ExitStale
 		case control.AlreadyDone:

@@ -35,6 +35,8 @@ import (
 func TestScripts(t *testing.T) {
 	binDir := filepath.Dir(binary(t, "./cmd/daemonctl"))
 	binary(t, "./integration_test/testdata/fakes/fakedaemon")
+	binary(t, "./examples/hello")
+	binary(t, "./examples/failing")
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata",
 		Setup: func(env *testscript.Env) error {
