@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/daemonkit/daemonkit/internal/fdutil"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
@@ -268,9 +269,7 @@ func (l *launch) run(ctx context.Context, path string, cred *syscall.Credential,
 			Credential: cred,
 		},
 	}
-	if err := cloexecInherited(); err != nil {
-		return 0, err
-	}
+	fdutil.CloseOnExecFrom(3) // pass on nothing we inherited by accident
 	umaskMu.Lock()
 	old := unix.Umask(int(o.Umask))
 	err = cmd.Start()
@@ -313,28 +312,6 @@ func (l *launch) run(ctx context.Context, path string, cred *syscall.Credential,
 	cmd.Process.Release()
 	o.Logger.Debug("ready", "pid", mainPID, "pid_file", o.PIDFile)
 	return mainPID, nil
-}
-
-// cloexecInherited marks every descriptor above 2 close-on-exec, so that
-// descriptors this process inherited without the flag (Go sets it on all it
-// opens) do not leak into the daemon, which gets only 0-2, the PID file and
-// the ready fd.
-func cloexecInherited() error {
-	err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
-	if err == nil {
-		return nil
-	}
-	// Before Linux 5.11: walk /proc/self/fd.
-	ents, rerr := os.ReadDir("/proc/self/fd")
-	if rerr != nil {
-		return fmt.Errorf("marking inherited descriptors close-on-exec: close_range: %v; %w", err, rerr)
-	}
-	for _, e := range ents {
-		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
-			unix.CloseOnExec(fd)
-		}
-	}
-	return nil
 }
 
 // openOutput opens the output file safely and remembers where this start's
