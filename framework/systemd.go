@@ -151,8 +151,10 @@ func (w *watchdog) stop() {
 // LISTEN_FDNAMES entry (LISTEN_FD_<n> without one); when several share a
 // name, the second is NAME#2, the third NAME#3, and so on. The files are
 // close-on-exec.
-func activationFiles() []namedFile {
-	files := activation.Files(true)
+func activationFiles() []namedFile { return uniqueNames(activation.Files(true)) }
+
+// uniqueNames names files by their names, NAME#2, NAME#3… for repeats.
+func uniqueNames(files []*os.File) []namedFile {
 	seen := make(map[string]int, len(files))
 	out := make([]namedFile, 0, len(files))
 	for _, f := range files {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,7 +17,6 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
-	"github.com/daemonkit/daemonkit/internal/proctest"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
@@ -198,7 +198,11 @@ func TestWatchdogNotOurs(t *testing.T) {
 	if w == nil {
 		t.Fatal("no watchdog with WATCHDOG_USEC and no WATCHDOG_PID")
 	}
-	proctest.WaitFor(t, 10*time.Second, "two watchdog pings", func() bool { return pings.Load() >= 2 })
+	for deadline := time.Now().Add(10 * time.Second); pings.Load() < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no two watchdog pings within 10s")
+		}
+	}
 	w.stop()
 }
 
@@ -255,6 +259,28 @@ func TestStderrIsJournal(t *testing.T) {
 	t.Setenv("JOURNAL_STREAM", "1:2")
 	if stderrIsJournal("foreground") {
 		t.Error("JOURNAL_STREAM naming another file: want no prefixes")
+	}
+}
+
+// TestActivationNames: sockets sharing a LISTEN_FDNAMES entry get NAME#2,
+// NAME#3, so that each can be taken by name.
+func TestActivationNames(t *testing.T) {
+	var files []*os.File
+	for _, name := range []string{"http", "http", "admin", "http"} {
+		fd, err := syscall.Open(os.DevNull, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := os.NewFile(uintptr(fd), name)
+		defer f.Close()
+		files = append(files, f)
+	}
+	var got []string
+	for _, nf := range uniqueNames(files) {
+		got = append(got, nf.name)
+	}
+	if strings.Join(got, ",") != "http,http#2,admin,http#3" {
+		t.Errorf("names %q", got)
 	}
 }
 

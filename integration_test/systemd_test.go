@@ -142,7 +142,8 @@ func httpGet(t *testing.T, addr, path string) (int, string) {
 }
 
 // TestHTTPDUnderFakeSystemd runs examples/httpd as systemd would run a
-// Type=notify service with a .socket unit: NOTIFY_SOCKET, the listening
+// Type=notify service with a .socket unit (with the start verb: NOTIFY_SOCKET
+// alone keeps it in the foreground, one process, no re-exec): NOTIFY_SOCKET, the listening
 // socket as fd 3 with LISTEN_FDS=1 LISTEN_FDNAMES=http LISTEN_PID=its pid,
 // and a watchdog. It must: serve on the passed socket (it would fail to
 // bind its --listen address), answer a request queued before it started
@@ -189,7 +190,7 @@ func TestHTTPDUnderFakeSystemd(t *testing.T) {
 	// LISTEN_PID and WATCHDOG_PID must be the service's PID: the shell
 	// sets them to its own and execs httpd in the same process.
 	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ WATCHDOG_PID=$$ exec "$0" "$@"`,
-		httpd, "run", "--listen", "256.0.0.1:1", "--config", conf, "--pid-file", pidFile, "--chdir", dir)
+		httpd, "start", "--listen", "256.0.0.1:1", "--config", conf, "--pid-file", pidFile, "--chdir", dir)
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sd.path, "LISTEN_FDS=1", "LISTEN_FDNAMES=http",
 		"WATCHDOG_USEC=1000000", "JOURNAL_STREAM=")
 	cmd.ExtraFiles = []*os.File{lnFile}
