@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,4 +25,17 @@ func ExampleDaemon_Main() {
 	})
 	fmt.Print(strings.TrimSpace(out.String()), "; exit ", code)
 	// Output: hello: not running; exit 101
+}
+
+// Under systemd, log lines on stderr carry their sd-daemon(3) priority so
+// that the journal can filter them (journalctl -p warning).
+func ExampleNewJournalHandler() {
+	log := slog.New(framework.NewJournalHandler(os.Stdout, nil)).With("stage", "foreground")
+	log.Info("listening", "addr", "127.0.0.1:8080")
+	log.Warn("slow request", "path", "/")
+	log.Error("reload failed", "err", "config: no such file")
+	// Output:
+	// <6>level=INFO msg=listening stage=foreground addr=127.0.0.1:8080
+	// <4>level=WARN msg="slow request" stage=foreground path=/
+	// <3>level=ERROR msg="reload failed" stage=foreground err="config: no such file"
 }
