@@ -122,8 +122,12 @@ func Check(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return Result{Status: Error}, err
 	}
-	g, err := a.lockGuard(ctx)
+	var g *lockfile.File
+	if !a.o.GuardHeld {
+		g, err = a.lockGuard(ctx)
+	}
 	switch {
+	case a.o.GuardHeld:
 	case err == nil:
 		defer g.Close()
 	case errors.Is(err, fs.ErrPermission) || errors.Is(err, unix.EROFS):

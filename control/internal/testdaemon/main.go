@@ -36,7 +36,7 @@ func main() {
 		noDaemon   = flag.Bool("no-daemon", false, "launcher exits 0 after writing (starting), starting no daemon")
 		exitCode   = flag.Int("exit", -1, "launcher exits at once with this status")
 		holdChild  = flag.String("hold-child", "", "daemon starts a child inheriting the lock and writes its PID here")
-		ctl        = flag.String("ctl", "", "run control action check, stop or signal on -pidfile, print the outcome, exit with its status")
+		ctl        = flag.String("ctl", "", "run control action start, check, stop or signal on -pidfile (honouring a guard held by the parent), print the outcome, exit with its status")
 	)
 	flag.Parse()
 	switch {
@@ -119,9 +119,15 @@ func runControl(action, pidFile string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	o := control.Options{PIDFile: pidFile}
+	o.GuardHeld = control.GuardHeldByParent(lockfile.GuardPath(pidFile))
 	var res control.Result
 	var err error
 	switch action {
+	case "start":
+		// A controller as start command: `-ctl start` run by Start.
+		c := control.Command(os.Args[0], "-pidfile", pidFile)
+		c.Stdin, c.Stdout = nil, nil
+		res, err = control.Start(ctx, o, c)
 	case "check":
 		res, err = control.Check(ctx, o)
 	case "stop":
