@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -28,6 +29,9 @@ func newAction(o Options) (*action, error) {
 	}
 	if o.GuardFile == "" {
 		o.GuardFile = lockfile.GuardPath(o.PIDFile)
+	}
+	if filepath.Clean(o.GuardFile) == filepath.Clean(o.PIDFile) {
+		return nil, fmt.Errorf("guard file %s is the pid file: give a separate guard file (default %s)", o.GuardFile, lockfile.GuardPath(o.PIDFile))
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

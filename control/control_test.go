@@ -96,6 +96,13 @@ func TestCheck(t *testing.T) {
 			t.Errorf("guard file not used: %v", err)
 		}
 	})
+	t.Run("guard-is-pid-file", func(t *testing.T) {
+		f := newFixture(t)
+		o := f.opts()
+		o.GuardFile = f.pidFile
+		res, err := control.Check(ctxFor(t, long), o)
+		want(t, "Check", res, err, control.Error)
+	})
 	t.Run("no-pid-file", func(t *testing.T) {
 		res, err := control.Check(ctxFor(t, long), control.Options{})
 		want(t, "Check", res, err, control.Error)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/daemonkit/daemonkit/control"
 	"github.com/daemonkit/daemonkit/internal/proctest"
@@ -141,4 +142,38 @@ func mustAtoi(s string) int {
 		panic(err)
 	}
 	return n
+}
+
+// TestThreadID: a locked PID file naming a thread of a process (not the
+// process) gets an error and no signal, with pidfds and with kill(2).
+func TestThreadID(t *testing.T) {
+	for _, fallback := range []bool{false, true} {
+		t.Run("kill-fallback="+strconv.FormatBool(fallback), func(t *testing.T) {
+			f := newFixture(t)
+			can := canary(t)
+			tid := 0
+			proctest.WaitFor(t, 10*time.Second, "a second thread in the canary", func() bool {
+				ents, _ := os.ReadDir("/proc/" + strconv.Itoa(can) + "/task")
+				for _, e := range ents {
+					if n, _ := strconv.Atoi(e.Name()); n != can && n > 0 {
+						tid = n
+						return true
+					}
+				}
+				return false
+			})
+			f.hold(strconv.Itoa(tid) + "\n")
+			o := f.opts()
+			if fallback {
+				o = control.WithoutPidfd(o)
+			}
+			res, err := control.Stop(ctxFor(t, long), o)
+			want(t, "Stop", res, err, control.Error)
+			res, err = control.Signal(ctxFor(t, long), o)
+			want(t, "Signal", res, err, control.Error)
+			if !proctest.Alive(can) {
+				t.Fatal("canary was signalled")
+			}
+		})
+	}
 }

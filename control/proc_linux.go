@@ -34,6 +34,8 @@ func openProcess(pid int) (process, error) {
 		return nil, errGone
 	case errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EPERM):
 		return newKillProcess(pid)
+	case errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOENT): // a thread, not a thread-group leader
+		return nil, fmt.Errorf("pid %d is not a process (a thread ID?): pidfd_open: %w", pid, err)
 	}
 	return nil, os.NewSyscallError("pidfd_open", err)
 }
