@@ -161,7 +161,10 @@ func Check(ctx context.Context, o Options) (Result, error) {
 // stopping ([AlreadyDone]). It waits for s to return: then the daemon must
 // be running ([OK], or [Stale] if the PID file was stale before, as libucw
 // reports). A starter error that wraps [lockfile.ErrLocked] or is an
-// [*ExitError] with status 100 means [AlreadyDone]; any other failure is
+// [*ExitError] with status 100 means [AlreadyDone]; an [*ExitError] with
+// status 103 (a start command that is itself a controller and found the PID
+// file stale) with the daemon running afterwards means [Stale]; any other
+// failure is
 // [Error], and the error carries the starter's (an [*ExitError] for a
 // [CommandStarter]: exit status or signal and message).
 func Start(ctx context.Context, o Options, s Starter) (Result, error) {
@@ -201,7 +204,7 @@ func (a *action) start(ctx context.Context, before lockfile.Info, wasStale bool,
 		// The start command is itself a controller that started the
 		// daemon and reported the stale PID file it found (libucw's 103).
 		a.log.Debug("start command reported a stale pid file", "error", serr)
-		serr = nil
+		serr, wasStale = nil, true
 	}
 	if serr != nil {
 		if errors.Is(serr, lockfile.ErrLocked) || errors.As(serr, &xe) && xe.AlreadyRunning() {
