@@ -63,8 +63,9 @@ func Reap(pid int) {
 }
 
 // Kill sends SIGKILL to pid if it is alive, waits up to 10 s for it to exit
-// and reaps it. Only PIDs the test itself learnt for processes it started may
-// be passed; pid <= 1 and our own PID are ignored.
+// and, if it is our child, to be reaped. Only PIDs the test itself learnt
+// for processes it started may be passed; pid <= 1 and our own PID are
+// ignored.
 func Kill(pid int) {
 	if pid <= 1 || pid == os.Getpid() {
 		return
@@ -72,8 +73,18 @@ func Kill(pid int) {
 	if Alive(pid) {
 		unix.Kill(pid, unix.SIGKILL)
 	}
-	Eventually(10*time.Second, func() bool { return !Alive(pid) })
-	Reap(pid)
+	// A multi-threaded process shows as a zombie as soon as its main
+	// thread exits, but can be reaped only once all its threads have: keep
+	// reaping until it is collected or turns out not to be our child, so
+	// that no zombie is left for a PID 1 that does not reap.
+	Eventually(10*time.Second, func() bool {
+		if Alive(pid) {
+			return false
+		}
+		var ws unix.WaitStatus
+		wpid, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+		return wpid == pid || err != nil
+	})
 }
 
 // Cleanup registers [Kill] of pid with t.Cleanup.
