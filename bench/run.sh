@@ -41,8 +41,9 @@ done
 tmp=$(mktemp -d /tmp/daemonkit-bench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 bin=$tmp/bin
-mkdir -p "$bin"
-chmod 755 "$tmp" "$bin"
+sbin=$tmp/static
+mkdir -p "$bin" "$sbin"
+chmod 755 "$tmp" "$bin" "$sbin"
 if [ -z "$outdir" ]; then
 	outdir=$tmp/out
 fi
@@ -52,11 +53,14 @@ echo "building into $bin" >&2
 gcc -O2 -Wall -Wextra -o "$bin/floor" bench/floor/floor.c
 go build -o "$bin/tinyd" ./bench/tinyd
 go build -o "$bin/driver" ./bench/cmd/driver
-# The framework example and the CLI are measured when they exist.
+# The framework example and the CLI are measured when they exist, as built
+# by default (this toolchain links libc through os/user and net) and static.
 for pkg in examples/hello cmd/daemonctl; do
 	if [ -d "$pkg" ]; then
 		go build -o "$bin/$(basename "$pkg")" "./$pkg" ||
 			echo "run.sh: $pkg does not build; its rows are skipped" >&2
+		CGO_ENABLED=0 go build -o "$sbin/$(basename "$pkg")" "./$pkg" ||
+			echo "run.sh: $pkg does not build with CGO_ENABLED=0; its static rows are skipped" >&2
 	fi
 done
 
@@ -67,7 +71,7 @@ echo "## Machine"
 echo
 echo "- CPU: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs available"
 echo "- kernel: $(uname -srm)"
-echo "- $(go version)"
+echo "- $(go version), CGO_ENABLED=$(go env CGO_ENABLED) by default"
 echo "- $(start-stop-daemon --version | head -1)"
 echo "- daemonize $(dpkg-query -W -f='${Version}' daemonize 2>/dev/null || echo '?')"
 echo "- gcc $(gcc -dumpversion)"
@@ -79,7 +83,7 @@ echo "## RLIMIT_NOFILE 1024 (main table)"
 echo
 (
 	ulimit -n 1024
-	"$bin/driver" -bin "$bin" -n "$n" -warmup "$warmup" \
+	"$bin/driver" -bin "$bin" -static-bin "$sbin" -n "$n" -warmup "$warmup" \
 		-label "RLIMIT_NOFILE soft $(ulimit -Sn), hard $(ulimit -Hn), inherited by every starter." \
 		-raw "$outdir/samples-1024.csv"
 )
@@ -87,7 +91,7 @@ echo
 
 echo "## RLIMIT_NOFILE machine default ($default_nofile)"
 echo
-"$bin/driver" -bin "$bin" -n "$n" -warmup "$warmup" \
+"$bin/driver" -bin "$bin" -static-bin "$sbin" -n "$n" -warmup "$warmup" \
 	-label "RLIMIT_NOFILE soft $default_nofile, hard $default_nofile_hard, inherited by every starter." \
 	-raw "$outdir/samples-default.csv"
 echo

@@ -11,9 +11,12 @@
 //   - with -ready-fd N, a newline is written to fd N, which is then closed
 //     (the s6 convention, used by bench/floor and `daemonctl --ready-fd`).
 //
+// With -exit it exits 0 at once: the benchmarks use that to measure what
+// starting and ending a minimal Go process costs.
+//
 // Usage:
 //
-//	tinyd [-ready-fd N]
+//	tinyd [-ready-fd N] [-exit]
 package main
 
 import (
@@ -26,7 +29,11 @@ import (
 
 func main() {
 	readyFD := flag.Int("ready-fd", -1, "write a newline to this inherited fd when ready, then close it")
+	exit := flag.Bool("exit", false, "exit 0 at once (to measure a Go process's start and exit)")
 	flag.Parse()
+	if *exit {
+		return
+	}
 
 	// Install the handler before reporting readiness, so that a stop right
 	// after READY=1 is a clean exit.

@@ -118,3 +118,10 @@ func TestBadReadyFD(t *testing.T) {
 		t.Fatalf("tinyd -ready-fd 9 (not open) = %v, %q; want a failure naming fd 9", err, out)
 	}
 }
+
+func TestExit(t *testing.T) {
+	bin := build(t)
+	if out, err := exec.Command(bin, "-exit").CombinedOutput(); err != nil || len(out) != 0 {
+		t.Fatalf("tinyd -exit = %v, %q; want exit 0 and no output", err, out)
+	}
+}

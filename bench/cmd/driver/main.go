@@ -22,14 +22,18 @@
 //
 // Usage:
 //
-//	driver -bin DIR [-n 50] [-warmup 3] [-rows floor,hello,...] [-label TEXT]
+//	driver -bin DIR [-static-bin DIR] [-n 50] [-warmup 3] [-rows floor,hello,...]
+//	       [-label TEXT] [-raw FILE] [-timeout 8s]
 //
 // DIR holds the binaries floor, tinyd, and when they exist hello and
-// daemonctl; start-stop-daemon and daemonize are taken from PATH. Rows whose
-// programs are missing are listed as skipped.
+// daemonctl; -static-bin holds hello and daemonctl built with
+// CGO_ENABLED=0; start-stop-daemon and daemonize are taken from PATH. Rows
+// whose programs are missing are listed as skipped. A row is abandoned
+// after three failed iterations, or at once when one times out.
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -53,6 +57,11 @@ type row struct {
 	// notify: the daemon's READY=1 reaches the driver's NOTIFY_SOCKET (only
 	// for starters that do not consume it themselves).
 	notify bool
+	// processOnly rows start no daemon: they measure what running the
+	// start command costs (start→ret only). okCodes are the exit statuses
+	// that count as success besides 0.
+	processOnly bool
+	okCodes     []int
 }
 
 // Row keys that the ratios refer to.
@@ -61,10 +70,14 @@ const (
 	keyHello     = "hello"
 	keyCtlHello  = "daemonctl-hello"
 	keyCtlNotify = "daemonctl-bg-notify"
-	keyCtlBg     = "daemonctl-bg"
-	keySSDNotify = "ssd-notify"
-	keySSD       = "ssd"
-	keyDaemonize = "daemonize"
+	// Static (CGO_ENABLED=0) builds of the same programs.
+	keyHelloStatic     = "hello-static"
+	keyCtlNotifyStatic = "daemonctl-bg-notify-static"
+	keyCtlBg           = "daemonctl-bg"
+	keyCtlFD           = "daemonctl-bg-readyfd"
+	keySSDNotify       = "ssd-notify"
+	keySSD             = "ssd"
+	keyDaemonize       = "daemonize"
 )
 
 func rows() []row {
@@ -80,10 +93,19 @@ func rows() []row {
 		{key: keyCtlHello, name: "daemonctl start -- hello start", gated: true,
 			start: []string{"{bin}/daemonctl", "start", "--pid-file", "{pidfile}", "--", "{bin}/hello", "start", "--pid-file", "{pidfile}"},
 			stop:  ctlStop},
+		{key: keyHelloStatic, name: "hello start / hello stop, static²", gated: true,
+			start: []string{"{sbin}/hello", "start", "--pid-file", "{pidfile}"},
+			stop:  []string{"{sbin}/hello", "stop", "--pid-file", "{pidfile}"}},
 		{key: keyCtlNotify, name: "daemonctl start --background --notify", gated: true,
 			start: []string{"{bin}/daemonctl", "start", "--pid-file", "{pidfile}", "--background", "--notify", "--", "{bin}/tinyd"},
 			stop:  ctlStop},
-		{key: keyCtlBg, name: "daemonctl start --background", notify: true,
+		{key: keyCtlNotifyStatic, name: "daemonctl start --background --notify, static²", gated: true,
+			start: []string{"{sbin}/daemonctl", "start", "--pid-file", "{pidfile}", "--background", "--notify", "--", "{bin}/tinyd"},
+			stop:  []string{"{sbin}/daemonctl", "stop", "--pid-file", "{pidfile}"}},
+		{key: keyCtlFD, name: "daemonctl start --background --ready-fd 4", gated: true,
+			start: []string{"{bin}/daemonctl", "start", "--pid-file", "{pidfile}", "--background", "--ready-fd", "4", "--", "{bin}/tinyd", "-ready-fd", "4"},
+			stop:  ctlStop},
+		{key: keyCtlBg, name: "daemonctl start --background (ready = exec done)¹", gated: true,
 			start: []string{"{bin}/daemonctl", "start", "--pid-file", "{pidfile}", "--background", "--", "{bin}/tinyd"},
 			stop:  ctlStop},
 		{key: keySSDNotify, name: "start-stop-daemon --notify-await", gated: true,
@@ -92,6 +114,19 @@ func rows() []row {
 			start: ssdStart, stop: ssdStop},
 		{key: keyDaemonize, name: "daemonize -p (stop: kill)", notify: true,
 			start: []string{"daemonize", "-p", "{pidfile}", "{bin}/tinyd"}},
+		// What the processes themselves cost: fork, exec, run, exit.
+		{key: "true", name: "process cost: /bin/true (C)", processOnly: true,
+			start: []string{"true"}},
+		{key: "tinyd-exit", name: "process cost: tinyd -exit (Go)", processOnly: true,
+			start: []string{"{bin}/tinyd", "-exit"}},
+		{key: "daemonctl-status", name: "process cost: daemonctl status (not running)", processOnly: true,
+			start: []string{"{bin}/daemonctl", "status", "--pid-file", "{pidfile}"}, okCodes: []int{101}},
+		{key: "hello-status", name: "process cost: hello status (not running)", processOnly: true,
+			start: []string{"{bin}/hello", "status", "--pid-file", "{pidfile}"}, okCodes: []int{101}},
+		{key: "daemonctl-status-static", name: "process cost: daemonctl status, static²", processOnly: true,
+			start: []string{"{sbin}/daemonctl", "status", "--pid-file", "{pidfile}"}, okCodes: []int{101}},
+		{key: "hello-status-static", name: "process cost: hello status, static²", processOnly: true,
+			start: []string{"{sbin}/hello", "status", "--pid-file", "{pidfile}"}, okCodes: []int{101}},
 	}
 }
 
@@ -102,13 +137,19 @@ func insert(s []string, i int, v string) []string {
 }
 
 // expand fills in an argv template and resolves its program to a path.
-func expand(tmpl []string, bin, pidfile string) ([]string, error) {
+// {bin} is the binary directory, {sbin} the one of static builds (rows
+// using it are skipped when there is none), {pidfile} the PID file.
+func expand(tmpl []string, bin, sbin, pidfile string) ([]string, error) {
 	if tmpl == nil {
 		return nil, nil
 	}
 	argv := make([]string, len(tmpl))
 	for i, a := range tmpl {
+		if sbin == "" && strings.Contains(a, "{sbin}") {
+			return nil, errors.New("no static builds given (-static-bin)")
+		}
 		a = strings.ReplaceAll(a, "{bin}", bin)
+		a = strings.ReplaceAll(a, "{sbin}", sbin)
 		argv[i] = strings.ReplaceAll(a, "{pidfile}", pidfile)
 	}
 	p, err := exec.LookPath(argv[0])
@@ -120,25 +161,29 @@ func expand(tmpl []string, bin, pidfile string) ([]string, error) {
 }
 
 type options struct {
-	bin    string
-	n      int
-	warmup int
-	settle time.Duration
-	rows   []string
-	label  string
-	raw    string
+	bin     string
+	sbin    string
+	n       int
+	warmup  int
+	settle  time.Duration
+	rows    []string
+	label   string
+	raw     string
+	timeout time.Duration
 }
 
 func main() {
 	var o options
 	var rowList string
 	flag.StringVar(&o.bin, "bin", "", "directory holding floor, tinyd, hello and daemonctl (required)")
+	flag.StringVar(&o.sbin, "static-bin", "", "directory holding static (CGO_ENABLED=0) builds of hello and daemonctl, for the rows marked static")
 	flag.IntVar(&o.n, "n", 50, "measured iterations per row")
 	flag.IntVar(&o.warmup, "warmup", 3, "unmeasured iterations per row first")
 	flag.DurationVar(&o.settle, "settle", 5*time.Millisecond, "pause between ready and stop (not measured)")
 	flag.StringVar(&rowList, "rows", "", "comma-separated row keys to run (default all)")
 	flag.StringVar(&o.label, "label", "", "text printed above the table (e.g. the RLIMIT_NOFILE)")
 	flag.StringVar(&o.raw, "raw", "", "also write every sample to this CSV file")
+	flag.DurationVar(&o.timeout, "timeout", 8*time.Second, "limit of each phase of one iteration (start→ready, stop→gone)")
 	flag.Parse()
 	if o.bin == "" || o.n < 1 || flag.NArg() > 0 {
 		flag.Usage()
@@ -153,6 +198,12 @@ func main() {
 		os.Exit(1)
 	}
 	o.bin = abs
+	if o.sbin != "" {
+		if o.sbin, err = filepath.Abs(o.sbin); err != nil {
+			fmt.Fprintln(os.Stderr, "driver:", err)
+			os.Exit(1)
+		}
+	}
 	if err := run(o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "driver:", err)
 		os.Exit(1)

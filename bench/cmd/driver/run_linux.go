@@ -19,8 +19,8 @@ import (
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
-// phaseTimeout bounds every wait of one iteration.
-const phaseTimeout = 15 * time.Second
+// errTimeout: an iteration waited longer than -timeout.
+var errTimeout = errors.New("timed out")
 
 // maxErrors abandons a row after this many failed iterations.
 const maxErrors = 3
@@ -60,7 +60,7 @@ func run(o options, out io.Writer) error {
 	for _, r := range rs {
 		res := &result{row: r}
 		results = append(results, res)
-		st, err := newRowState(res, o.bin, filepath.Join(work, r.key))
+		st, err := newRowState(res, o.bin, o.sbin, filepath.Join(work, r.key))
 		if err != nil {
 			res.skipped = err.Error()
 			continue
@@ -74,10 +74,13 @@ func run(o options, out io.Writer) error {
 			if st.res.errs >= maxErrors {
 				continue
 			}
-			s, err := st.iterate(o.settle)
+			s, err := st.iterate(o.settle, o.timeout)
 			if err != nil {
 				st.res.errs++
 				st.res.failed = err
+				if errors.Is(err, errTimeout) {
+					st.res.errs = maxErrors // a hung row would only cost time
+				}
 				fmt.Fprintf(os.Stderr, "driver: %s: iteration %d: %v\n", st.res.row.key, i, err)
 				continue
 			}
@@ -107,13 +110,13 @@ func run(o options, out io.Writer) error {
 	return nil
 }
 
-func newRowState(res *result, bin, dir string) (*rowState, error) {
+func newRowState(res *result, bin, sbin, dir string) (*rowState, error) {
 	st := &rowState{res: res, dir: dir, pidfile: filepath.Join(dir, "d.pid"), notify: -1, inotify: -1}
 	var err error
-	if st.start, err = expand(res.row.start, bin, st.pidfile); err != nil {
+	if st.start, err = expand(res.row.start, bin, sbin, st.pidfile); err != nil {
 		return nil, err
 	}
-	if st.stop, err = expand(res.row.stop, bin, st.pidfile); err != nil {
+	if st.stop, err = expand(res.row.stop, bin, sbin, st.pidfile); err != nil {
 		return nil, err
 	}
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -198,13 +201,28 @@ func spawn(argv, env []string, outPath string) (*proc, error) {
 	attr := &syscall.ProcAttr{
 		Env:   env,
 		Files: []uintptr{null.Fd(), out.Fd(), out.Fd()},
-		Sys:   &syscall.SysProcAttr{PidFD: &pidfd},
+		// Its own process group, so that a failed iteration can kill
+		// whatever it started (daemons leave it with setsid).
+		Sys: &syscall.SysProcAttr{PidFD: &pidfd, Setpgid: true},
 	}
 	pid, err := syscall.ForkExec(argv[0], argv, attr)
 	if err != nil {
 		return nil, fmt.Errorf("starting %s: %w", strings.Join(argv, " "), err)
 	}
 	return &proc{pid: pid, pidfd: pidfd, out: outPath}, nil
+}
+
+// success reports whether a start command's exit status is a success.
+func (r row) success(ws unix.WaitStatus) bool {
+	if ws.Exited() && ws.ExitStatus() == 0 {
+		return true
+	}
+	for _, c := range r.okCodes {
+		if ws.Exited() && ws.ExitStatus() == c {
+			return true
+		}
+	}
+	return false
 }
 
 // reap collects p's exit status and closes its pidfd. It is called once
@@ -231,7 +249,7 @@ func (p *proc) kill() {
 		return
 	}
 	unix.PidfdSendSignal(p.pidfd, unix.SIGKILL, nil, 0)
-	unix.Poll([]unix.PollFd{{Fd: int32(p.pidfd), Events: unix.POLLIN}}, int(phaseTimeout/time.Millisecond))
+	unix.Poll([]unix.PollFd{{Fd: int32(p.pidfd), Events: unix.POLLIN}}, 5000)
 	p.reap()
 }
 
@@ -254,7 +272,7 @@ func poll(fds []int, deadline time.Time) ([]bool, time.Time, error) {
 	for {
 		left := time.Until(deadline)
 		if left <= 0 {
-			return nil, time.Now(), errors.New("timed out")
+			return nil, time.Now(), errTimeout
 		}
 		n, err := unix.Poll(pfds, int(left/time.Millisecond)+1)
 		now := time.Now()
@@ -344,29 +362,57 @@ func rssKiB(pid int) int64 {
 }
 
 // reapOrphans collects any zombie children left over (intermediate
-// processes of double-forking starters re-parented to the driver).
-func reapOrphans() {
+// processes of double-forking starters re-parented to the driver). With
+// wait, it waits until the driver has no children left (after a failed
+// iteration killed everything), for at most 5 s; this is cleanup, not
+// measurement, so it simply polls.
+func reapOrphans(wait bool) {
+	deadline := time.Now().Add(5 * time.Second)
 	for {
 		var ws unix.WaitStatus
 		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
-		if pid <= 0 || err != nil {
-			return
+		switch {
+		case pid > 0:
+			continue
+		case err != nil || !wait || time.Now().After(deadline):
+			return // ECHILD: none left
 		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// killAll ends whatever a failed iteration may have left running: the
+// process groups of the start and stop commands and the process the PID
+// file names (started by them, in the driver's own directory).
+func killAll(pgids []int, pid int) {
+	for _, g := range pgids {
+		if g > 1 && g != os.Getpid() {
+			unix.Kill(-g, unix.SIGKILL)
+		}
+	}
+	if pid > 1 && pid != os.Getpid() {
+		unix.Kill(pid, unix.SIGKILL)
 	}
 }
 
 // iterate runs one start → ready → stop cycle.
-func (st *rowState) iterate(settle time.Duration) (s sample, err error) {
+func (st *rowState) iterate(settle, timeout time.Duration) (s sample, err error) {
 	r := st.res.row
 	os.Remove(st.pidfile)
 	st.drain()
 
-	var daemon *proc
+	var (
+		daemon *proc
+		pgids  []int
+	)
 	defer func() {
-		if err != nil && daemon != nil {
-			daemon.kill()
+		if err != nil {
+			if daemon != nil {
+				daemon.kill()
+			}
+			killAll(pgids, st.pidFromFile())
 		}
-		reapOrphans()
+		reapOrphans(err != nil)
 	}()
 
 	// Start phase.
@@ -375,6 +421,7 @@ func (st *rowState) iterate(settle time.Duration) (s sample, err error) {
 	if err != nil {
 		return s, err
 	}
+	pgids = append(pgids, starter.pid)
 	defer func() {
 		if err != nil {
 			starter.kill()
@@ -384,8 +431,23 @@ func (st *rowState) iterate(settle time.Duration) (s sample, err error) {
 		started, notified bool
 		pid               int
 		tStarted, tReady  time.Time
-		deadline          = t0.Add(phaseTimeout)
+		deadline          = t0.Add(timeout)
 	)
+	if r.processOnly {
+		if _, now, err := poll([]int{starter.pidfd}, deadline); err != nil {
+			return s, fmt.Errorf("waiting for %s: %w", st.start[0], err)
+		} else {
+			s.startRet = now.Sub(t0)
+		}
+		ws, err := starter.reap()
+		if err != nil {
+			return s, fmt.Errorf("reaping %s: %w", st.start[0], err)
+		}
+		if !r.success(ws) {
+			return s, starter.failure(filepath.Base(st.start[0]), ws)
+		}
+		return s, nil
+	}
 	for {
 		fds := []int{starter.pidfd, st.inotify, st.notify}
 		if started {
@@ -401,7 +463,7 @@ func (st *rowState) iterate(settle time.Duration) (s sample, err error) {
 			if err != nil {
 				return s, fmt.Errorf("reaping the start command: %w", err)
 			}
-			if ws != 0 {
+			if !r.success(ws) {
 				return s, starter.failure("start", ws)
 			}
 		}
@@ -449,13 +511,14 @@ func (st *rowState) iterate(settle time.Duration) (s sample, err error) {
 		if err != nil {
 			return s, err
 		}
+		pgids = append(pgids, stopper.pid)
 		defer func() {
 			if err != nil {
 				stopper.kill()
 			}
 		}()
 	}
-	deadline = t1.Add(phaseTimeout)
+	deadline = t1.Add(timeout)
 	gone := false
 	for !stopped || !gone {
 		fds := []int{-1, -1}

@@ -37,21 +37,24 @@ func TestMedian(t *testing.T) {
 }
 
 func TestExpand(t *testing.T) {
-	argv, err := expand([]string{"{bin}/x", "--pid-file", "{pidfile}"}, "/nonexistent-bin", "/p/d.pid")
+	argv, err := expand([]string{"{bin}/x", "--pid-file", "{pidfile}"}, "/nonexistent-bin", "", "/p/d.pid")
 	if err == nil {
 		t.Fatalf("expand with a missing program = %v, want an error", argv)
 	}
 	if !strings.Contains(err.Error(), "x is not built or installed") {
 		t.Errorf("error %q does not name the missing program", err)
 	}
-	argv, err = expand([]string{"sh", "{pidfile}", "{bin}/y"}, "/b", "/p/d.pid")
+	argv, err = expand([]string{"sh", "{pidfile}", "{bin}/y", "{sbin}/z"}, "/b", "/s", "/p/d.pid")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if argv[0] == "sh" || !strings.HasSuffix(argv[0], "/sh") || argv[1] != "/p/d.pid" || argv[2] != "/b/y" {
+	if argv[0] == "sh" || !strings.HasSuffix(argv[0], "/sh") || argv[1] != "/p/d.pid" || argv[2] != "/b/y" || argv[3] != "/s/z" {
 		t.Errorf("expand = %q", argv)
 	}
-	if argv, err := expand(nil, "/b", "/p"); argv != nil || err != nil {
+	if _, err := expand([]string{"sh", "{sbin}/z"}, "/b", "", "/p"); err == nil || !strings.Contains(err.Error(), "-static-bin") {
+		t.Errorf("expand of a static row without -static-bin: err = %v, want one naming -static-bin", err)
+	}
+	if argv, err := expand(nil, "/b", "", "/p"); argv != nil || err != nil {
 		t.Errorf("expand(nil) = %q, %v; want nil, nil", argv, err)
 	}
 }
