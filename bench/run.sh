@@ -2,7 +2,10 @@
 # bench/run.sh: build every starter, measure them side by side in one run and
 # print tables of medians and ratios (see docs/performance.md).
 #
-#   bench/run.sh [-n ITERATIONS] [-w WARMUP] [-o OUTDIR]
+#   bench/run.sh [-n ITERATIONS] [-w WARMUP] [-o OUTDIR] [-d PIDDIR]
+#
+# PID files and sockets go in PIDDIR: by default /dev/shm when it is a tmpfs
+# (as /run is on a real system), else /tmp.
 #
 # Installs daemonize with apt-get if it is missing (start-stop-daemon comes
 # with dpkg). Builds into a temporary directory. Runs the driver twice: with
@@ -14,12 +17,14 @@ set -euo pipefail
 n=50
 warmup=3
 outdir=
-while getopts "n:w:o:h" opt; do
+piddir=
+while getopts "n:w:o:d:h" opt; do
 	case $opt in
 	n) n=$OPTARG ;;
 	w) warmup=$OPTARG ;;
 	o) outdir=$OPTARG ;;
-	*) sed -n '2,11p' "$0"; exit 1 ;;
+	d) piddir=$OPTARG ;;
+	*) sed -n '2,14p' "$0"; exit 1 ;;
 	esac
 done
 
@@ -64,6 +69,13 @@ for pkg in examples/hello cmd/daemonctl; do
 	fi
 done
 
+if [ -z "$piddir" ]; then
+	piddir=/tmp
+	if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] && [ -w /dev/shm ]; then
+		piddir=/dev/shm
+	fi
+fi
+
 default_nofile=$(ulimit -Sn)
 default_nofile_hard=$(ulimit -Hn)
 
@@ -83,7 +95,7 @@ echo "## RLIMIT_NOFILE 1024 (main table)"
 echo
 (
 	ulimit -n 1024
-	"$bin/driver" -bin "$bin" -static-bin "$sbin" -n "$n" -warmup "$warmup" \
+	"$bin/driver" -bin "$bin" -static-bin "$sbin" -dir "$piddir" -n "$n" -warmup "$warmup" \
 		-label "RLIMIT_NOFILE soft $(ulimit -Sn), hard $(ulimit -Hn), inherited by every starter." \
 		-raw "$outdir/samples-1024.csv"
 )
@@ -91,7 +103,7 @@ echo
 
 echo "## RLIMIT_NOFILE machine default ($default_nofile)"
 echo
-"$bin/driver" -bin "$bin" -static-bin "$sbin" -n "$n" -warmup "$warmup" \
+"$bin/driver" -bin "$bin" -static-bin "$sbin" -dir "$piddir" -n "$n" -warmup "$warmup" \
 	-label "RLIMIT_NOFILE soft $default_nofile, hard $default_nofile_hard, inherited by every starter." \
 	-raw "$outdir/samples-default.csv"
 echo
@@ -103,7 +115,7 @@ go test -run '^$' -bench . -benchmem -benchtime 0.3s -count 5 ./bench/ | tee "$o
 	grep -E '^(Benchmark|goos|goarch|cpu)'
 echo '```'
 echo
-check_ns=$(awk '/^BenchmarkControlCheck/ { print $3 }' "$outdir/gobench.txt" | sort -n)
+check_ns=$(awk '/^BenchmarkControlCheck-/ { print $3 }' "$outdir/gobench.txt" | sort -n)
 if [ -z "$check_ns" ]; then
 	echo "control.Check: not measured (no BenchmarkControlCheck in bench/)"
 else

@@ -23,7 +23,7 @@
 // Usage:
 //
 //	driver -bin DIR [-static-bin DIR] [-n 50] [-warmup 3] [-rows floor,hello,...]
-//	       [-label TEXT] [-raw FILE] [-timeout 8s]
+//	       [-dir DIR] [-label TEXT] [-raw FILE] [-timeout 8s]
 //
 // DIR holds the binaries floor, tinyd, and when they exist hello and
 // daemonctl; -static-bin holds hello and daemonctl built with
@@ -85,8 +85,9 @@ func rows() []row {
 	ssdStop := []string{"start-stop-daemon", "--stop", "--retry", "TERM/5", "--pidfile", "{pidfile}"}
 	ssdStart := []string{"start-stop-daemon", "--start", "--background", "--make-pidfile", "--pidfile", "{pidfile}", "--exec", "{bin}/tinyd"}
 	return []row{
-		{key: keyFloor, name: "floor (C fork/setsid/exec, ready pipe)", gated: true,
-			start: []string{"{bin}/floor", "{pidfile}", "{bin}/tinyd", "-ready-fd", "3"}},
+		{key: keyFloor, name: "floor (C: fork/setsid/exec, ready pipe; stop: pidfd)", gated: true,
+			start: []string{"{bin}/floor", "{pidfile}", "{bin}/tinyd", "-ready-fd", "3"},
+			stop:  []string{"{bin}/floor", "-s", "{pidfile}"}},
 		{key: keyHello, name: "hello start / hello stop", gated: true,
 			start: []string{"{bin}/hello", "start", "--pid-file", "{pidfile}"},
 			stop:  []string{"{bin}/hello", "stop", "--pid-file", "{pidfile}"}},
@@ -163,6 +164,7 @@ func expand(tmpl []string, bin, sbin, pidfile string) ([]string, error) {
 type options struct {
 	bin     string
 	sbin    string
+	dir     string
 	n       int
 	warmup  int
 	settle  time.Duration
@@ -177,6 +179,7 @@ func main() {
 	var rowList string
 	flag.StringVar(&o.bin, "bin", "", "directory holding floor, tinyd, hello and daemonctl (required)")
 	flag.StringVar(&o.sbin, "static-bin", "", "directory holding static (CGO_ENABLED=0) builds of hello and daemonctl, for the rows marked static")
+	flag.StringVar(&o.dir, "dir", "", "directory for the rows' PID files and sockets (default: $TMPDIR or /tmp)")
 	flag.IntVar(&o.n, "n", 50, "measured iterations per row")
 	flag.IntVar(&o.warmup, "warmup", 3, "unmeasured iterations per row first")
 	flag.DurationVar(&o.settle, "settle", 5*time.Millisecond, "pause between ready and stop (not measured)")

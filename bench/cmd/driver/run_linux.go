@@ -46,7 +46,7 @@ func run(o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	work, err := os.MkdirTemp("", "daemonkit-bench-")
+	work, err := os.MkdirTemp(o.dir, "daemonkit-bench-")
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,8 @@ func run(o options, out io.Writer) error {
 	if o.label != "" {
 		fmt.Fprintf(out, "%s\n\n", o.label)
 	}
-	fmt.Fprintf(out, "%d iterations per row after %d warm-up, rows interleaved; medians.\n\n", o.n, o.warmup)
+	fmt.Fprintf(out, "%d iterations per row after %d warm-up, rows interleaved; medians. PID files in %s (%s).\n\n",
+		o.n, o.warmup, filepath.Dir(work), fsType(work))
 	writeTable(out, results)
 	if o.raw != "" {
 		f, err := os.Create(o.raw)
@@ -333,6 +334,27 @@ func (st *rowState) pidFromFile() int {
 	return pid
 }
 
+// fsType names the file system holding path (tmpfs, ext4, ...).
+func fsType(path string) string {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return "unknown file system"
+	}
+	switch st.Type {
+	case unix.TMPFS_MAGIC:
+		return "tmpfs"
+	case unix.EXT4_SUPER_MAGIC:
+		return "ext4"
+	case unix.BTRFS_SUPER_MAGIC:
+		return "btrfs"
+	case unix.XFS_SUPER_MAGIC:
+		return "xfs"
+	case unix.OVERLAYFS_SUPER_MAGIC:
+		return "overlayfs"
+	}
+	return fmt.Sprintf("file system type %#x", st.Type)
+}
+
 // alive reports whether pid exists and is not a zombie.
 func alive(pid int) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
@@ -346,19 +368,27 @@ func alive(pid int) bool {
 	return b[i+2] != 'Z' && b[i+2] != 'X'
 }
 
-// rssKiB reads VmRSS of pid.
-func rssKiB(pid int) int64 {
+// rssKiB reads VmRSS (all resident pages) and RssAnon (the private,
+// anonymous part: heap, stacks, runtime data) of pid.
+func rssKiB(pid int) (rss, anon int64) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return n
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		switch k {
+		case "VmRSS":
+			rss = n
+		case "RssAnon":
+			anon = n
 		}
 	}
-	return 0
+	return rss, anon
 }
 
 // reapOrphans collects any zombie children left over (intermediate
@@ -494,7 +524,7 @@ func (st *rowState) iterate(settle, timeout time.Duration) (s sample, err error)
 		return s, fmt.Errorf("daemon %d died after it was ready", pid)
 	}
 	time.Sleep(settle)
-	s.rssKiB = rssKiB(pid)
+	s.rssKiB, s.anonKiB = rssKiB(pid)
 
 	// Stop phase.
 	t1 := time.Now()

@@ -17,6 +17,7 @@ type sample struct {
 	stopRet  time.Duration // stop command returned (or signal sent)
 	gone     time.Duration // daemon's pidfd became readable
 	rssKiB   int64         // daemon's VmRSS once ready
+	anonKiB  int64         // its RssAnon (private anonymous memory)
 }
 
 // result collects a row's samples and why it stopped, if it did.
@@ -45,13 +46,13 @@ func median(xs []float64) float64 {
 
 // medians are a row's medians in milliseconds (RSS in MiB).
 type medians struct {
-	startRet, ready, stopRet, gone, retAfterGone, rss float64
+	startRet, ready, stopRet, gone, retAfterGone, rss, anon float64
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func (r *result) medians() medians {
-	var a, b, c, d, e, f []float64
+	var a, b, c, d, e, f, g []float64
 	for _, s := range r.samples {
 		a = append(a, ms(s.startRet))
 		b = append(b, ms(s.ready))
@@ -60,9 +61,10 @@ func (r *result) medians() medians {
 		e = append(e, ms(s.stopRet-s.gone))
 		if s.rssKiB > 0 {
 			f = append(f, float64(s.rssKiB)/1024)
+			g = append(g, float64(s.anonKiB)/1024)
 		}
 	}
-	return medians{median(a), median(b), median(c), median(d), median(e), median(f)}
+	return medians{median(a), median(b), median(c), median(d), median(e), median(f), median(g)}
 }
 
 // ratio formats x/y as "1.23×", or "–" when it is not meaningful.
@@ -98,10 +100,10 @@ func writeTable(w io.Writer, results []*result) {
 		if m, ok := med[k]; ok {
 			return m
 		}
-		return medians{nan, nan, nan, nan, nan, nan}
+		return medians{nan, nan, nan, nan, nan, nan, nan}
 	}
 	floor, ssdN := get(keyFloor), get(keySSDNotify)
-	fmt.Fprintln(w, "| row | n | start→ret ms | ready ms | ready ÷ floor | ready ÷ ssd-notify | stop→ret ms | stop→gone ms | ret − gone ms | ssd ret−gone ÷ this | RSS MiB |")
+	fmt.Fprintln(w, "| row | n | start→ret ms | ready ms | ready ÷ floor | ready ÷ ssd-notify | stop→ret ms | stop→gone ms | ret − gone ms | ssd ret−gone ÷ this | RSS (anon) MiB |")
 	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	var processOnly []*result
 	for _, r := range results {
@@ -131,7 +133,7 @@ func writeTable(w io.Writer, results []*result) {
 		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			r.row.name, len(r.samples), num(m.startRet, 2), num(m.ready, 2),
 			ratio(m.ready, floor.ready), ratio(m.ready, ssdN.ready),
-			num(m.stopRet, 2), num(m.gone, 2), num(m.retAfterGone, 2), sooner, num(m.rss, 1))
+			num(m.stopRet, 2), num(m.gone, 2), num(m.retAfterGone, 2), sooner, num(m.rss, 1)+" ("+num(m.anon, 1)+")")
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "¹ daemonctl --background without --notify or --ready-fd writes the PID once exec succeeded; it does not pass NOTIFY_SOCKET on, so \"ready\" here is that, not the daemon's READY=1.")
@@ -224,4 +226,6 @@ func writeTargets(w io.Writer, get func(string) medians) {
 	}
 	atMost("framework RSS overhead (hello − tinyd) ≤ 1 MiB", hello.rss-floor.rss, 1, "MiB")
 	atMost("framework RSS overhead (static² hello − tinyd) ≤ 1 MiB", helloS.rss-floor.rss, 1, "MiB")
+	atMost("framework anonymous-memory overhead (RssAnon, hello − tinyd) ≤ 1 MiB", hello.anon-floor.anon, 1, "MiB")
+	atMost("framework anonymous-memory overhead (RssAnon, static² hello − tinyd) ≤ 1 MiB", helloS.anon-floor.anon, 1, "MiB")
 }

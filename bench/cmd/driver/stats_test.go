@@ -90,28 +90,28 @@ func TestTableRatiosAndTargets(t *testing.T) {
 	for _, r := range rows() {
 		byKey[r.key] = r
 	}
-	mk := func(key string, ready, stopRet, gone float64, rss int64) *result {
+	mk := func(key string, ready, stopRet, gone float64, rss, anon int64) *result {
 		res := &result{row: byKey[key]}
 		for range 3 {
 			res.samples = append(res.samples, sample{
 				startRet: ms2d(ready), ready: ms2d(ready),
-				stopRet: ms2d(stopRet), gone: ms2d(gone), rssKiB: rss,
+				stopRet: ms2d(stopRet), gone: ms2d(gone), rssKiB: rss, anonKiB: anon,
 			})
 		}
 		return res
 	}
 	results := []*result{
-		mk(keyFloor, 2, 0.01, 0.9, 2048),
-		mk(keyHello, 3, 1.0, 0.9, 4096), // 1.5× floor, returns 0.1 ms after gone, +2 MiB
-		mk(keyCtlNotify, 4, 1.5, 1.0, 2048),
-		mk(keySSDNotify, 3, 21, 1, 2048),
+		mk(keyFloor, 2, 0.01, 0.9, 2048, 512),
+		mk(keyHello, 3, 1.0, 0.9, 4096, 1024), // 1.5× floor, returns 0.1 ms after gone, +2 MiB (+0.5 anon)
+		mk(keyCtlNotify, 4, 1.5, 1.0, 2048, 512),
+		mk(keySSDNotify, 3, 21, 1, 2048, 512),
 		{row: byKey[keyDaemonize], skipped: "daemonize is not built or installed"},
 	}
 	var b bytes.Buffer
 	writeTable(&b, results)
 	out := b.String()
 	for _, want := range []string{
-		"| hello start / hello stop | 3 | 3.00 | 3.00 | 1.50× | 1.00× | 1.00 | 0.90 | 0.10 | 200.00× | 4.0 |",
+		"| hello start / hello stop | 3 | 3.00 | 3.00 | 1.50× | 1.00× | 1.00 | 0.90 | 0.10 | 200.00× | 4.0 (1.0) |",
 		"| daemonize -p (stop: kill) | 0 | skipped: daemonize is not built or installed |",
 		"| hello start ready ≤ 1.6× floor | 1.50 (limit 1.60 ×) | met |",
 		"| daemonctl --background --notify ready ≤ 1.5× floor | 2.00 (limit 1.50 ×) | missed |",
@@ -120,6 +120,7 @@ func TestTableRatiosAndTargets(t *testing.T) {
 		"| daemonctl stop (--background --notify) returns ≤ 0.3 ms after gone | 0.50 (limit 0.30 ms) | missed |",
 		"| hello stop returns ≥ 15× sooner after gone than start-stop-daemon --retry | 200.0× | met |",
 		"| framework RSS overhead (hello − tinyd) ≤ 1 MiB | 2.00 (limit 1.00 MiB) | missed |",
+		"| framework anonymous-memory overhead (RssAnon, hello − tinyd) ≤ 1 MiB | 0.50 (limit 1.00 MiB) | met |",
 		"| daemonctl stop (-- hello) returns ≤ 0.3 ms after gone | – (limit 0.30 ms) | – |",
 	} {
 		if !strings.Contains(out, want) {
