@@ -108,6 +108,14 @@ func TestLeaksBackgroundDaemon(t *testing.T) {
 			}
 			startWithStrays(t, strayFiles(t), ctl, args...).expect(t, 0, "start --background with fds 3-9 open")
 			pid := daemonPID(t, pidFile)
+			if name == "--ready-fd" {
+				// fd 7 is the program's until it has written and closed it
+				// (fakedaemon closes it right after the newline).
+				proctest.WaitFor(t, 10*time.Second, "the program to close its ready fd", func() bool {
+					_, open := openFDs(t, pid)[7]
+					return !open
+				})
+			}
 			requireOnlyFDs(t, pid, map[int]string{0: os.DevNull, 1: os.DevNull, 2: os.DevNull, 3: pidFile}, pidFile)
 			env, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
 			for _, v := range []string{"DAEMONKIT_STAGE=", "LISTEN_FDS="} {
