@@ -108,10 +108,10 @@ echo
 	-raw "$outdir/samples-default.csv"
 echo
 
-echo "## In-process Go benchmarks"
+echo "## In-process Go benchmarks (files in $piddir)"
 echo
 echo '```'
-go test -run '^$' -bench . -benchmem -benchtime 0.3s -count 5 ./bench/ | tee "$outdir/gobench.txt" |
+TMPDIR=$piddir go test -run '^$' -bench . -benchmem -benchtime 0.3s -count 5 ./bench/ | tee "$outdir/gobench.txt" |
 	grep -E '^(Benchmark|goos|goarch|cpu)'
 echo '```'
 echo
