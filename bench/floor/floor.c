@@ -17,7 +17,8 @@
  *
  * No locking, no user switching, no fd sweep, no checks of the PID file's
  * content beyond parsing: only what every starter and stopper must do.
- * Built by bench/run.sh with gcc.
+ * Built by bench/run.sh with gcc -static (no dynamic loader, like a Go
+ * binary's runtime).
  */
 #define _GNU_SOURCE
 #include <errno.h>
