@@ -2,14 +2,15 @@
 # bench/trace.sh: a kernel timeline of one command, to see where a start or
 # stop spends its time (used for docs/performance.md).
 #
-#   bench/trace.sh [-e EVENT]... -- CMD [ARG...]
+#   bench/trace.sh [-e EVENT]... [-p PID]... -- CMD [ARG...]
 #
 # Enables a few ftrace events (process exec/fork/exit and the syscalls a
 # start or stop makes: flock, pwrite64, ftruncate, sendto, recvmsg, ppoll,
 # pidfd_send_signal, setsid, execve, exit_group, write), runs CMD, and prints
 # each event with milliseconds since CMD was forked. Thread creation is left
-# out. Tracing costs microseconds per event, far less than strace. Needs root
-# and tracefs (/sys/kernel/tracing).
+# out. -p adds a running process (all its threads), e.g. the daemon a stop
+# command signals. Tracing costs microseconds per event, far less than
+# strace. Needs root and tracefs (/sys/kernel/tracing).
 set -euo pipefail
 
 T=/sys/kernel/tracing
@@ -21,14 +22,16 @@ syscalls/sys_enter_execve syscalls/sys_enter_setsid syscalls/sys_enter_exit_grou
 syscalls/sys_enter_flock syscalls/sys_enter_pwrite64 syscalls/sys_enter_ftruncate
 syscalls/sys_enter_sendto syscalls/sys_exit_recvmsg syscalls/sys_enter_ppoll
 syscalls/sys_exit_ppoll syscalls/sys_enter_pidfd_send_signal syscalls/sys_enter_write"
+extra=
 while [ $# -gt 0 ]; do
 	case $1 in
 	-e) events="$events $2"; shift 2 ;;
+	-p) extra="$extra $(ls "/proc/$2/task" | tr '\n' ' ')"; shift 2 ;;
 	--) shift; break ;;
 	*) break ;;
 	esac
 done
-[ $# -gt 0 ] || { sed -n '2,12p' "$0"; exit 1; }
+[ $# -gt 0 ] || { sed -n '2,13p' "$0"; exit 1; }
 
 set_events() {
 	for e in $events; do
@@ -47,25 +50,33 @@ status=0
 echo 0 >"$T/tracing_on"
 
 # Lines look like: "  comm-pid  [cpu] flags  12345.678901: event: details".
-# Keep the traced command's processes (everything after this shell's fork of
-# it), drop thread creation, print ms since the first kept event.
-grep -v '^#' "$T/trace" | awk -v self="$$" '
+# Start at this shell's fork of CMD and keep only CMD's tree (threads and
+# processes it forks, followed through the fork events); print ms since the
+# fork, without thread creation. The last line, this shell's write to
+# tracing_on, is when the caller saw CMD exit.
+grep -v '^#' "$T/trace" | awk -v self="$$" -v extra="$extra" '
+	function field(name,    k, v) {
+		for (k = i + 1; k <= NF; k++) if (index($k, name "=") == 1) { v = substr($k, length(name) + 2); return v }
+		return ""
+	}
 	{
 		for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+:$/) break
 		ts = substr($i, 1, length($i) - 1)
-		task = $1
+		n = split($1, a, "-"); tid = a[n]
 		rest = ""
 		for (j = i + 1; j <= NF; j++) rest = rest " " $j
+		fork = rest ~ /sched_process_fork:/
 		if (!started) {
-			if (rest ~ /sched_process_fork/ && rest ~ ("pid=" self " ")) { started = 1; t0 = ts }
+			if (fork && field("pid") == self) {
+				started = 1; t0 = ts; tree[field("child_pid")] = 1
+				n = split(extra, x, " "); for (k = 1; k <= n; k++) tree[x[k]] = 1
+			}
 			else next
+		} else if (fork && (field("pid") in tree)) {
+			tree[field("child_pid")] = 1
+			next
 		}
-		if (rest ~ /sched_process_fork/ && rest ~ /child_comm=/) {
-			split(task, a, "-"); parent = a[length(a)]
-			# a new thread shares its parent comm and is followed by no exec;
-			# keep forks of processes only when they exec later (shown anyway)
-		}
-		if (rest ~ /sched_process_fork: comm=[^ ]+ pid=[0-9]+ child_comm=[^ ]+ child_pid=[0-9]+$/ && task !~ ("-" self "$")) next
-		printf "%8.3f ms  %-22s%s\n", (ts - t0) * 1000, task, rest
+		if (tid != self && !(tid in tree)) next
+		printf "%8.3f ms  %-22s%s\n", (ts - t0) * 1000, $1, rest
 	}'
 exit $status
