@@ -110,15 +110,21 @@ func TestLaunchSleep(t *testing.T) {
 	if got := procStatus(t, pid, "Umask"); got != "0022" {
 		t.Errorf("umask %s, want 0022", got)
 	}
-	// fds: 0-2 and the PID file as 3, nothing else.
-	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// fds: 0-2 and the PID file as 3, nothing else. "Exec succeeded" is
+	// before the dynamic loader has closed the libraries it opened, so
+	// give it a moment to settle.
 	var fds []string
-	for _, e := range ents {
-		fds = append(fds, e.Name())
-	}
+	proctest.Eventually(5*time.Second, func() bool {
+		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds = fds[:0]
+		for _, e := range ents {
+			fds = append(fds, e.Name())
+		}
+		return strings.Join(fds, ",") == "0,1,2,3"
+	})
 	if strings.Join(fds, ",") != "0,1,2,3" {
 		t.Errorf("open fds %v, want 0,1,2,3", fds)
 	}
