@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/daemonkit/daemonkit/internal/proctest"
+	"go.uber.org/goleak"
 )
 
 // bins caches binaries built once per test run into binDir.
@@ -36,6 +37,14 @@ func TestMain(m *testing.M) {
 	os.Mkdir(bins.dir, 0o755)
 	code := m.Run()
 	os.RemoveAll(root)
+	// The library code these tests call in-process (lockfile, control)
+	// must leave no goroutine behind.
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 

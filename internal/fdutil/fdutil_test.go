@@ -10,8 +10,11 @@ import (
 	"testing"
 
 	"github.com/daemonkit/daemonkit/internal/fdutil"
+	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestCloseOnExecFromKeepsStrayDescriptorsOutOfChildren(t *testing.T) {
 	dir := t.TempDir()
