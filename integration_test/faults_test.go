@@ -210,8 +210,8 @@ func faultMatrix() []faultCell {
 // dead process, that no process is left behind, and that a later start
 // succeeds.
 //
-// daemonctl runs `faulty start` with its own guard file (--guard-file):
-// the framework's start verb takes the standard guard itself.
+// daemonctl runs `faulty start`, the service's own start verb, which runs
+// the launcher under daemonctl's guard lock (control.GuardEnv).
 func TestFaultMatrix(t *testing.T) {
 	faulty := faultyBinary(t)
 	ctl := binary(t, "./cmd/daemonctl")
@@ -227,14 +227,13 @@ func runFaultCell(t *testing.T, ctl, faulty string, c faultCell) {
 	dir := t.TempDir()
 	os.Chmod(dir, 0o755)
 	pidFile, logFile := filepath.Join(dir, "faulty.pid"), filepath.Join(dir, "faulty.log")
-	guard := filepath.Join(dir, "ctl.lock")
 	t.Cleanup(func() {
 		for _, pid := range procsWithArg(pidFile) {
 			proctest.Kill(pid)
 		}
 	})
 	env := append([]string{"FAULTY_DIR=" + dir}, c.env...)
-	startArgs := []string{"start", "--pid-file", pidFile, "--guard-file", guard, "--timeout", "30s", "--",
+	startArgs := []string{"start", "--pid-file", pidFile, "--timeout", "30s", "--",
 		faulty, "start", "--pid-file", pidFile, "--log-file", logFile, "--ready-timeout", "20s"}
 	stopArgs := []string{"stop", "--pid-file", pidFile, "--timeout", "30s"}
 
@@ -298,8 +297,7 @@ func runFaultCell(t *testing.T, ctl, faulty string, c faultCell) {
 	}
 
 	// A later start (without faults, by the service's own start verb)
-	// succeeds; 103 if the file was stale. (daemonctl start -- faulty start
-	// would report 102 here: see TestDaemonctlStartsFrameworkAfterStale.)
+	// succeeds; 103 if the file was stale.
 	want := 0
 	if st, _ := lockfile.Inspect(pidFile); st.State == lockfile.Stale {
 		want = 103
@@ -408,19 +406,10 @@ func faultyDir(env []string, t *testing.T) string {
 	return filepath.Dir(t.TempDir())
 }
 
-// knownBug skips t unless DAEMONKIT_KNOWN_BUGS=1: the test shows a bug that
-// is reported and not fixed yet; whoever fixes it removes this call.
-func knownBug(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("DAEMONKIT_KNOWN_BUGS") != "1" {
-		t.Skip("known bug, not fixed yet: " + what + " (run with DAEMONKIT_KNOWN_BUGS=1 to see it fail)")
-	}
-}
 
 // TestDaemonctlStartsFrameworkDaemon: daemonctl start -- SERVICE start, the
 // SPEC's way to start a framework daemon under a controller, starts it.
 func TestDaemonctlStartsFrameworkDaemon(t *testing.T) {
-	knownBug(t, "daemonctl holds the guard file while the service's start verb waits for the same guard (framework/main.go control.Start), so the start hangs until --timeout")
 	t.Parallel()
 	hello, ctl := binary(t, "./examples/hello"), binary(t, "./cmd/daemonctl")
 	pidFile := filepath.Join(t.TempDir(), "hello.pid")
@@ -439,7 +428,6 @@ func TestDaemonctlStartsFrameworkDaemon(t *testing.T) {
 // start -- SERVICE start reports 103 (started, the PID file was stale), as
 // SPEC section 4 says, not a failure.
 func TestDaemonctlStartsFrameworkAfterStale(t *testing.T) {
-	knownBug(t, "the service's start verb exits 103 when the PID file was stale, and control.Start takes any exit status but 0 and 100 as a failure (102), though the daemon runs")
 	t.Parallel()
 	hello, ctl := binary(t, "./examples/hello"), binary(t, "./cmd/daemonctl")
 	pidFile := filepath.Join(t.TempDir(), "hello.pid")

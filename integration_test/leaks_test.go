@@ -269,12 +269,6 @@ func TestEveryPackageUsesGoleak(t *testing.T) {
 	for dir, ok := range pkgs {
 		rel, _ := filepath.Rel(root, dir)
 		t.Run(rel, func(t *testing.T) {
-			switch {
-			case rel == "integration_test" && !ok:
-				knownBug(t, "integration_test/main_test.go does not check for leaked goroutines; its TestMain should run goleak.Find after m.Run")
-			case rel == "internal/fdutil" && !ok:
-				knownBug(t, "internal/fdutil's tests do not check for leaked goroutines; add a TestMain with goleak.VerifyTestMain")
-			}
 			if !ok {
 				t.Errorf("package %s has tests but none calls goleak.VerifyTestMain or goleak.VerifyNone", rel)
 			}

@@ -140,10 +140,11 @@ func frameworkStormTarget(t *testing.T) stormTarget {
 	return stormTarget{
 		pidFile: pidFile,
 		ops: []stormOp{
-			// A framework service starts itself: its start verb takes the
-			// guard (daemonctl start -- hello start cannot, see
-			// TestDaemonctlStartsFrameworkDaemon).
+			// A framework service starts itself (its start verb takes the
+			// guard), or daemonctl runs that verb under its own guard lock.
 			{"start/hello", []int{0, 100}, proc(hello, "start", "--pid-file", pidFile, to)},
+			{"start/daemonctl", []int{0, 100}, proc(ctl, "start", "--pid-file", pidFile, to, "--", hello, "start", "--pid-file", pidFile)},
+			{"restart/daemonctl", []int{0}, proc(ctl, "restart", "--pid-file", pidFile, to, "--", hello, "start", "--pid-file", pidFile)},
 			{"restart/hello", []int{0}, proc(hello, "restart", "--pid-file", pidFile, to)},
 			{"stop/hello", []int{0, 100}, proc(hello, "stop", "--pid-file", pidFile, to)},
 			{"stop/daemonctl", []int{0, 100}, proc(ctl, "stop", "--pid-file", pidFile, to)},
