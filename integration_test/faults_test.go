@@ -406,7 +406,6 @@ func faultyDir(env []string, t *testing.T) string {
 	return filepath.Dir(t.TempDir())
 }
 
-
 // TestDaemonctlStartsFrameworkDaemon: daemonctl start -- SERVICE start, the
 // SPEC's way to start a framework daemon under a controller, starts it.
 func TestDaemonctlStartsFrameworkDaemon(t *testing.T) {
