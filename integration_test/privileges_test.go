@@ -186,3 +186,65 @@ func TestPrivilegesBackground(t *testing.T) {
 		})
 	}
 }
+
+// TestRootLauncherRefusesPlantedLinks: as root, a launcher whose PID file,
+// log file or output file is a symlink that an unprivileged user planted in
+// a directory it controls refuses to start, and the link's target (a file
+// only root may write) is unchanged: files are created and opened through
+// descriptors with O_NOFOLLOW, never by following a path that user controls.
+func TestRootLauncherRefusesPlantedLinks(t *testing.T) {
+	proctest.RequireRoot(t)
+	hello := binary(t, "./examples/hello")
+	fake := binary(t, "./integration_test/testdata/fakes/fakedaemon")
+	ctl := binary(t, "./cmd/daemonctl")
+	nobody := nobodyIdentity(t)
+	dir := privDir(t)
+	precious := filepath.Join(dir, "precious")
+	if err := os.WriteFile(precious, []byte("root's\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	userDir := filepath.Join(dir, "nobodys")
+	os.Mkdir(userDir, 0o755)
+	os.Chown(userDir, nobody.uid, nobody.gid)
+	plant := func(name string) string {
+		p := filepath.Join(userDir, name)
+		if err := os.Symlink(precious, p); err != nil {
+			t.Fatal(err)
+		}
+		os.Lchown(p, nobody.uid, nobody.gid)
+		return p
+	}
+	pidLink, logLink, outLink := plant("a.pid"), plant("a.log"), plant("a.out")
+	okPID := filepath.Join(dir, "ok.pid")
+	for _, c := range []struct {
+		name string
+		bin  string
+		args []string
+		code int
+		says string
+	}{
+		{"framework-pid-file", hello, []string{"start", "--pid-file", pidLink, "--user", "nobody"}, 1, pidLink},
+		{"framework-log-file", hello, []string{"start", "--pid-file", okPID, "--log-file", logLink, "--user", "nobody"}, 1, logLink},
+		{"background-pid-file", ctl, []string{"start", "--pid-file", pidLink, "--background", "--user", "nobody", "--", fake}, 102, pidLink},
+		{"background-output", ctl, []string{"start", "--pid-file", okPID, "--background", "--user", "nobody", "--output", outLink, "--", fake}, 102, outLink},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := run(t, nil, c.bin, c.args...)
+			if r.code == 0 {
+				for _, pid := range procsWithArg(fake) {
+					proctest.Kill(pid)
+				}
+				t.Fatalf("started through a planted symlink: %s", r.stderr)
+			}
+			r.expect(t, c.code, c.name)
+			if !strings.Contains(r.stderr, c.says) {
+				t.Errorf("error does not name %s: %s", c.says, r.stderr)
+			}
+			if b, _ := os.ReadFile(precious); string(b) != "root's\n" {
+				t.Fatalf("the symlink's target was written: %q", b)
+			}
+			requireOwner(t, precious, 0, 0, 0o600)
+			requireNoProcess(t, okPID)
+		})
+	}
+}
