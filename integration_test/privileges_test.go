@@ -229,11 +229,15 @@ func TestRootLauncherRefusesPlantedLinks(t *testing.T) {
 		{"background-output", ctl, []string{"start", "--pid-file", okPID, "--background", "--user", "nobody", "--output", outLink, "--", fake}, 102, outLink},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Cleanup(func() {
+				for _, arg := range []string{okPID, pidLink} {
+					for _, pid := range procsWithArg(arg) {
+						proctest.Kill(pid)
+					}
+				}
+			})
 			r := run(t, nil, c.bin, c.args...)
 			if r.code == 0 {
-				for _, pid := range procsWithArg(fake) {
-					proctest.Kill(pid)
-				}
 				t.Fatalf("started through a planted symlink: %s", r.stderr)
 			}
 			r.expect(t, c.code, c.name)
