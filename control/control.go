@@ -16,6 +16,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// release unlocks f on its open file description, then closes it. Closing
+// alone would leave the lock held by any copy of the descriptor: a child
+// that another goroutine of this process forks at that moment holds one
+// until its exec closes it, so the file would look locked ("stopping") for
+// an instant after the action, and a start right after a stop would report
+// "already running" and start nothing.
+func release(f *lockfile.File) {
+	unix.Flock(int(f.File().Fd()), unix.LOCK_UN)
+	f.Close()
+}
+
 // action is one control action in progress.
 type action struct {
 	o     Options
@@ -80,7 +91,7 @@ func (a *action) run(ctx context.Context, fn func() (Result, error)) (Result, er
 	if err != nil {
 		return Result{Status: Error}, err
 	}
-	defer g.Close()
+	defer release(g)
 	return fn()
 }
 
@@ -133,7 +144,7 @@ func Check(ctx context.Context, o Options) (Result, error) {
 	switch {
 	case a.o.GuardHeld:
 	case err == nil:
-		defer g.Close()
+		defer release(g)
 	case errors.Is(err, fs.ErrPermission) || errors.Is(err, unix.EROFS):
 		a.log.Info("checking without the guard file", "guard_file", a.o.GuardFile, "error", err)
 	default:
@@ -329,7 +340,7 @@ func (a *action) settle(ctx context.Context, info lockfile.Info) (lockfile.Info,
 			// Wait on the lock itself: it is released when the daemon exits.
 			var f *lockfile.File
 			if f, err = lockfile.AcquireWait(ctx, a.o.PIDFile); err == nil {
-				f.Close()
+				release(f)
 			}
 		} else {
 			// A starting daemon will write its PID: look again, backing off.
@@ -368,7 +379,7 @@ func (a *action) clearStale(info lockfile.Info) {
 		a.log.Info("not clearing stale pid file", "error", err)
 		return
 	}
-	defer f.Close()
+	defer release(f)
 	b, err := f.Read()
 	if err != nil || f.Dev() != info.Dev || f.Ino() != info.Ino || string(b) != string(info.Content) {
 		a.log.Info("not clearing stale pid file: it changed", "content", string(b))
@@ -496,7 +507,7 @@ func (a *action) waitStopped(ctx context.Context, info lockfile.Info, p process)
 			return fmt.Errorf("lock pid file %s after pid %d exited: %w", a.o.PIDFile, pid, err)
 		}
 	}
-	defer f.Close()
+	defer release(f)
 	b, err := f.Read()
 	if err != nil {
 		return fmt.Errorf("read pid file %s: %w", a.o.PIDFile, err)
