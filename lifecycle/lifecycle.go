@@ -8,9 +8,11 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-multierror"
@@ -77,11 +79,19 @@ type PanicError struct {
 
 func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
 
-// Runner runs hooks. The zero value logs nothing.
+// DefaultGrace is how long a hook may take to return after its context
+// ended before it is abandoned (see [Runner.Grace]).
+const DefaultGrace = 500 * time.Millisecond
+
+// Runner runs hooks. The zero value logs nothing and uses [DefaultGrace].
 type Runner struct {
 	// Logger receives a line per hook run and the stack of a panic.
 	// Nil discards.
 	Logger *slog.Logger
+	// Grace is how long a hook may still take to return once its context
+	// ended: a hook that honours cancellation gets to report its own
+	// result. Zero means DefaultGrace.
+	Grace time.Duration
 }
 
 func (r Runner) logger() *slog.Logger {
@@ -108,7 +118,7 @@ func (r Runner) Run(ctx context.Context, stage Stage, hooks []Hook) error {
 // A hook still running when ctx is done is abandoned and reported, and the
 // hooks after it are reported as not run.
 func (r Runner) RunReverse(ctx context.Context, stage Stage, hooks []Hook) error {
-	var errs *multierror.Error
+	errs := &multierror.Error{ErrorFormat: oneLine}
 	for i := len(hooks) - 1; i >= 0; i-- {
 		if ctx.Err() != nil {
 			errs = multierror.Append(errs, &HookError{Stage: stage, Hook: hooks[i].Name,
@@ -120,6 +130,16 @@ func (r Runner) RunReverse(ctx context.Context, stage Stage, hooks []Hook) error
 		}
 	}
 	return errs.ErrorOrNil()
+}
+
+// oneLine formats aggregated hook errors on one line, for logs and for the
+// one-line messages on stderr.
+func oneLine(errs []error) string {
+	msgs := make([]string, len(errs))
+	for i, err := range errs {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
 }
 
 // call runs one hook in its own goroutine so that a hook ignoring its
@@ -142,9 +162,20 @@ func (r Runner) call(ctx context.Context, stage Stage, h Hook) error {
 	select {
 	case err = <-done:
 	case <-ctx.Done():
+		grace := r.Grace
+		if grace <= 0 {
+			grace = DefaultGrace
+		}
+		t := time.NewTimer(grace)
+		defer t.Stop()
 		select {
-		case err = <-done: // it did return, just as ctx ended
-		default:
+		case err = <-done: // it honoured the cancellation
+			if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				if cause := context.Cause(ctx); cause != ctx.Err() {
+					err = fmt.Errorf("%w (%v)", err, cause)
+				}
+			}
+		case <-t.C:
 			err = fmt.Errorf("did not return within its time limit: %w", context.Cause(ctx))
 		}
 	}

@@ -101,3 +101,31 @@ func Example() {
 	// stop http
 	// close db
 }
+
+// TestHookHonouringCancellationReportsItsOwnResult: a hook that returns as
+// soon as its context ends is not reported as hung; its own error names the
+// cause.
+func TestHookHonouringCancellationReportsItsOwnResult(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	started := make(chan struct{})
+	go func() { <-started; cancel(errors.New("stopped by SIGTERM")) }()
+	hooks := []lifecycle.Hook{{Name: "wait", Fn: func(ctx context.Context) error {
+		close(started)
+		<-ctx.Done()
+		return ctx.Err()
+	}}}
+	err := lifecycle.Runner{}.Run(ctx, lifecycle.PostDetach, hooks)
+	if !errors.Is(err, context.Canceled) || strings.Contains(err.Error(), "did not return") ||
+		!strings.Contains(err.Error(), "stopped by SIGTERM") {
+		t.Fatalf("err = %v; want the hook's own context.Canceled naming the cause", err)
+	}
+}
+
+func TestAggregatedErrorsAreOneLine(t *testing.T) {
+	fail := func(context.Context) error { return errors.New("no") }
+	err := lifecycle.Runner{}.RunReverse(context.Background(), lifecycle.Stop,
+		[]lifecycle.Hook{{Name: "a", Fn: fail}, {Name: "b", Fn: fail}})
+	if want := `stop hook "b": no; stop hook "a": no`; err == nil || err.Error() != want {
+		t.Fatalf("err = %q, want %q", err, want)
+	}
+}
