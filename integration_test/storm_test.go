@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -137,6 +138,13 @@ func frameworkStormTarget(t *testing.T) stormTarget {
 	proc := func(bin string, args ...string) func(context.Context) (int, string) {
 		return func(ctx context.Context) (int, string) { return runCode(ctx, bin, args...) }
 	}
+	// The service's start verb as the control package's start command: it
+	// runs the launcher under the caller's guard lock (control.GuardEnv).
+	helloStarter := func() control.Starter {
+		s := control.Command(hello, "start", "--pid-file", pidFile)
+		s.Stdout, s.Stderr = io.Discard, io.Discard
+		return s
+	}
 	return stormTarget{
 		pidFile: pidFile,
 		ops: []stormOp{
@@ -145,6 +153,8 @@ func frameworkStormTarget(t *testing.T) stormTarget {
 			{"start/hello", []int{0, 100}, proc(hello, "start", "--pid-file", pidFile, to)},
 			{"start/daemonctl", []int{0, 100}, proc(ctl, "start", "--pid-file", pidFile, to, "--", hello, "start", "--pid-file", pidFile)},
 			{"restart/daemonctl", []int{0}, proc(ctl, "restart", "--pid-file", pidFile, to, "--", hello, "start", "--pid-file", pidFile)},
+			{"start/control", []int{0, 100}, controlOp(func(ctx context.Context) (control.Result, error) { return control.Start(ctx, o, helloStarter()) })},
+			{"restart/control", []int{0}, controlOp(func(ctx context.Context) (control.Result, error) { return control.Restart(ctx, o, helloStarter()) })},
 			{"restart/hello", []int{0}, proc(hello, "restart", "--pid-file", pidFile, to)},
 			{"stop/hello", []int{0, 100}, proc(hello, "stop", "--pid-file", pidFile, to)},
 			{"stop/daemonctl", []int{0, 100}, proc(ctl, "stop", "--pid-file", pidFile, to)},
