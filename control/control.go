@@ -57,12 +57,21 @@ func newAction(o Options) (*action, error) {
 // elapsed is the time since the action began, for messages.
 func (a *action) elapsed() time.Duration { return time.Since(a.begin).Round(time.Millisecond) }
 
-// timeout wraps an error caused by ctx ending with ErrTimeout.
+// timeout wraps an error caused by ctx ending with ErrTimeout (its
+// deadline passed) or ErrInterrupted (it was canceled).
 func (a *action) timeout(ctx context.Context, err error) error {
-	if ctx.Err() != nil && !errors.Is(err, ErrTimeout) {
-		return fmt.Errorf("%w after %v: %w", ErrTimeout, a.elapsed(), err)
+	if ctx.Err() == nil || errors.Is(err, ErrTimeout) || errors.Is(err, ErrInterrupted) {
+		return err
 	}
-	return err
+	if interrupted(ctx) {
+		return fmt.Errorf("%w after %v: %w", ErrInterrupted, a.elapsed(), err)
+	}
+	return fmt.Errorf("%w after %v: %w", ErrTimeout, a.elapsed(), err)
+}
+
+// interrupted reports whether ctx was canceled rather than timed out.
+func interrupted(ctx context.Context) bool {
+	return errors.Is(ctx.Err(), context.Canceled)
 }
 
 // lockGuard takes the guard file, waiting until ctx is done.
@@ -71,8 +80,11 @@ func (a *action) lockGuard(ctx context.Context) (*lockfile.File, error) {
 	g, err := lockfile.AcquireWait(ctx, a.o.GuardFile)
 	if err != nil {
 		err = fmt.Errorf("lock guard file %s of pid file %s: %w", a.o.GuardFile, a.o.PIDFile, err)
-		if ctx.Err() != nil {
+		if ctx.Err() != nil && !interrupted(ctx) {
 			return nil, fmt.Errorf("%w; another control action on this daemon is still running, try again later", a.timeout(ctx, err))
+		}
+		if ctx.Err() != nil {
+			return nil, a.timeout(ctx, err)
 		}
 		if errors.Is(err, fs.ErrPermission) {
 			return nil, fmt.Errorf("%w; run as the daemon's user or as root", err)
@@ -224,8 +236,10 @@ func (a *action) start(ctx context.Context, before lockfile.Info, wasStale bool,
 			return res, nil
 		}
 		err := fmt.Errorf("start daemon for pid file %s: %w", a.o.PIDFile, serr)
-		if ctx.Err() != nil {
+		if ctx.Err() != nil && !interrupted(ctx) {
 			err = fmt.Errorf("%w; the start command did not finish in time, give it a longer timeout or check why it hangs", a.timeout(ctx, err))
+		} else if ctx.Err() != nil {
+			err = a.timeout(ctx, err)
 		}
 		if ierr == nil && after.State.Alive() {
 			err = fmt.Errorf("%w (the pid file is now %s: the daemon may be running anyway, check its status)", err, after.State)
@@ -560,6 +574,9 @@ func (a *action) stillRunning(ctx context.Context, pid int, signalled time.Time,
 	hint := "try again with a longer timeout"
 	if a.o.KillAfter <= 0 {
 		hint += ", or escalate to SIGKILL with a kill-after delay"
+	}
+	if interrupted(ctx) {
+		hint = "it may still stop: check its status"
 	}
 	return a.timeout(ctx, fmt.Errorf("pid %d (pid file %s) %w %v after the signal (%w); %s",
 		pid, a.o.PIDFile, ErrStillRunning, time.Since(signalled).Round(time.Millisecond), err, hint))

@@ -46,11 +46,16 @@ func (s Status) ExitCode() int { return int(s) }
 
 // Errors wrapped by the errors of this package. Test for them with
 // [errors.Is]. Errors about invalid PID file content also wrap
-// [lockfile.ErrInvalidPID]; errors caused by an expired context also wrap
-// the context's error.
+// [lockfile.ErrInvalidPID]; errors caused by the context's end wrap
+// [ErrTimeout] or [ErrInterrupted], and the context's error.
 var (
-	// ErrTimeout: the action's context ended before the action could finish.
+	// ErrTimeout: the action's deadline passed before the action could
+	// finish (the error also wraps [context.DeadlineExceeded]).
 	ErrTimeout = errors.New("timed out")
+	// ErrInterrupted: the action's context was canceled (e.g. daemonctl
+	// got Ctrl-C) before the action could finish (the error also wraps
+	// [context.Canceled]).
+	ErrInterrupted = errors.New("interrupted")
 	// ErrStillRunning: Stop signalled the daemon but it was still running
 	// (or its PID file still locked) when the context ended.
 	ErrStillRunning = errors.New("still running")
