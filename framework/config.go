@@ -9,10 +9,11 @@ import (
 
 // Defaults of [Config].
 const (
-	DefaultReadyTimeout = 60 * time.Second
-	DefaultStopTimeout  = 30 * time.Second
-	DefaultDir          = "/"
-	DefaultUmask        = "022"
+	DefaultReadyTimeout  = 60 * time.Second
+	DefaultStopTimeout   = 30 * time.Second
+	DefaultReloadTimeout = 30 * time.Second
+	DefaultDir           = "/"
+	DefaultUmask         = "022"
 )
 
 // Config describes a daemon. The zero value of every field has a documented
@@ -39,9 +40,11 @@ type Config struct {
 	// ReadyTimeout bounds the time from re-exec to READY
 	// (flag --ready-timeout). Default 60 s.
 	ReadyTimeout time.Duration
-	// StopTimeout bounds the body's return and the OnStop hooks together
-	// (flag --stop-timeout). Default 30 s.
+	// StopTimeout bounds the body's return after a stop signal, and then,
+	// separately, the OnStop hooks (flag --stop-timeout). Default 30 s.
 	StopTimeout time.Duration
+	// ReloadTimeout bounds the OnReload hooks of one SIGHUP. Default 30 s.
+	ReloadTimeout time.Duration
 	// Foreground runs everything in one process, without detaching
 	// (flag --foreground, or the run verb). NOTIFY_SOCKET in the
 	// environment (systemd Type=notify) implies it, unless Detach is set.
@@ -65,6 +68,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StopTimeout <= 0 {
 		c.StopTimeout = DefaultStopTimeout
+	}
+	if c.ReloadTimeout <= 0 {
+		c.ReloadTimeout = DefaultReloadTimeout
 	}
 	if c.Dir == "" {
 		c.Dir = DefaultDir

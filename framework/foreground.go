@@ -19,6 +19,14 @@ func (d *Daemon) runForeground(ctx context.Context, body Body) error {
 	sigs, stopSignals := notifySignals()
 	defer stopSignals()
 	notify := d.sdNotify
+	if err := d.absolutePaths(); err != nil {
+		h.closeAll()
+		return err
+	}
+	if err := d.redirectToLog(); err != nil {
+		h.closeAll()
+		return err
+	}
 	var pf *lockfile.File
 	if d.cfg.PIDFile != "" {
 		var err error
@@ -58,7 +66,7 @@ func (d *Daemon) runForeground(ctx context.Context, body Body) error {
 		return fail(err)
 	}
 	notify(statusLine("starting: running post-detach and ready hooks"))
-	stopNow, err := d.starting(ctx, sigs)
+	early, err := d.starting(ctx, sigs)
 	if err != nil {
 		return fail(err)
 	}
@@ -68,7 +76,7 @@ func (d *Daemon) runForeground(ctx context.Context, body Body) error {
 		}
 	}
 	notify("READY=1\n" + statusLine("running") + "\nMAINPID=" + strconv.Itoa(os.Getpid()))
-	err = d.serve(ctx, body, sigs, stopNow, pf, notify)
+	err = d.serve(ctx, body, sigs, early, pf, notify)
 	if err != nil {
 		notify(statusLine("stopped with error: " + err.Error()))
 	}

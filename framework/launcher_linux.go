@@ -23,6 +23,30 @@ func (d *Daemon) launch(ctx context.Context) error {
 	if d.cfg.PIDFile == "" {
 		return ErrNoPIDFile
 	}
+	// SIGINT, SIGTERM or SIGHUP to the launcher abandon the start. They are
+	// caught before the PID file is locked, so that none can kill the
+	// launcher between writing "(starting)" and clearing it.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	stopWatch := make(chan struct{})
+	defer close(stopWatch)
+	go func() {
+		select {
+		case sig := <-sigs:
+			cancel(fmt.Errorf("launcher interrupted by %s", signalName(sig)))
+		case <-stopWatch:
+		}
+	}()
+	// The daemon runs in another directory: it must see the same files.
+	if err := d.absolutePaths(); err != nil {
+		return err
+	}
+	if err := checkDir(d.cfg.Dir); err != nil {
+		return err
+	}
 	umask, err := parseUmask(d.cfg.Umask)
 	if err != nil {
 		return err
@@ -65,22 +89,6 @@ func (d *Daemon) launch(ctx context.Context) error {
 		return fail(err)
 	}
 
-	// SIGINT, SIGTERM or SIGHUP to the launcher abandon the start.
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
-	stopWatch := make(chan struct{})
-	defer close(stopWatch)
-	go func() {
-		select {
-		case sig := <-sigs:
-			cancel(fmt.Errorf("launcher interrupted by %s", signalName(sig)))
-		case <-stopWatch:
-		}
-	}()
-
 	h := withActivation() // sockets systemd passed to the launcher go on to the daemon
 	defer h.closeAll()
 	d.sdNotify(statusLine("running pre-detach hooks"))
@@ -91,6 +99,7 @@ func (d *Daemon) launch(ctx context.Context) error {
 		Dir:        d.cfg.Dir,
 		Credential: cred,
 		Output:     logf,
+		LogFile:    d.cfg.LogFile,
 		PIDFile:    pf,
 		Umask:      umask,
 		Env:        daemonEnv(),
@@ -174,11 +183,14 @@ func (d *Daemon) runDaemon(ctx context.Context, body Body) error {
 	}
 	d.log = d.newLogger("daemon")
 	d.logToFile = true
+	// The command line may have named them relative to the launcher's
+	// directory; the launcher resolved them.
+	d.cfg.PIDFile, d.cfg.LogFile = st.PIDFile.Path(), st.LogFile
 	d.setFiles(st.Files)
 	pf := st.PIDFile
 	defer pf.Close()
 
-	stopNow, err := d.starting(ctx, sigs)
+	early, err := d.starting(ctx, sigs)
 	if err != nil {
 		pf.Clear()
 		st.Fail(err.Error())
@@ -202,5 +214,5 @@ func (d *Daemon) runDaemon(ctx context.Context, body Body) error {
 	}
 	// Under systemd (--detach), the launcher sent READY=1 for us; reloads,
 	// stop and watchdog pings are ours to report.
-	return d.serve(ctx, body, sigs, stopNow, pf, d.sdNotify)
+	return d.serve(ctx, body, sigs, early, pf, d.sdNotify)
 }

@@ -3,6 +3,7 @@ package framework
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,10 +26,16 @@ func openLog(path string, uid, gid int) (*os.File, error) {
 		return nil, fmt.Errorf("log file: %w", &os.PathError{Op: "open", Path: path, Err: err})
 	}
 	f := os.NewFile(uintptr(fd), path)
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		f.Close()
 		return nil, fmt.Errorf("log file %s: not a regular file", path)
+	}
+	if st.Nlink > 1 {
+		// A hard link to someone else's file: appending to it (as root)
+		// would write where the path's owner never meant us to.
+		f.Close()
+		return nil, fmt.Errorf("log file %s: it has %d hard links; use a file of its own", path, st.Nlink)
 	}
 	if created && uid >= 0 {
 		if err := f.Chown(uid, gid); err != nil {
@@ -55,5 +62,64 @@ func (d *Daemon) reopenLog() error {
 			return fmt.Errorf("log file %s onto fd %d: %w", d.cfg.LogFile, fd, err)
 		}
 	}
+	return nil
+}
+
+// absolutePaths makes the PID and log file paths absolute: the daemon runs
+// in another working directory (/ by default) and reopens its log file by
+// path on SIGHUP.
+func (d *Daemon) absolutePaths() error {
+	for _, p := range []*string{&d.cfg.PIDFile, &d.cfg.LogFile} {
+		if *p == "" || filepath.IsAbs(*p) {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return fmt.Errorf("making %s absolute: %w", *p, err)
+		}
+		*p = abs
+	}
+	return nil
+}
+
+// checkDir reports a working directory that does not exist or is not a
+// directory before the daemon is started, rather than as an exec failure.
+func checkDir(dir string) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("working directory (--chdir): %w", err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("working directory (--chdir) %s: not a directory", dir)
+	}
+	return nil
+}
+
+// redirectToLog points stdout and stderr at the log file in the foreground,
+// if one is configured (created for the configured user, as the launcher
+// does), so that --log-file means the same in both modes.
+func (d *Daemon) redirectToLog() error {
+	if d.cfg.LogFile == "" {
+		return nil
+	}
+	uid, gid := -1, -1
+	cred, err := credential(d.cfg.User, d.cfg.Group)
+	if err != nil {
+		return err
+	}
+	if cred != nil {
+		uid, gid = int(cred.Uid), int(cred.Gid)
+	}
+	f, err := openLog(d.cfg.LogFile, uid, gid)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for _, fd := range []int{1, 2} {
+		if err := dupOnto(int(f.Fd()), fd); err != nil {
+			return fmt.Errorf("log file %s onto fd %d: %w", d.cfg.LogFile, fd, err)
+		}
+	}
+	d.logToFile = true
 	return nil
 }

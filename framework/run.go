@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/daemonkit/daemonkit/lifecycle"
@@ -67,42 +68,60 @@ func signalName(sig os.Signal) string {
 	return sig.String()
 }
 
-// starting runs the start stages (PostDetach, then OnReady) while watching
-// for stop signals: one cancels the hooks' context. It returns the hooks'
-// error, and whether a stop was requested while they ran.
-func (d *Daemon) starting(ctx context.Context, sigs <-chan os.Signal) (stopRequested bool, err error) {
+// started says what happened to signals while the start stages ran.
+type started struct {
+	stop   bool // a stop signal came: stop as soon as ready
+	reload bool // SIGHUP came: reload once ready
+}
+
+// starting runs the start stages (PostDetach, then OnReady), bounded by the
+// ready timeout, while watching for signals: a stop signal cancels the
+// hooks' context; a SIGHUP is remembered and replayed once the daemon is
+// ready. It returns the hooks' error.
+func (d *Daemon) starting(ctx context.Context, sigs <-chan os.Signal) (started, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	watcherDone := make(chan bool)
+	ctx, cancelTimeout := context.WithTimeoutCause(ctx, d.cfg.ReadyTimeout,
+		fmt.Errorf("not ready within the ready timeout %v (raise --ready-timeout if it needs longer)", d.cfg.ReadyTimeout))
+	defer cancelTimeout()
+	result := make(chan started)
 	quit := make(chan struct{})
 	go func() {
-		stop := false
+		var st started
 		for {
 			select {
 			case sig := <-sigs:
 				if isStop(sig) {
-					stop = true
+					st.stop = true
 					cancel(errStopSignal{sig})
+				} else {
+					st.reload = true
+					d.log.Info("SIGHUP while starting: reloading once ready")
 				}
 			case <-quit:
-				watcherDone <- stop
+				result <- st
 				return
 			}
 		}
 	}()
 	runner := lifecycle.Runner{Logger: d.log}
-	err = runner.Run(ctx, lifecycle.PostDetach, d.hooks.Hooks(lifecycle.PostDetach))
+	err := runner.Run(ctx, lifecycle.PostDetach, d.hooks.Hooks(lifecycle.PostDetach))
 	if err == nil {
 		err = runner.Run(ctx, lifecycle.Ready, d.hooks.Hooks(lifecycle.Ready))
 	}
 	close(quit)
-	return <-watcherDone, err
+	return <-result, err
 }
 
 // serve runs the body until a stop signal or its return, handles reloads,
 // then runs the OnStop hooks and clears the PID file. notify reports state
 // changes to a supervisor (systemd); it may be nil.
-func (d *Daemon) serve(ctx context.Context, body Body, sigs <-chan os.Signal, stopNow bool, pf *lockfile.File, notify func(string)) error {
+//
+// This goroutine owns the daemon's state: signals, the body's return and
+// the end of a reload all come to it. A reload runs in a goroutine of its
+// own, so that a stop is never held up by a slow OnReload hook; SIGHUPs
+// during a reload are coalesced into one more reload after it.
+func (d *Daemon) serve(ctx context.Context, body Body, sigs <-chan os.Signal, st started, pf *lockfile.File, notify func(string)) error {
 	if notify == nil {
 		notify = func(string) {}
 	}
@@ -126,23 +145,38 @@ func (d *Daemon) serve(ctx context.Context, body Body, sigs <-chan os.Signal, st
 	}()
 	d.log.Info("running")
 	var bodyErr error
-	var stopDeadline <-chan struct{}
-	var stopCtx context.Context = context.Background()
-	stopCancel := context.CancelFunc(func() {})
-	defer func() { stopCancel() }()
+	var stopTimer *time.Timer
+	var stopDeadline <-chan time.Time
 	startStop := func(cause error) {
-		if stopDeadline != nil {
+		if stopTimer != nil {
 			return
 		}
 		wd.setStopping()
 		notify("STOPPING=1\n" + statusLine("stopping: "+cause.Error()))
 		d.log.Info("stopping", "cause", cause.Error())
-		cancel(cause)
-		stopCtx, stopCancel = context.WithTimeout(context.Background(), d.cfg.StopTimeout)
-		stopDeadline = stopCtx.Done()
+		cancel(cause) // also cancels a reload in progress
+		stopTimer = time.NewTimer(d.cfg.StopTimeout)
+		stopDeadline = stopTimer.C
 	}
-	if stopNow {
+	var reloading chan struct{} // closed when the reload in progress ends; nil if none
+	reloadPending := false
+	startReload := func() {
+		if reloading != nil {
+			reloadPending = true
+			return
+		}
+		reloadPending = false
+		done := make(chan struct{})
+		reloading = done
+		go func() {
+			defer close(done)
+			d.reload(bodyCtx, notify)
+		}()
+	}
+	if st.stop {
 		startStop(errors.New("stop requested while starting"))
+	} else if st.reload {
+		startReload()
 	}
 	ctxDone := ctx.Done()
 loop:
@@ -153,10 +187,13 @@ loop:
 		case sig := <-sigs:
 			if isStop(sig) {
 				startStop(errStopSignal{sig})
-				continue
+			} else if stopTimer == nil {
+				startReload()
 			}
-			if stopDeadline == nil {
-				d.reload(bodyCtx, notify)
+		case <-reloading:
+			reloading = nil
+			if reloadPending && stopTimer == nil {
+				startReload()
 			}
 		case <-ctxDone:
 			ctxDone = nil
@@ -166,12 +203,20 @@ loop:
 			break loop
 		}
 	}
-	if stopDeadline == nil { // the body returned on its own
+	if stopTimer == nil { // the body returned on its own
 		startStop(errors.New("body returned"))
+	}
+	stopTimer.Stop()
+	if reloading != nil {
+		<-reloading // cancelled with the body; the hook runner bounds it
 	}
 	if bodyErr != nil {
 		d.log.Error("body failed", "err", bodyErr)
 	}
+	// The OnStop hooks get a StopTimeout of their own, so that a body that
+	// overran its time does not leave them none.
+	stopCtx, stopCancel := context.WithTimeout(context.Background(), d.cfg.StopTimeout)
+	defer stopCancel()
 	stopErr := lifecycle.Runner{Logger: d.log}.RunReverse(stopCtx, lifecycle.Stop, d.hooks.Hooks(lifecycle.Stop))
 	if stopErr != nil {
 		d.log.Error("stop hooks failed", "err", stopErr)
@@ -197,6 +242,9 @@ loop:
 // and READY=1. A failed reload is logged and shown in STATUS=; the daemon
 // keeps running.
 func (d *Daemon) reload(ctx context.Context, notify func(string)) {
+	ctx, cancel := context.WithTimeoutCause(ctx, d.cfg.ReloadTimeout,
+		fmt.Errorf("reload not done within the reload timeout %v", d.cfg.ReloadTimeout))
+	defer cancel()
 	notify("RELOADING=1\nSTATUS=reloading\n" + daemon.SdNotifyMonotonicUsec())
 	if err := d.reopenLog(); err != nil {
 		d.log.Error("reopening the log file", "path", d.cfg.LogFile, "err", err)

@@ -346,3 +346,89 @@ func sorted(s []string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// TestFailedStartLeavesNoChildren: what a PostDetach hook started is ended
+// when a later hook fails, with the daemon stage.
+func TestFailedStartLeavesNoChildren(t *testing.T) {
+	svc := binary(t, "./integration_test/testdata/svc")
+	dir := t.TempDir()
+	pidFile, childFile := filepath.Join(dir, "svc.pid"), filepath.Join(dir, "child")
+	r := run(t, nil, svc, "start", "--pid-file", pidFile, "--child-pid-file", childFile, "--fail-ready")
+	r.expect(t, 1, "start --fail-ready")
+	if !strings.Contains(r.stderr, "ready check failed on purpose") {
+		t.Errorf("stderr: %s", r.stderr)
+	}
+	childPID, _ := strconv.Atoi(readFile(t, childFile))
+	proctest.Cleanup(t, childPID)
+	proctest.WaitFor(t, 5*time.Second, "the daemon's child to be ended", func() bool { return !proctest.Alive(childPID) })
+	requireReleased(t, pidFile)
+	requireNoProcess(t, pidFile)
+}
+
+// TestSlowReloadDoesNotBlockStop: a stop is not held up by an OnReload
+// hook that takes long and ignores its context.
+func TestSlowReloadDoesNotBlockStop(t *testing.T) {
+	svc := binary(t, "./integration_test/testdata/svc")
+	dir := t.TempDir()
+	pidFile, rec := filepath.Join(dir, "svc.pid"), filepath.Join(dir, "record")
+	run(t, nil, svc, "start", "--pid-file", pidFile, "--record", rec, "--reload-takes", "1m").expect(t, 0, "start")
+	pid := daemonPID(t, pidFile)
+	run(t, nil, svc, "reload", "--pid-file", pidFile).expect(t, 0, "reload")
+	waitFileContains(t, rec, "reload "+strconv.Itoa(pid))
+	r := run(t, nil, svc, "stop", "--pid-file", pidFile, "--timeout", "20s")
+	r.expect(t, 0, "stop during a slow reload")
+	if proctest.Alive(pid) {
+		t.Fatal("daemon alive after stop")
+	}
+	requireReleased(t, pidFile)
+}
+
+// TestRelativePathsAndForegroundLog: relative --pid-file and --log-file
+// name the same files in the daemon (which runs in /), and --log-file
+// applies in the foreground too.
+func TestRelativePathsAndForegroundLog(t *testing.T) {
+	hello := binary(t, "./examples/hello")
+	dir := t.TempDir()
+	cmd := exec.Command(hello, "start", "--pid-file", "rel.pid", "--log-file", "rel.log", "--interval", "10ms")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("start with relative paths: %v\n%s", err, out)
+	}
+	pidFile, logFile := filepath.Join(dir, "rel.pid"), filepath.Join(dir, "rel.log")
+	pid := daemonPID(t, pidFile)
+	os.Rename(logFile, logFile+".1") // as logrotate does
+	syscall.Kill(pid, syscall.SIGHUP)
+	waitFileContains(t, logFile, "msg=hello") // reopened by its absolute path
+	syscall.Kill(pid, syscall.SIGTERM)
+	proctest.WaitFor(t, 10*time.Second, "daemon to exit", func() bool { return !proctest.Alive(pid) })
+
+	fgLog := filepath.Join(dir, "fg.log")
+	fg := exec.Command(hello, "run", "--pid-file", filepath.Join(dir, "fg.pid"), "--log-file", fgLog, "--interval", "10ms")
+	var out strings.Builder
+	fg.Stdout, fg.Stderr = &out, &out
+	if err := fg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Cleanup(t, fg.Process.Pid)
+	waitFileContains(t, fgLog, "stage=foreground")
+	fg.Process.Signal(syscall.SIGTERM)
+	if err := fg.Wait(); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	if out.Len() != 0 {
+		t.Errorf("run --log-file still wrote to the terminal: %q", out.String())
+	}
+}
+
+// TestBadChdirIsNamed: a --chdir that does not exist is reported as such,
+// not as an exec failure of the binary.
+func TestBadChdirIsNamed(t *testing.T) {
+	hello := binary(t, "./examples/hello")
+	pidFile := filepath.Join(t.TempDir(), "hello.pid")
+	r := run(t, nil, hello, "start", "--pid-file", pidFile, "--chdir", "/nonexistent-daemonkit")
+	r.expect(t, 1, "start --chdir /nonexistent")
+	if !strings.Contains(r.stderr, "working directory (--chdir)") || !strings.Contains(r.stderr, "/nonexistent-daemonkit") {
+		t.Errorf("stderr: %s", r.stderr)
+	}
+	requireReleased(t, pidFile)
+}

@@ -70,12 +70,13 @@ func truncate(b []byte, n int) []byte {
 
 // HelloData is what the launcher tells the daemon stage first.
 type HelloData struct {
-	Token   string   `json:"token"`    // must equal the token in EnvVar
-	PIDFile string   `json:"pid_file"` // path of the PID file at fd 4
-	Dev     uint64   `json:"dev"`      // its device
-	Ino     uint64   `json:"ino"`      // and inode
-	Files   []string `json:"files"`    // names of fds 6, 7, …
-	Umask   int      `json:"umask"`    // to apply before any hook runs
+	Token   string   `json:"token"`              // must equal the token in EnvVar
+	PIDFile string   `json:"pid_file"`           // path of the PID file at fd 4
+	Dev     uint64   `json:"dev"`                // its device
+	Ino     uint64   `json:"ino"`                // and inode
+	Files   []string `json:"files"`              // names of fds 6, 7, …
+	LogFile string   `json:"log_file,omitempty"` // absolute path of the log file, for reopening
+	Umask   int      `json:"umask"`              // to apply before any hook runs
 }
 
 // ParseHello decodes and checks a HELLO payload.

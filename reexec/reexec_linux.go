@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -61,6 +62,7 @@ type Spec struct {
 	Dir        string              // working directory; default "/"
 	Credential *syscall.Credential // user, group and groups; nil keeps ours
 	Output     *os.File            // stdout and stderr; nil is /dev/null; readable for the failure report
+	LogFile    string              // Output's absolute path, told to the daemon for reopening it
 	PIDFile    *lockfile.File      // locked by the launcher; required
 	Files      []NamedFile         // handed over by name
 	Umask      int                 // applied by the daemon before its hooks
@@ -70,7 +72,10 @@ type Spec struct {
 type Child struct {
 	cmd      *exec.Cmd
 	conn     *net.UnixConn
-	exited   chan struct{} // closed when cmd.Wait returned
+	zombie   chan struct{} // closed when the daemon stage exited (not yet reaped)
+	release  chan struct{} // closed to let it be reaped
+	relOnce  sync.Once
+	exited   chan struct{} // closed when cmd.Wait returned (reaped)
 	waitErr  error
 	crash    bytes.Buffer
 	crashEOF chan struct{}
@@ -115,6 +120,7 @@ func Spawn(spec Spec) (*Child, error) {
 		Dev:     spec.PIDFile.Dev(),
 		Ino:     spec.PIDFile.Ino(),
 		Umask:   spec.Umask,
+		LogFile: spec.LogFile,
 	}
 	extra := []*os.File{theirs, spec.PIDFile.File(), crashW}
 	for _, f := range spec.Files {
@@ -146,7 +152,8 @@ func Spawn(spec Spec) (*Child, error) {
 			Credential: spec.Credential,
 		},
 	}
-	c := &Child{cmd: cmd, conn: conn, exited: make(chan struct{}), crashEOF: make(chan struct{}), output: spec.Output}
+	c := &Child{cmd: cmd, conn: conn, zombie: make(chan struct{}), release: make(chan struct{}),
+		exited: make(chan struct{}), crashEOF: make(chan struct{}), output: spec.Output}
 	if spec.Output != nil {
 		cmd.Stdout, cmd.Stderr = spec.Output, spec.Output
 		if off, err := spec.Output.Seek(0, io.SeekEnd); err == nil {
@@ -160,6 +167,14 @@ func Spawn(spec Spec) (*Child, error) {
 		return nil, fmt.Errorf("starting daemon stage %s: %w", path, err)
 	}
 	go func() {
+		// Notice the exit without reaping: while the zombie holds its PID,
+		// the daemon's process group ID cannot be reused, so a failed
+		// start can still kill what the daemon left in its group.
+		var info unix.Siginfo
+		for unix.Waitid(unix.P_PID, cmd.Process.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil) == unix.EINTR {
+		}
+		close(c.zombie)
+		<-c.release
 		c.waitErr = cmd.Wait()
 		close(c.exited)
 	}()
@@ -274,7 +289,7 @@ read:
 		}
 	}
 	if kill {
-		c.cmd.Process.Kill()
+		c.kill()
 	}
 	c.finish(f)
 	return f
@@ -283,11 +298,12 @@ read:
 // finish makes sure the child is gone and fills in what it left behind.
 func (c *Child) finish(f *Failure) {
 	select {
-	case <-c.exited:
+	case <-c.zombie:
 	case <-time.After(5 * time.Second):
-		c.cmd.Process.Kill()
-		<-c.exited
+		c.kill()
+		<-c.zombie
 	}
+	c.reap()
 	if c.waitErr != nil {
 		f.Exit = c.waitErr.Error()
 	} else {
@@ -325,6 +341,7 @@ func (c *Child) outputTail(nlines int) string {
 // Ack tells the daemon that its PID has been written, and closes the channel.
 func (c *Child) Ack() error {
 	defer c.conn.Close()
+	c.relOnce.Do(func() { close(c.release) }) // a ready daemon is reaped as usual
 	if _, err := c.conn.Write(Message{Kind: Ack}.Encode()); err != nil {
 		return fmt.Errorf("ready channel: acknowledging pid %d: %w", c.PID(), err)
 	}
@@ -334,15 +351,41 @@ func (c *Child) Ack() error {
 // Abort kills the daemon stage (it is our child and not yet reaped, so its
 // PID cannot have been reused) and waits for it.
 func (c *Child) Abort() {
-	c.cmd.Process.Kill()
-	<-c.exited
+	c.kill()
+	<-c.zombie
+	c.reap()
 	c.conn.Close()
+}
+
+// reap ends whatever the exited daemon stage left in its process group (a
+// PostDetach hook's worker, say), then reaps it.
+func (c *Child) reap() {
+	c.killGroup()
+	c.relOnce.Do(func() { close(c.release) })
+	<-c.exited
+}
+
+// kill sends SIGKILL to the daemon stage and to its process group (it is
+// a session and group leader, so the group's ID is its PID, which cannot be
+// reused while the group has members or the leader is unreaped). Call it
+// only before the daemon stage is reaped.
+func (c *Child) kill() {
+	c.killGroup()
+	c.cmd.Process.Kill()
+}
+
+// killGroup sends SIGKILL to the daemon's process group.
+func (c *Child) killGroup() {
+	if pid := c.cmd.Process.Pid; pid > 1 {
+		unix.Kill(-pid, unix.SIGKILL)
+	}
 }
 
 // Stage is the daemon stage's side of the launch: what it inherited.
 type Stage struct {
 	PIDFile *lockfile.File
 	Files   map[string]*os.File
+	LogFile string // the log file's absolute path, if the launcher gave one
 	ch      channel
 	crash   *os.File
 }
@@ -422,7 +465,7 @@ func Adopt() (*Stage, error) {
 		ch.close()
 		return nil, explain("its token does not match the launcher's")
 	}
-	s := &Stage{ch: ch, Files: make(map[string]*os.File, len(hello.Files))}
+	s := &Stage{ch: ch, LogFile: hello.LogFile, Files: make(map[string]*os.File, len(hello.Files))}
 	unix.Umask(hello.Umask)
 	s.PIDFile, err = lockfile.Adopt(PIDFileFD, hello.PIDFile, hello.Dev, hello.Ino)
 	if err != nil {

@@ -26,6 +26,8 @@ func main() {
 	addrFile := d.Flags().String("addr-file", "", "write the listener address here")
 	childPIDFile := d.Flags().String("child-pid-file", "", "write the child's pid here")
 	delay := d.Flags().Duration("delay-ready", 0, "sleep this long in PostDetach")
+	failReady := d.Flags().Bool("fail-ready", false, "fail in OnReady (after the child was started)")
+	reloadFor := d.Flags().Duration("reload-takes", 0, "each OnReload hook takes this long (ignoring its context)")
 	var mu sync.Mutex
 	rec := func(what string) {
 		mu.Lock()
@@ -67,8 +69,18 @@ func main() {
 		}
 		return os.WriteFile(*childPIDFile, []byte(strconv.Itoa(child.Process.Pid)), 0o644)
 	})
-	d.OnReady("ready", func(context.Context) error { rec("ready"); return nil })
-	d.OnReload("reload", func(context.Context) error { rec("reload"); return nil })
+	d.OnReady("ready", func(context.Context) error {
+		rec("ready")
+		if *failReady {
+			return fmt.Errorf("ready check failed on purpose")
+		}
+		return nil
+	})
+	d.OnReload("reload", func(context.Context) error {
+		rec("reload")
+		time.Sleep(*reloadFor)
+		return nil
+	})
 	d.OnStop("stop-first-registered", func(context.Context) error { rec("stop-1"); return nil })
 	d.OnStop("stop-child", func(context.Context) error {
 		rec("stop-2")
