@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -46,14 +47,49 @@ func run(o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	work, err := os.MkdirTemp(o.dir, "daemonkit-bench-")
+	results, where, err := measure(o, rs)
 	if err != nil {
 		return err
 	}
+	// Everything is stopped and removed before anything is printed, so a
+	// closed stdout cannot leave daemons or files behind.
+	if o.label != "" {
+		fmt.Fprintf(out, "%s\n\n", o.label)
+	}
+	fmt.Fprintf(out, "%d iterations per row after %d warm-up, rows interleaved; medians. PID files in %s.\n\n",
+		o.n, o.warmup, where)
+	writeTable(out, results)
+	if o.raw != "" {
+		f, err := os.Create(o.raw)
+		if err != nil {
+			return err
+		}
+		writeRaw(f, results)
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// measure runs the iterations of rs, interleaved, in a temporary directory
+// it removes afterwards. SIGINT, SIGTERM or SIGHUP end it after the current
+// iteration (whose processes are stopped or killed as usual). It returns
+// the results and where the PID files were.
+func measure(o options, rs []row) ([]*result, string, error) {
+	work, err := os.MkdirTemp(o.dir, "daemonkit-bench-")
+	if err != nil {
+		return nil, "", err
+	}
 	defer os.RemoveAll(work)
 	if err := os.Chmod(work, 0o755); err != nil {
-		return err
+		return nil, "", err
 	}
+	where := filepath.Dir(work) + " (" + fsType(work) + ")"
+
+	interrupt := make(chan os.Signal, 1)
+	signal.Notify(interrupt, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(interrupt)
 
 	var states []*rowState
 	var results []*result
@@ -71,6 +107,12 @@ func run(o options, out io.Writer) error {
 
 	for i := range o.warmup + o.n {
 		for _, st := range states {
+			select {
+			case sig := <-interrupt:
+				fmt.Fprintf(os.Stderr, "driver: %v: stopping after %d iterations\n", sig, i)
+				return results, where, nil
+			default:
+			}
 			if st.res.errs >= maxErrors {
 				continue
 			}
@@ -89,26 +131,7 @@ func run(o options, out io.Writer) error {
 			}
 		}
 	}
-
-	var lim unix.Rlimit
-	unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
-	if o.label != "" {
-		fmt.Fprintf(out, "%s\n\n", o.label)
-	}
-	fmt.Fprintf(out, "%d iterations per row after %d warm-up, rows interleaved; medians. PID files in %s (%s).\n\n",
-		o.n, o.warmup, filepath.Dir(work), fsType(work))
-	writeTable(out, results)
-	if o.raw != "" {
-		f, err := os.Create(o.raw)
-		if err != nil {
-			return err
-		}
-		writeRaw(f, results)
-		if err := f.Close(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return results, where, nil
 }
 
 func newRowState(res *result, bin, sbin, dir string) (*rowState, error) {
