@@ -57,16 +57,26 @@ func newAction(o Options) (*action, error) {
 // elapsed is the time since the action began, for messages.
 func (a *action) elapsed() time.Duration { return time.Since(a.begin).Round(time.Millisecond) }
 
-// timeout wraps an error caused by ctx ending with ErrTimeout (its
-// deadline passed) or ErrInterrupted (it was canceled).
+// timeout wraps an error caused by ctx ending (or by the end of a context
+// derived from ctx, which err then wraps) with ErrTimeout (a deadline
+// passed) or ErrInterrupted (ctx was canceled).
 func (a *action) timeout(ctx context.Context, err error) error {
-	if ctx.Err() == nil || errors.Is(err, ErrTimeout) || errors.Is(err, ErrInterrupted) {
+	if errors.Is(err, ErrTimeout) || errors.Is(err, ErrInterrupted) {
 		return err
 	}
-	if interrupted(ctx) {
+	switch {
+	case interrupted(ctx):
 		return fmt.Errorf("%w after %v: %w", ErrInterrupted, a.elapsed(), err)
+	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w after %v: %w", ErrTimeout, a.elapsed(), err)
 	}
-	return fmt.Errorf("%w after %v: %w", ErrTimeout, a.elapsed(), err)
+	return err
+}
+
+// ended reports whether err was caused by ctx (or a context derived from
+// it) ending.
+func ended(ctx context.Context, err error) bool {
+	return ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
 // interrupted reports whether ctx was canceled rather than timed out.
@@ -236,9 +246,9 @@ func (a *action) start(ctx context.Context, before lockfile.Info, wasStale bool,
 			return res, nil
 		}
 		err := fmt.Errorf("start daemon for pid file %s: %w", a.o.PIDFile, serr)
-		if ctx.Err() != nil && !interrupted(ctx) {
+		if ended(ctx, serr) && !interrupted(ctx) {
 			err = fmt.Errorf("%w; the start command did not finish in time, give it a longer timeout or check why it hangs", a.timeout(ctx, err))
-		} else if ctx.Err() != nil {
+		} else if ended(ctx, serr) {
 			err = a.timeout(ctx, err)
 		}
 		if ierr == nil && after.State.Alive() {

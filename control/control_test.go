@@ -171,8 +171,8 @@ func TestStart(t *testing.T) {
 		res, err := control.Start(ctxFor(t, 300*time.Millisecond), f.opts(), c)
 		want(t, "Start", res, err, control.Error)
 		var xe *control.ExitError
-		if !errors.As(err, &xe) || xe.Signal != syscall.SIGKILL || !errors.Is(err, control.ErrTimeout) {
-			t.Errorf("error %v: want ExitError killed by SIGKILL and ErrTimeout", err)
+		if !errors.As(err, &xe) || xe.Signal != syscall.SIGTERM || !errors.Is(err, control.ErrTimeout) {
+			t.Errorf("error %v: want ExitError killed by SIGTERM and ErrTimeout", err)
 		}
 	})
 	t.Run("command-missing", func(t *testing.T) {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/daemonkit/daemonkit/internal/procfs"
 )
 
 // errGone reports that the process no longer exists.
@@ -80,4 +82,14 @@ func signalError(pid int, sig syscall.Signal, err error) error {
 		return fmt.Errorf("send %s to pid %d: %w (run as the daemon's user or as root)", signalName(sig), pid, err)
 	}
 	return fmt.Errorf("send %s to pid %d: %w", signalName(sig), pid, err)
+}
+
+// groupAlive reports whether process group pgid has a member left that is
+// not a zombie (where that cannot be told, whether it has any member).
+func groupAlive(pgid int) bool {
+	alive, err := procfs.GroupAlive(pgid)
+	if err != nil {
+		return pgid > 1 && unix.Kill(-pgid, 0) == nil
+	}
+	return alive
 }

@@ -3,17 +3,17 @@
 package control
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/daemonkit/daemonkit/internal/procfs"
 )
 
 // openProcess returns a handle for pid: a pidfd, or where pidfd_open is not
@@ -140,56 +140,9 @@ func (p *pidfdProcess) exited() bool {
 // whose parent holds the lock would let a lock holder's unrelated child
 // (one that got a reused PID) be signalled.
 func holdsFile(pid int, dev, ino uint64) (bool, error) {
-	if _, err := parentOf(pid); err != nil {
-		return false, err
-	}
-	return hasOpen(pid, dev, ino)
-}
-
-// parentOf returns the parent PID of pid from /proc/PID/stat, or errGone
-// if pid does not exist or is a zombie (whose descriptors are closed).
-func parentOf(pid int) (int, error) {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ESRCH) {
-		return 0, errGone
-	}
-	if err != nil {
-		return 0, err
-	}
-	// "pid (comm) S ppid ...": comm may hold anything but ends at the last ')'.
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("cannot parse /proc/%d/stat", pid)
-	}
-	f := bytes.Fields(stat[i+1:])
-	if len(f) < 2 {
-		return 0, fmt.Errorf("cannot parse /proc/%d/stat", pid)
-	}
-	if f[0][0] == 'Z' || f[0][0] == 'X' {
-		return 0, errGone
-	}
-	ppid, err := strconv.Atoi(string(f[1]))
-	if err != nil {
-		return 0, fmt.Errorf("cannot parse /proc/%d/stat: %w", pid, err)
-	}
-	return ppid, nil
-}
-
-// hasOpen reports whether pid has dev/ino open.
-func hasOpen(pid int, dev, ino uint64) (bool, error) {
-	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ESRCH) {
+	ok, err := procfs.HasOpen(pid, dev, ino)
+	if errors.Is(err, procfs.ErrGone) {
 		return false, errGone
 	}
-	if err != nil {
-		return false, err
-	}
-	for _, e := range ents {
-		var st unix.Stat_t
-		if unix.Stat(dir+"/"+e.Name(), &st) == nil && uint64(st.Dev) == dev && uint64(st.Ino) == ino {
-			return true, nil
-		}
-	}
-	return false, nil
+	return ok, err
 }

@@ -85,9 +85,19 @@ func Command(name string, args ...string) *CommandStarter {
 	}
 }
 
-// Start runs the command and waits for it to exit. If ctx ends first, the
-// command is killed. A command that exits with a non-zero status or is
-// killed by a signal yields an [*ExitError].
+// Start runs the command and waits for it to exit.
+//
+// The command runs in a process group of its own (unless its standard
+// input is a terminal: then it stays in ours, so that it can read from the
+// terminal, e.g. a passphrase, and only the command itself is signalled).
+// If ctx ends first, the whole group gets SIGTERM, which a daemon's
+// launcher takes as the order to abort its start (a daemonkit launcher
+// kills the daemon it started and leaves the PID file not running), and
+// SIGKILL if some of it is still there WaitDelay later. When ctx has a
+// deadline, SIGTERM is sent early enough (WaitDelay, or a quarter of the
+// remaining time if that is less, before it) for Start to return by the
+// deadline. A command that exits with a non-zero status or is killed by a
+// signal yields an [*ExitError].
 func (c *CommandStarter) Start(ctx context.Context) error {
 	if c.Path == "" {
 		return fmt.Errorf("start command: %w", ErrNoStarter)
@@ -96,7 +106,11 @@ func (c *CommandStarter) Start(ctx context.Context) error {
 	if len(args) == 0 {
 		args = []string{c.Path}
 	}
-	cmd := exec.CommandContext(ctx, c.Path, args[1:]...)
+	grace := c.WaitDelay
+	if grace <= 0 {
+		grace = DefaultWaitDelay
+	}
+	cmd := exec.Command(c.Path, args[1:]...)
 	cmd.Args = args
 	cmd.Env = c.Env
 	if kv, ok := guardEnv(ctx); ok {
@@ -109,34 +123,131 @@ func (c *CommandStarter) Start(ctx context.Context) error {
 	cmd.Stdin = c.Stdin
 	cmd.Stdout = c.Stdout
 	cmd.Stderr = c.Stderr
-	cmd.WaitDelay = c.WaitDelay
-	if cmd.WaitDelay <= 0 {
-		cmd.WaitDelay = DefaultWaitDelay
+	cmd.WaitDelay = grace // for output pipes a left-behind child keeps open
+	group := true
+	if f, ok := c.Stdin.(*os.File); ok && isTerminal(f.Fd()) {
+		group = false
+	}
+	if group {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	}
 	var tail *tailWriter
 	if c.MessageLimit > 0 {
 		tail = &tailWriter{limit: c.MessageLimit, pass: c.Stderr}
 		cmd.Stderr = tail
 	}
-	err := cmd.Run()
-	if err == nil || errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState != nil && cmd.ProcessState.Success() {
+	// Stop early enough that the group can be killed by the deadline.
+	termCtx := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		early := min(grace, time.Until(dl)/4)
+		var cancel context.CancelFunc
+		termCtx, cancel = context.WithDeadline(ctx, dl.Add(-early))
+		defer cancel()
+		grace = early
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("run %s: %w", c.Path, err)
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("run %s: %w", c.Path, err)
+	}
+	t := &terminator{pid: cmd.Process.Pid, group: group, proc: cmd.Process, exited: make(chan struct{})}
+	t.watch(termCtx, grace)
+	err := cmd.Wait()
+	t.finish(grace)
+	if err == nil && !t.terminated() || errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState != nil && cmd.ProcessState.Success() && !t.terminated() {
 		return nil
 	}
 	var xe *exec.ExitError
-	if errors.As(err, &xe) {
-		e := &ExitError{Command: strings.Join(args, " "), Code: xe.ExitCode()}
-		if ws, ok := xe.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+	if errors.As(err, &xe) || err == nil || errors.Is(err, exec.ErrWaitDelay) {
+		ps := cmd.ProcessState
+		e := &ExitError{Command: strings.Join(args, " "), Code: ps.ExitCode()}
+		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			e.Signal = ws.Signal()
 		}
 		if tail != nil {
 			e.Message = tail.message()
 		}
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			e.Err = ctxErr
+		if t.terminated() {
+			e.Err = termCtx.Err()
 		}
 		return e
 	}
 	return fmt.Errorf("run %s: %w", c.Path, err)
+}
+
+// terminator ends a start command when its context ends: SIGTERM to its
+// process group (or to it alone), then SIGKILL after a grace period.
+type terminator struct {
+	pid    int // > 1: our child, and the leader of its group if group
+	group  bool
+	proc   *os.Process
+	exited chan struct{} // closed once the command was reaped
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	sent   bool // SIGTERM was sent
+	killAt time.Time
+}
+
+// watch sends SIGTERM when ctx ends, and SIGKILL grace later, until the
+// command exits.
+func (t *terminator) watch(ctx context.Context, grace time.Duration) {
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		select {
+		case <-ctx.Done():
+		case <-t.exited:
+			return
+		}
+		t.mu.Lock()
+		t.sent, t.killAt = true, time.Now().Add(grace)
+		t.mu.Unlock()
+		t.signal(syscall.SIGTERM)
+		timer := time.NewTimer(grace)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+			t.signal(syscall.SIGKILL)
+		case <-t.exited:
+		}
+	}()
+}
+
+// terminated reports whether the command was told to end.
+func (t *terminator) terminated() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.sent
+}
+
+// signal sends sig to the group, or to the command alone. Once the leader
+// is reaped, the group ID stays reserved while any member is left, so
+// signalling the group then reaches only its members (or nobody).
+func (t *terminator) signal(sig syscall.Signal) {
+	if t.group {
+		syscall.Kill(-t.pid, sig)
+		return
+	}
+	t.proc.Signal(sig)
+}
+
+// finish is called once the command was reaped. If it was told to end,
+// the rest of its group (e.g. a launcher a wrapper script started) gets
+// until the grace period is over to exit as well, then SIGKILL.
+func (t *terminator) finish(grace time.Duration) {
+	close(t.exited)
+	t.wg.Wait()
+	if !t.terminated() || !t.group {
+		return
+	}
+	t.mu.Lock()
+	killAt := t.killAt
+	t.mu.Unlock()
+	for groupAlive(t.pid) && time.Now().Before(killAt) {
+		time.Sleep(min(10*time.Millisecond, grace))
+	}
+	syscall.Kill(-t.pid, syscall.SIGKILL)
 }
 
 // ExitError reports a start command that failed: its exit status or the
@@ -146,7 +257,7 @@ type ExitError struct {
 	Code    int            // exit status, or -1 if killed by a signal
 	Signal  syscall.Signal // the signal that killed it, or 0
 	Message string         // the end of its standard error, trimmed
-	Err     error          // the context's error if it was killed on timeout
+	Err     error          // the context's error if it was told to stop because the context ended
 }
 
 // Error says how the command ended, and what it said.
@@ -160,6 +271,9 @@ func (e *ExitError) Error() string {
 		}
 	} else {
 		fmt.Fprintf(&b, "exited with status %d", e.Code)
+		if e.Err != nil {
+			fmt.Fprintf(&b, " after it was told to stop (%v)", e.Err)
+		}
 	}
 	if e.Message != "" {
 		b.WriteString(": ")

@@ -36,6 +36,7 @@ func main() {
 		noDaemon   = flag.Bool("no-daemon", false, "launcher exits 0 after writing (starting), starting no daemon")
 		exitCode   = flag.Int("exit", -1, "launcher exits at once with this status")
 		holdChild  = flag.String("hold-child", "", "daemon starts a child inheriting the lock and writes its PID here")
+		neverReady = flag.Bool("never-ready", false, "daemon never reports ready (its launcher aborts on SIGTERM: kills it and exits 1)")
 		ctl        = flag.String("ctl", "", "run control action start, check, stop or signal on -pidfile (honouring a guard held by the parent), print the outcome, exit with its status")
 	)
 	flag.Parse()
@@ -47,6 +48,11 @@ func main() {
 			time.Sleep(time.Hour)
 		}
 	case *daemon:
+		if *neverReady {
+			for {
+				time.Sleep(time.Hour)
+			}
+		}
 		runDaemon(*pidFile, *ignoreTerm, *hupFile, *holdChild)
 	}
 	if *exitCode >= 0 {
@@ -67,6 +73,10 @@ func main() {
 	if *noDaemon {
 		os.Exit(0)
 	}
+	// SIGTERM aborts the start, as a daemonkit launcher does: the daemon
+	// is killed and the PID file left not running.
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
 	r, w, err := os.Pipe()
 	check(err)
 	cmd := exec.Command(os.Args[0], append([]string{"-daemon"}, os.Args[1:]...)...)
@@ -74,8 +84,22 @@ func main() {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	check(cmd.Start())
 	w.Close()
-	if n, _ := r.Read(make([]byte, 1)); n != 1 {
-		fmt.Fprintln(os.Stderr, "testdaemon: daemon failed before ready")
+	ready := make(chan bool, 1)
+	go func() {
+		n, _ := r.Read(make([]byte, 1))
+		ready <- n == 1
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			fmt.Fprintln(os.Stderr, "testdaemon: daemon failed before ready")
+			os.Exit(1)
+		}
+	case <-term:
+		cmd.Process.Kill()
+		cmd.Wait()
+		f.Clear()
+		fmt.Fprintln(os.Stderr, "testdaemon: start aborted by SIGTERM")
 		os.Exit(1)
 	}
 	check(f.WritePID(cmd.Process.Pid))
