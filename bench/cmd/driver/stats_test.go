@@ -10,7 +10,14 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// The Linux tests start daemons that outlive their starters: they must
+	// be re-parented to the test binary, as they are to the driver.
+	if err := prepareTests(); err != nil {
+		panic(err)
+	}
+	goleak.VerifyTestMain(m)
+}
 
 func TestMedian(t *testing.T) {
 	for _, c := range []struct {
