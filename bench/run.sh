@@ -85,6 +85,7 @@ default_nofile_hard=$(ulimit -Hn)
 
 echo "## Machine"
 echo
+echo "- daemonkit at commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- 2>/dev/null || echo ', with uncommitted changes')"
 echo "- CPU: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs available"
 echo "- kernel: $(uname -srm)"
 echo "- $(go version), CGO_ENABLED=$(go env CGO_ENABLED) by default"
