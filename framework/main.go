@@ -58,7 +58,7 @@ func (d *Daemon) newFlagSet() *flag.FlagSet {
 	fs.DurationVar(&c.StopTimeout, "stop-timeout", c.StopTimeout, "how long the daemon may take to stop (default 30s)")
 	fs.BoolVar(&c.Foreground, "foreground", c.Foreground, "start: do not detach (same as the run verb)")
 	fs.BoolVar(&c.Detach, "detach", c.Detach, "start: detach even under systemd (NOTIFY_SOCKET set); the launcher sends MAINPID= and READY=1")
-	fs.DurationVar(&d.fv.timeout, "timeout", 0, "stop, status, reload, restart: bound the whole action (default: stop-timeout + 10s for stop)")
+	fs.DurationVar(&d.fv.timeout, "timeout", 0, "start, stop, status, reload, restart: bound the whole action, guard wait included (default: enough for the ready and stop timeouts)")
 	fs.DurationVar(&d.fv.killAfter, "kill-after", 0, "stop: send SIGKILL if still running after this `duration`")
 	fs.StringVar(&d.fv.signal, "signal", "", "stop: the signal to send (default SIGTERM)")
 	return fs
@@ -71,7 +71,8 @@ verbs:
   start    start the daemon; returns once it is ready (exit 0), or 100 if
            it is already running, 1 if it failed to start
   stop     stop it (SIGTERM) and wait until it is gone (0; 100 if not running)
-  status   print its state (0 running, 101 not running, 103 stale PID file)
+  status   print its state (0 running, 101 not running, 103 stale PID file);
+           alias check
   reload   send SIGHUP (0; 101 if not running)
   restart  stop, then start, under one lock
   run      run in the foreground, without detaching
@@ -105,6 +106,11 @@ func (d *Daemon) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 	say := func(format string, a ...any) {
 		fmt.Fprintf(stderr, "%s: %s\n", d.cfg.Name, fmt.Sprintf(format, a...))
 	}
+	if !isVerb(verb) {
+		say("unknown verb %q", verb)
+		d.usage(stderr)
+		return ExitFailed
+	}
 	if reexec.Marked() {
 		if verb != "start" && verb != "restart" {
 			say("%s is set but the verb is %q; it is internal to daemonkit: unset it", reexec.EnvVar, verb)
@@ -116,7 +122,20 @@ func (d *Daemon) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 		}
 		return ExitOK
 	}
-	if verb == "run" || (verb == "start" && d.foreground()) {
+	if d.fv.signal != "" {
+		if _, err := control.ParseSignal(d.fv.signal); err != nil {
+			say("%v", err)
+			return ExitFailed
+		}
+	}
+	if verb == "run" || ((verb == "start" || verb == "restart") && d.foreground()) {
+		if verb == "restart" && d.cfg.PIDFile != "" {
+			// Stop under the guard, then run outside it: a foreground
+			// daemon must not hold the guard for its whole life.
+			if code := d.stop(ctx, stderr); code != ExitOK && code != ExitAlreadyDone {
+				return code
+			}
+		}
 		d.cfg.Foreground = true
 		if err := d.Run(ctx, body); err != nil {
 			say("%v", err)
@@ -132,18 +151,19 @@ func (d *Daemon) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 		return ExitFailed
 	}
 	d.cfg = d.cfg.withDefaults()
-	opts := control.Options{PIDFile: d.cfg.PIDFile, Logger: d.Logger()}
-	// Run as `daemonctl start -- myservice start`, the controller holds
-	// the guard file already.
-	opts.GuardHeld = control.GuardHeldByParent(lockfile.GuardPath(d.cfg.PIDFile))
-	if d.fv.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d.fv.timeout)
-		defer cancel()
-	}
-	starter := control.StarterFunc(func(ctx context.Context) error { return d.Run(ctx, body) })
+	opts := d.controlOptions()
+	ctx, cancel := context.WithTimeout(ctx, d.actionTimeout(verb))
+	defer cancel()
 	switch verb {
 	case "start", "restart":
+		// Run as `daemonctl start -- myservice start`, the controller
+		// holds the guard file already.
+		opts.GuardHeld = control.GuardHeldByParent(lockfile.GuardPath(d.cfg.PIDFile))
+		var launchErr error
+		starter := control.StarterFunc(func(ctx context.Context) error {
+			launchErr = d.Run(ctx, body)
+			return launchErr
+		})
 		var res control.Result
 		if verb == "start" {
 			res, err = control.Start(ctx, opts, starter)
@@ -151,40 +171,32 @@ func (d *Daemon) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 			res, err = control.Restart(ctx, opts, starter)
 		}
 		switch res.Status {
-		case control.OK:
-			return ExitOK
-		case control.Stale:
+		case control.OK, control.Stale:
 			if opts.GuardHeld {
-				return ExitOK // our controller reports the stale file itself
+				return ExitOK // our controller reports what it found itself
 			}
-			say("started (pid %d); the PID file %s was stale", res.After.PID, d.cfg.PIDFile)
-			return ExitStale
+			if res.Status == control.Stale {
+				say("started (pid %d); the PID file %s was stale", res.After.PID, d.cfg.PIDFile)
+				return ExitStale
+			}
+			say("started (pid %d)", res.After.PID)
+			return ExitOK
 		case control.AlreadyDone:
 			say("%s", describeRunning(res.Before, err))
 			return ExitAlreadyDone
 		}
 		say("%v", err)
-		return ExitFailed
+		if launchErr != nil && !errors.Is(launchErr, lockfile.ErrLocked) {
+			return ExitFailed // the daemon failed to start (SPEC section 2)
+		}
+		return ExitError // the control action failed (SPEC section 5)
 	case "stop":
-		if d.fv.timeout == 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, d.cfg.StopTimeout+10*time.Second)
-			defer cancel()
-		}
-		opts.KillAfter = d.fv.killAfter
-		if d.fv.signal != "" {
-			if opts.Signal, err = control.ParseSignal(d.fv.signal); err != nil {
-				say("%v", err)
-				return ExitFailed
-			}
-		}
-		res, err := control.Stop(ctx, opts)
-		return d.report(stderr, res, err, "stopped")
+		return d.stop(ctx, stderr)
 	case "reload":
 		opts.Signal = syscall.SIGHUP
 		res, err := control.Signal(ctx, opts)
 		return d.report(stderr, res, err, "reloading")
-	case "status":
+	case "status", "check":
 		res, err := control.Check(ctx, opts)
 		info := res.After
 		switch {
@@ -201,9 +213,57 @@ func (d *Daemon) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 		}
 		return int(res.Status)
 	}
-	say("unknown verb %q", verb)
-	d.usage(stderr)
-	return ExitFailed
+	panic("unreachable: verb " + verb)
+}
+
+// isVerb reports whether [Daemon.Main] knows verb.
+func isVerb(verb string) bool {
+	switch verb {
+	case "start", "stop", "status", "check", "restart", "reload", "run":
+		return true
+	}
+	return false
+}
+
+// controlOptions are the control package's options from the flags.
+func (d *Daemon) controlOptions() control.Options {
+	opts := control.Options{PIDFile: d.cfg.PIDFile, Logger: d.Logger(), KillAfter: d.fv.killAfter}
+	if d.fv.signal != "" {
+		opts.Signal, _ = control.ParseSignal(d.fv.signal) // checked in Main
+	}
+	return opts
+}
+
+// actionTimeout bounds a control verb: --timeout if given, else enough for
+// what the verb waits for (the guard, a stop, a start).
+func (d *Daemon) actionTimeout(verb string) time.Duration {
+	if d.fv.timeout > 0 {
+		return d.fv.timeout
+	}
+	const slack = 30 * time.Second      // waiting for the guard held by another action
+	stop := 2*d.cfg.StopTimeout + slack // the body's return, then the OnStop hooks
+	start := d.cfg.ReadyTimeout + slack
+	switch verb {
+	case "stop":
+		return stop
+	case "start":
+		return start
+	case "restart":
+		return stop + start
+	}
+	return slack
+}
+
+// stop runs the stop verb and returns its exit status.
+func (d *Daemon) stop(ctx context.Context, stderr io.Writer) int {
+	d.cfg = d.cfg.withDefaults()
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.actionTimeout("stop"))
+		defer cancel()
+	}
+	res, err := control.Stop(ctx, d.controlOptions())
+	return d.report(stderr, res, err, "stopped")
 }
 
 // parse parses flags before and after the verb and returns the verb.

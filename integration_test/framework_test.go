@@ -432,3 +432,67 @@ func TestBadChdirIsNamed(t *testing.T) {
 	}
 	requireReleased(t, pidFile)
 }
+
+// TestMainVerbEdges: an unknown verb is named; restart honours
+// --kill-after on a daemon that ignores SIGTERM; a control-level failure
+// (an unsafe PID file) exits 102, not 1 (which means the daemon failed).
+func TestMainVerbEdges(t *testing.T) {
+	failing := binary(t, "./examples/failing")
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "f.pid")
+
+	r := run(t, nil, failing, "bogus", "--pid-file", pidFile)
+	r.expect(t, 1, "unknown verb")
+	if !strings.Contains(r.stderr, `unknown verb "bogus"`) {
+		t.Errorf("unknown verb: %s", r.stderr)
+	}
+
+	run(t, nil, failing, "start", "--pid-file", pidFile, "--fail-in", "ignoreterm").expect(t, 0, "start")
+	pid := daemonPID(t, pidFile)
+	run(t, nil, failing, "restart", "--pid-file", pidFile, "--fail-in", "ignoreterm",
+		"--kill-after", "300ms", "--stop-timeout", "1m").expect(t, 0, "restart --kill-after")
+	pid2 := daemonPID(t, pidFile)
+	if pid2 == pid || proctest.Alive(pid) {
+		t.Fatalf("restart: old %d alive=%v, new %d", pid, proctest.Alive(pid), pid2)
+	}
+	run(t, nil, failing, "stop", "--pid-file", pidFile, "--kill-after", "300ms").expect(t, 0, "stop --kill-after")
+
+	unsafe := filepath.Join(dir, "unsafe.pid")
+	if err := os.WriteFile(unsafe, nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(unsafe, 0o666)
+	r = run(t, nil, failing, "start", "--pid-file", unsafe)
+	r.expect(t, 102, "start with a world-writable pid file")
+	if !strings.Contains(r.stderr, "world-writable") {
+		t.Errorf("unsafe pid file: %s", r.stderr)
+	}
+	requireNoProcess(t, unsafe)
+}
+
+// TestRestartInForeground: restart of a detached daemon into the
+// foreground stops it under the guard and runs outside it, so that the
+// control verbs still work on the new daemon.
+func TestRestartInForeground(t *testing.T) {
+	hello := binary(t, "./examples/hello")
+	pidFile := filepath.Join(t.TempDir(), "hello.pid")
+	run(t, nil, hello, "start", "--pid-file", pidFile).expect(t, 0, "start")
+	pid := daemonPID(t, pidFile)
+	fg := exec.Command(hello, "restart", "--foreground", "--pid-file", pidFile)
+	if err := fg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Cleanup(t, fg.Process.Pid)
+	proctest.WaitFor(t, 10*time.Second, "the foreground daemon to be running", func() bool {
+		info, _ := lockfile.Inspect(pidFile)
+		return info.State == lockfile.Running && info.PID == fg.Process.Pid
+	})
+	if proctest.Alive(pid) {
+		t.Fatal("the detached daemon survived the restart")
+	}
+	run(t, nil, hello, "status", "--pid-file", pidFile, "--timeout", "5s").expect(t, 0, "status of the foreground daemon")
+	run(t, nil, hello, "stop", "--pid-file", pidFile, "--timeout", "10s").expect(t, 0, "stop of the foreground daemon")
+	if err := fg.Wait(); err != nil {
+		t.Errorf("foreground daemon exited with %v", err)
+	}
+}
