@@ -223,7 +223,7 @@ func TestRootLauncherRefusesPlantedLinks(t *testing.T) {
 		code int
 		says string
 	}{
-		{"framework-pid-file", hello, []string{"start", "--pid-file", pidLink, "--user", "nobody"}, 1, pidLink},
+		{"framework-pid-file", hello, []string{"start", "--pid-file", pidLink, "--user", "nobody"}, 102, pidLink}, // refused by the control check before any launch
 		{"framework-log-file", hello, []string{"start", "--pid-file", okPID, "--log-file", logLink, "--user", "nobody"}, 1, logLink},
 		{"background-pid-file", ctl, []string{"start", "--pid-file", pidLink, "--background", "--user", "nobody", "--", fake}, 102, pidLink},
 		{"background-output", ctl, []string{"start", "--pid-file", okPID, "--background", "--user", "nobody", "--output", outLink, "--", fake}, 102, outLink},
