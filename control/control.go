@@ -32,6 +32,7 @@ type action struct {
 	o     Options
 	log   *slog.Logger
 	begin time.Time
+	guard *lockfile.File // the guard file, while run holds it
 }
 
 func newAction(o Options) (*action, error) {
@@ -114,6 +115,8 @@ func (a *action) run(ctx context.Context, fn func() (Result, error)) (Result, er
 		return Result{Status: Error}, err
 	}
 	defer release(g)
+	a.guard = g
+	defer func() { a.guard = nil }()
 	return fn()
 }
 
@@ -229,7 +232,7 @@ func (a *action) start(ctx context.Context, before lockfile.Info, wasStale bool,
 		return fail(res, fmt.Errorf("start daemon for pid file %s: %w", a.o.PIDFile, ErrNoStarter))
 	}
 	a.log.Debug("running start command", "stale", wasStale)
-	serr := s.Start(withGuard(ctx, a.o.GuardFile))
+	serr := s.Start(withGuard(ctx, a.guard))
 	after, ierr := a.inspect()
 	res.After = after
 	var xe *ExitError

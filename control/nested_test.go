@@ -3,6 +3,8 @@
 package control_test
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/daemonkit/daemonkit/control"
@@ -42,4 +44,35 @@ func TestNestedController(t *testing.T) {
 	res, err = control.Restart(ctxFor(t, long), f.opts(), nested())
 	want(t, "Restart", res, err, control.OK)
 	proctest.Cleanup(t, res.After.PID)
+}
+
+// TestNestedControllerIndirect: the start command's controller recognises
+// the guard its own controller holds when it is not a direct child (a
+// wrapper script runs it) and when it names the PID file through a
+// symbolically linked directory.
+func TestNestedControllerIndirect(t *testing.T) {
+	t.Run("wrapper", func(t *testing.T) {
+		f := newFixture(t)
+		c := control.Command("/bin/sh", "-c", `"$@"; exit $?`, "sh", f.bin, "-ctl", "start", "-pidfile", f.pidFile)
+		c.Stdin, c.Stdout, c.Stderr = nil, nil, nil
+		res, err := control.Start(ctxFor(t, long), f.opts(), c)
+		if res.After.PID != 0 {
+			proctest.Cleanup(t, res.After.PID)
+		}
+		want(t, "Start through a wrapper", res, err, control.OK)
+	})
+	t.Run("symlinked-dir", func(t *testing.T) {
+		f := newFixture(t)
+		link := filepath.Join(t.TempDir(), "link")
+		if err := os.Symlink(f.dir, link); err != nil {
+			t.Fatal(err)
+		}
+		c := control.Command(f.bin, "-ctl", "start", "-pidfile", filepath.Join(link, filepath.Base(f.pidFile)))
+		c.Stdin, c.Stdout, c.Stderr = nil, nil, nil
+		res, err := control.Start(ctxFor(t, long), f.opts(), c)
+		if res.After.PID != 0 {
+			proctest.Cleanup(t, res.After.PID)
+		}
+		want(t, "Start through a symlinked directory", res, err, control.OK)
+	})
 }

@@ -113,11 +113,14 @@ func (c *CommandStarter) Start(ctx context.Context) error {
 	cmd := exec.Command(c.Path, args[1:]...)
 	cmd.Args = args
 	cmd.Env = c.Env
-	if kv, ok := guardEnv(ctx); ok {
+	if g, kv, ok := heldGuard(ctx); ok {
+		// The command inherits the locked guard file, so that a
+		// controller among its processes can tell that it is held.
 		if cmd.Env == nil {
 			cmd.Env = os.Environ()
 		}
 		cmd.Env = append(cmd.Env[:len(cmd.Env):len(cmd.Env)], kv)
+		cmd.ExtraFiles = []*os.File{g}
 	}
 	cmd.Dir = c.Dir
 	cmd.Stdin = c.Stdin
