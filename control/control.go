@@ -193,8 +193,9 @@ func Check(ctx context.Context, o Options) (Result, error) {
 	return res, nil
 }
 
-// Start starts the daemon with s unless it is running, starting or
-// stopping ([AlreadyDone]). It waits for s to return: then the daemon must
+// Start starts the daemon with s unless it is running or starting
+// ([AlreadyDone]). A daemon that is stopping is waited for (until it
+// releases its PID file lock, or ctx ends) and then started. It waits for s to return: then the daemon must
 // be running ([OK], or [Stale] if the PID file was stale before, as libucw
 // reports). A starter error that wraps [lockfile.ErrLocked] or is an
 // [*ExitError] with status 100 means [AlreadyDone]; an [*ExitError] with
@@ -220,8 +221,25 @@ func Start(ctx context.Context, o Options, s Starter) (Result, error) {
 // start is Start with the guard locked and the state known.
 func (a *action) start(ctx context.Context, before lockfile.Info, wasStale bool, s Starter) (Result, error) {
 	res := Result{Before: before, After: before}
+	if before.State == lockfile.Stopping {
+		// A daemon that is stopping is gone in a moment: wait for it
+		// to release the PID file lock (we hold the guard, so nobody
+		// else starts it meanwhile), then start.
+		a.log.Info("waiting for the daemon to finish stopping before starting it", "state", before.State)
+		for before.State == lockfile.Stopping {
+			f, err := lockfile.AcquireWait(ctx, a.o.PIDFile)
+			if err != nil {
+				return fail(res, a.timeout(ctx, fmt.Errorf("start daemon for pid file %s: the previous daemon is still stopping: %w; try again later, or stop it with a kill-after delay", a.o.PIDFile, err)))
+			}
+			release(f)
+			if before, err = a.inspect(); err != nil {
+				return fail(res, err)
+			}
+			res.After = before
+		}
+	}
 	switch before.State {
-	case lockfile.Starting, lockfile.Running, lockfile.Stopping:
+	case lockfile.Starting, lockfile.Running:
 		a.log.Debug("already running")
 		res.Status = AlreadyDone
 		return res, nil
