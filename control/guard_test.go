@@ -61,7 +61,11 @@ func TestGuardHeldByParent(t *testing.T) {
 			fd, _ := unix.Dup(int(unlocked.Fd()))
 			return fmt.Sprintf("%d:%d:%d", fd, ost.Dev, ost.Ino), fd
 		}, false, true},
-		{"closed-fd", func() (string, int) { fd := dup(); unix.Close(fd); return fmt.Sprintf("%d:%d:%d", fd, g.Dev(), g.Ino()), -1 }, false, false},
+		{"closed-fd", func() (string, int) {
+			fd := dup()
+			unix.Close(fd)
+			return fmt.Sprintf("%d:%d:%d", fd, g.Dev(), g.Ino()), -1
+		}, false, false},
 		{"stdin", func() (string, int) { return fmt.Sprintf("0:%d:%d", g.Dev(), g.Ino()), -1 }, false, false},
 		{"old-format", func() (string, int) { return fmt.Sprintf("%d:%s", os.Getppid(), guard), -1 }, false, false},
 		{"garbage", func() (string, int) { return "x:y:z", -1 }, false, false},
