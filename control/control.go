@@ -8,10 +8,15 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/daemonkit/daemonkit/internal/procfs"
 	"github.com/daemonkit/daemonkit/lockfile"
 	"golang.org/x/sys/unix"
 )
@@ -395,13 +400,36 @@ func (a *action) settle(ctx context.Context, info lockfile.Info) (lockfile.Info,
 			wait = min(2*wait, 200*time.Millisecond)
 		}
 		if err != nil {
-			return info, a.timeout(ctx, fmt.Errorf("daemon with pid file %s still %s: %w; try again later, or look at the daemon's log", a.o.PIDFile, info.State, err))
+			return info, a.timeout(ctx, fmt.Errorf("daemon with pid file %s still %s: %w; %s", a.o.PIDFile, info.State, err, a.stuckHint(info)))
 		}
 		if info, err = a.inspect(); err != nil {
 			return info, err
 		}
 	}
 	return info, nil
+}
+
+// stuckHint says what to do about a daemon that stayed starting or
+// stopping, naming the processes that hold its PID file lock.
+func (a *action) stuckHint(info lockfile.Info) string {
+	hint := "try again later, or look at the daemon's log"
+	pids, err := procfs.Holders(info.Dev, info.Ino)
+	if err != nil {
+		return hint
+	}
+	pids = slices.DeleteFunc(pids, func(p int) bool { return p == os.Getpid() })
+	if len(pids) == 0 {
+		return hint
+	}
+	names := make([]string, len(pids))
+	for i, p := range pids {
+		names[i] = fmt.Sprintf("pid %d (%s)", p, procfs.Comm(p))
+	}
+	held := "the pid file lock is held by " + strings.Join(names, ", ")
+	if info.State == lockfile.Starting {
+		return held + "; if the program that started it is gone (e.g. killed before the daemon was ready), nobody will write its pid: stop it with `kill " + strconv.Itoa(pids[0]) + "` and start it again, else try again later"
+	}
+	return held + "; it may be hanging while it exits: look at its log, or end it with `kill -KILL " + strconv.Itoa(pids[0]) + "`"
 }
 
 // sleep waits for d or until ctx is done.
