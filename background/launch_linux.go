@@ -47,6 +47,9 @@ func Launch(ctx context.Context, opts Options) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := checkDir(o.Dir); err != nil {
+		return 0, err
+	}
 
 	pf, err := lockfile.Acquire(o.PIDFile)
 	if err != nil {
@@ -102,6 +105,30 @@ func lookCommand(name string) (string, error) {
 		return "", fmt.Errorf("command %s: %w (give a path or fix $PATH)", name, err)
 	}
 	return p, nil
+}
+
+// checkDir reports a working directory that does not exist or is not a
+// directory, before anything is started: the failing chdir in the child
+// would otherwise be reported as if the command could not be run.
+func checkDir(dir string) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("working directory %s: %w", dir, unwrapPath(err))
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("working directory %s: not a directory", dir)
+	}
+	return nil
+}
+
+// unwrapPath returns the cause of a *os.PathError (whose message repeats
+// the path).
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // dropEnv lists the variables of the caller that are never passed on.
@@ -276,6 +303,11 @@ func (l *launch) run(ctx context.Context, path string, cred *syscall.Credential,
 	unix.Umask(old)
 	umaskMu.Unlock()
 	if err != nil {
+		if cred != nil && (errors.Is(err, unix.EACCES) || errors.Is(err, unix.ENOENT)) {
+			// The child reports a failed chdir or exec with the same
+			// errno: say both, as the daemon's user may lack either.
+			return 0, fmt.Errorf("start %s: %w (as uid %d: check that it may enter working directory %s and run %s)", o.Command, err, cred.Uid, o.Dir, path)
+		}
 		return 0, fmt.Errorf("start %s: %w", o.Command, err)
 	}
 	l.cmd = cmd
