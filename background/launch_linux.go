@@ -363,6 +363,10 @@ func (l *launch) openOutput(path string) (*os.File, error) {
 		return nil, fmt.Errorf("output file: %w", &os.PathError{Op: "fstat", Path: path, Err: err})
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFREG {
+		if st.Nlink > 1 {
+			return nil, fmt.Errorf("output file: %w", &os.PathError{Op: "open", Path: path,
+				Err: fmt.Errorf("%w (%d links): it may be another file linked here, which the daemon's output would be appended to; remove the other names or use a new file", lockfile.ErrHardLink, st.Nlink)})
+		}
 		l.outPath, l.outFrom = path, st.Size
 	}
 	return f, nil

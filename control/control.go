@@ -129,6 +129,9 @@ func (a *action) run(ctx context.Context, fn func() (Result, error)) (Result, er
 // regular file or is world-writable.
 func (a *action) inspect() (lockfile.Info, error) {
 	info, err := lockfile.Inspect(a.o.PIDFile)
+	if errors.Is(err, lockfile.ErrHardLink) {
+		return info, fmt.Errorf("examine pid file %s: %w", a.o.PIDFile, err)
+	}
 	if err != nil {
 		return info, fmt.Errorf("examine pid file %s: %w (it must be a regular file, not a symlink, directory or FIFO)", a.o.PIDFile, err)
 	}

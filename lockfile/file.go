@@ -27,6 +27,10 @@ var (
 	ErrReplaced = errors.New("file keeps being replaced while locking")
 	// ErrMismatch: an inherited descriptor is not the file it was said to be.
 	ErrMismatch = errors.New("descriptor does not match the expected file")
+	// ErrHardLink: the file has more than one name (hard link). Writing it
+	// as root would change a file someone else linked there, possibly one
+	// they may not write themselves, so it is refused.
+	ErrHardLink = errors.New("file has more than one hard link")
 )
 
 // LockedError is returned when a PID file is locked by someone else. It says
@@ -109,6 +113,10 @@ func open(path string, flags int, create bool) (*os.File, uint64, uint64, error)
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		unix.Close(fd)
 		return nil, 0, 0, &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w (mode %s)", ErrNotRegular, fileType(uint32(st.Mode)))}
+	}
+	if st.Nlink > 1 {
+		unix.Close(fd)
+		return nil, 0, 0, &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w (%d links): it may be another file linked here, which writing would change; remove the other names or use a new file", ErrHardLink, st.Nlink)}
 	}
 	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil {
 		unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl&^unix.O_NONBLOCK)
