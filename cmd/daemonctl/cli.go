@@ -314,6 +314,9 @@ func (c *cli) prepare(ctx context.Context, sig string, def time.Duration) (contr
 	if c.timeoutSet {
 		d = c.timeout
 	}
+	if c.killAfter > 0 && d > 0 && c.killAfter >= d {
+		fmt.Fprintf(c.stderr, "daemonctl: warning: --kill-after %v is not shorter than the time limit %v: the action gives up before SIGKILL would be sent; give a longer --timeout or a shorter --kill-after\n", c.killAfter, d)
+	}
 	if d == 0 {
 		ctx, cancel := context.WithCancel(ctx)
 		return o, ctx, cancel, nil
