@@ -97,8 +97,11 @@ type Options struct {
 	Args []string
 	// User runs the command as this user (a name or a number): real,
 	// effective and saved user IDs, with the user's supplementary groups,
-	// and HOME, USER and LOGNAME set from the user database. Empty: keep
-	// the caller's identity. Only root may switch.
+	// and HOME, USER and LOGNAME set from the user database. A number no
+	// user database knows is accepted (uid and gid of that number, HOME
+	// "/"). Empty: keep the caller's identity. Only root may switch; a
+	// caller that is not root may name its own uid and gid, which changes
+	// nothing. The framework's --user and --group follow the same rules.
 	User string
 	// Group runs the command with this group (a name or a number) as real,
 	// effective and saved group ID. Empty: the user's primary group when

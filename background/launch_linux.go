@@ -11,10 +11,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,6 +21,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/daemonkit/daemonkit/internal/fdutil"
+	"github.com/daemonkit/daemonkit/internal/ident"
+	"github.com/daemonkit/daemonkit/internal/procfs"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
@@ -134,8 +134,8 @@ func unwrapPath(err error) error {
 // dropEnv lists the variables of the caller that are never passed on.
 var dropEnv = []string{"NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "WATCHDOG_PID", "WATCHDOG_USEC"}
 
-// identity resolves User and Group into credentials and builds the
-// environment.
+// identity resolves User and Group into credentials (see internal/ident,
+// whose rules the framework's launcher shares) and builds the environment.
 func identity(o Options) (*syscall.Credential, []string, error) {
 	env := make([]string, 0, len(os.Environ())+len(o.Env)+4)
 	for _, kv := range os.Environ() {
@@ -144,84 +144,14 @@ func identity(o Options) (*syscall.Credential, []string, error) {
 			env = append(env, kv)
 		}
 	}
-	if o.User == "" && o.Group == "" {
-		return nil, mergeEnv(env, o.Env), nil
-	}
-	cred := &syscall.Credential{Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid()), NoSetGroups: true}
-	if o.User != "" {
-		u, err := lookupUser(o.User)
-		if err != nil {
-			return nil, nil, err
-		}
-		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
-		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-		cred.Uid, cred.Gid, cred.NoSetGroups = uint32(uid), uint32(gid), false
-		ids, err := u.GroupIds()
-		if err != nil {
-			return nil, nil, fmt.Errorf("supplementary groups of user %s: %w", o.User, err)
-		}
-		for _, s := range ids {
-			if g, err := strconv.ParseUint(s, 10, 32); err == nil {
-				cred.Groups = appendUnique(cred.Groups, uint32(g))
-			}
-		}
-		env = mergeEnv(env, []string{"HOME=" + u.HomeDir, "USER=" + u.Username, "LOGNAME=" + u.Username})
-	}
-	if o.Group != "" {
-		gid, err := lookupGroup(o.Group)
-		if err != nil {
-			return nil, nil, err
-		}
-		if o.User == "" {
-			cred.Groups, cred.NoSetGroups = []uint32{gid}, false
-		} else if gid != cred.Gid {
-			// Like initgroups(user, gid): the user's memberships and
-			// the chosen group, not the user's own primary group.
-			cred.Groups = slices.DeleteFunc(cred.Groups, func(g uint32) bool { return g == cred.Gid })
-		}
-		cred.Gid = gid
-	}
-	if !cred.NoSetGroups {
-		cred.Groups = appendUnique(cred.Groups, cred.Gid)
-	}
-	if os.Geteuid() != 0 {
-		return nil, nil, fmt.Errorf("running %s as user %q group %q needs root (running as uid %d)", o.Command, o.User, o.Group, os.Geteuid())
-	}
-	return cred, mergeEnv(env, o.Env), nil
-}
-
-func lookupUser(s string) (*user.User, error) {
-	u, err := user.Lookup(s)
-	if err == nil {
-		return u, nil
-	}
-	if _, nerr := strconv.ParseUint(s, 10, 32); nerr == nil {
-		if u, err := user.LookupId(s); err == nil {
-			return u, nil
-		}
-	}
-	// A number that is in no user database is refused too: the daemon
-	// needs a defined primary group and supplementary groups.
-	return nil, fmt.Errorf("user %q: %w", s, err)
-}
-
-func lookupGroup(s string) (uint32, error) {
-	if g, err := user.LookupGroup(s); err == nil {
-		id, _ := strconv.ParseUint(g.Gid, 10, 32)
-		return uint32(id), nil
-	}
-	id, err := strconv.ParseUint(s, 10, 32)
+	id, err := ident.Resolve(o.User, o.Group)
 	if err != nil {
-		return 0, fmt.Errorf("group %q: no such group, and not a number", s)
+		return nil, nil, fmt.Errorf("run %s: %w", o.Command, err)
 	}
-	return uint32(id), nil
-}
-
-func appendUnique(list []uint32, v uint32) []uint32 {
-	if slices.Contains(list, v) {
-		return list
+	if id.Name != "" {
+		env = mergeEnv(env, []string{"HOME=" + id.Home, "USER=" + id.Name, "LOGNAME=" + id.Name})
 	}
-	return append(list, v)
+	return id.Cred, mergeEnv(env, o.Env), nil
 }
 
 // mergeEnv returns env with each KEY=VALUE of add replacing or appended.
@@ -576,36 +506,8 @@ func (l *launch) tail() []string {
 	return lines
 }
 
-// isDescendant reports whether pid is a descendant of ancestor, walking the
-// PPid chain in /proc.
-func isDescendant(pid, ancestor int) bool {
-	for range 1024 {
-		ppid, ok := parentOf(pid)
-		if !ok || ppid <= 1 {
-			return false
-		}
-		if ppid == ancestor {
-			return true
-		}
-		pid = ppid
-	}
-	return false
-}
-
-// parentOf returns the PPid of pid from /proc/PID/status.
-func parentOf(pid int) (int, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, false
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "PPid:"); ok {
-			n, err := strconv.Atoi(strings.TrimSpace(v))
-			return n, err == nil
-		}
-	}
-	return 0, false
-}
+// isDescendant reports whether pid is a descendant of ancestor.
+func isDescendant(pid, ancestor int) bool { return procfs.IsDescendant(pid, ancestor) }
 
 // maxSocketPath is the longest socket path we bind (sun_path holds 108
 // bytes with the NUL; keep a margin).
