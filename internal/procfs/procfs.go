@@ -19,3 +19,7 @@ type Stat struct {
 	PPID  int  // parent process ID
 	PGRP  int  // process group ID
 }
+
+// Gone reports whether the process is a zombie or dead: it has exited, its
+// descriptors are closed, and only its exit status is left to reap.
+func (s Stat) Gone() bool { return s.State == 'Z' || s.State == 'X' }

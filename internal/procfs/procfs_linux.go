@@ -13,7 +13,7 @@ import (
 )
 
 // ReadStat reads /proc/PID/stat. It returns [ErrGone] if pid does not
-// exist or is a zombie.
+// exist; a zombie is returned with State 'Z' (see [Stat.Gone]).
 func ReadStat(pid int) (Stat, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ESRCH) {
@@ -25,9 +25,6 @@ func ReadStat(pid int) (Stat, error) {
 	st, err := parseStat(b)
 	if err != nil {
 		return Stat{}, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-	}
-	if st.State == 'Z' || st.State == 'X' {
-		return st, ErrGone
 	}
 	return st, nil
 }
@@ -54,7 +51,8 @@ func parseStat(b []byte) (Stat, error) {
 	return Stat{State: f[0][0], PPID: ppid, PGRP: pgrp}, nil
 }
 
-// ParentOf returns the parent PID of pid, or [ErrGone].
+// ParentOf returns the parent PID of pid (also of a zombie, whose parent
+// has not reaped it yet), or [ErrGone].
 func ParentOf(pid int) (int, error) {
 	st, err := ReadStat(pid)
 	if err != nil {
@@ -109,7 +107,7 @@ func GroupAlive(pgid int) (bool, error) {
 		return false, err
 	}
 	for _, pid := range all {
-		if st, err := ReadStat(pid); err == nil && st.PGRP == pgid {
+		if st, err := ReadStat(pid); err == nil && st.PGRP == pgid && !st.Gone() {
 			return true, nil
 		}
 	}
@@ -121,8 +119,8 @@ func GroupAlive(pgid int) (bool, error) {
 // error if it cannot tell (e.g. /proc/PID/fd is not readable for lack of
 // privilege).
 func HasOpen(pid int, dev, ino uint64) (bool, error) {
-	if _, err := ReadStat(pid); err != nil {
-		return false, err
+	if st, err := ReadStat(pid); err != nil || st.Gone() {
+		return false, ErrGone
 	}
 	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
 	ents, err := os.ReadDir(dir)

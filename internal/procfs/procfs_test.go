@@ -94,8 +94,11 @@ func TestChildGroupAndFiles(t *testing.T) {
 	if err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ReadStat(pid); !errors.Is(err, ErrGone) {
-		t.Errorf("ReadStat(zombie): %v, want ErrGone", err)
+	if st, err := ReadStat(pid); err != nil || !st.Gone() || st.PPID != os.Getpid() {
+		t.Errorf("ReadStat(zombie) = %+v, %v; want gone, our child", st, err)
+	}
+	if _, err := HasOpen(pid, uint64(st.Dev), uint64(st.Ino)); !errors.Is(err, ErrGone) {
+		t.Errorf("HasOpen(zombie): %v, want ErrGone", err)
 	}
 	if ok, err := GroupAlive(pid); err != nil || ok {
 		t.Errorf("GroupAlive(zombie group) = %v, %v", ok, err)
