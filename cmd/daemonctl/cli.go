@@ -16,6 +16,7 @@ import (
 
 	"github.com/daemonkit/daemonkit/background"
 	"github.com/daemonkit/daemonkit/control"
+	"github.com/daemonkit/daemonkit/internal/umask"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
@@ -346,9 +347,9 @@ func (c *cli) starter(args []string, timeout time.Duration) (control.Starter, er
 		ReadyTimeout: timeout, Logger: c.logger(),
 	}
 	if c.umask != "" {
-		m, err := strconv.ParseUint(strings.TrimPrefix(c.umask, "0o"), 8, 32)
-		if err != nil || m > 0o777 {
-			return nil, usageErrorf("--umask %q: want an octal mask such as 022 or 0077", c.umask)
+		m, err := umask.Parse(c.umask)
+		if err != nil {
+			return nil, usageErrorf("--umask: %v", err)
 		}
 		o.Umask, o.UmaskSet = os.FileMode(m), true
 	}

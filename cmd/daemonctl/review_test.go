@@ -3,9 +3,13 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/daemonkit/daemonkit/background"
 )
 
 // TestKillAfterNotBeforeTimeoutWarns: a --kill-after that the time limit
@@ -28,6 +32,21 @@ func TestKillAfterNotBeforeTimeoutWarns(t *testing.T) {
 		}
 		if got := strings.Contains(stderr, "--kill-after"); got != c.warn {
 			t.Errorf("%q: warning %v, want %v: %s", c.args, got, c.warn, stderr)
+		}
+	}
+}
+
+// TestUmaskSpellings: --umask takes the spellings of internal/umask.Parse.
+func TestUmaskSpellings(t *testing.T) {
+	for s, want := range map[string]os.FileMode{"027": 0o27, "0027": 0o27, "0o027": 0o27, "0": 0} {
+		c := &cli{bg: true, umask: s, pidFile: "x.pid"}
+		st, err := c.starter([]string{"sleep", "1"}, time.Second)
+		if err != nil {
+			t.Errorf("--umask %s: %v", s, err)
+			continue
+		}
+		if o := st.(background.Starter).Options; !o.UmaskSet || o.Umask != want {
+			t.Errorf("--umask %s: %o (set %v), want %o", s, o.Umask, o.UmaskSet, want)
 		}
 	}
 }
