@@ -496,7 +496,7 @@ func (a *action) signal(info lockfile.Info, sig syscall.Signal) (process, error)
 		p.close()
 		return nil, err
 	}
-	a.log.Debug("sending signal", "pid", pid, "signal", signalName(sig), "via", p.how())
+	a.log.Debug("sending signal", "pid", pid, "signal", SignalName(sig), "via", p.how())
 	if err := p.signal(sig); err != nil {
 		if errors.Is(err, errGone) {
 			return p, errGone

@@ -79,9 +79,9 @@ func (p *killProcess) close()                                            {}
 
 func signalError(pid int, sig syscall.Signal, err error) error {
 	if errors.Is(err, unix.EPERM) {
-		return fmt.Errorf("send %s to pid %d: %w (run as the daemon's user or as root)", signalName(sig), pid, err)
+		return fmt.Errorf("send %s to pid %d: %w (run as the daemon's user or as root)", SignalName(sig), pid, err)
 	}
-	return fmt.Errorf("send %s to pid %d: %w", signalName(sig), pid, err)
+	return fmt.Errorf("send %s to pid %d: %w", SignalName(sig), pid, err)
 }
 
 // groupAlive reports whether process group pgid has a member left that is

@@ -82,7 +82,7 @@ func parseRealtime(u string) (syscall.Signal, bool) {
 
 // signalName returns the name of sig for messages ("SIGTERM"), or its
 // number.
-func signalName(sig syscall.Signal) string {
+func SignalName(sig syscall.Signal) string {
 	if n := unix.SignalName(sig); n != "" {
 		return n
 	}

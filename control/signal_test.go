@@ -4,6 +4,7 @@ package control_test
 
 import (
 	"errors"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -43,5 +44,22 @@ func TestStatusString(t *testing.T) {
 	}
 	if control.Stale.ExitCode() != 103 {
 		t.Errorf("Stale.ExitCode() = %d", control.Stale.ExitCode())
+	}
+}
+
+// TestSignalName: every signal's name parses back to it.
+func TestSignalName(t *testing.T) {
+	for sig := syscall.Signal(1); sig <= 64; sig++ {
+		name := control.SignalName(sig)
+		in := strings.TrimPrefix(name, "signal ") // 32 and 33 have no name
+		if got, err := control.ParseSignal(in); err != nil || got != sig {
+			t.Errorf("SignalName(%d) = %q, which parses as %v, %v", int(sig), name, got, err)
+		}
+	}
+	if n := control.SignalName(syscall.SIGTERM); n != "SIGTERM" {
+		t.Errorf("SignalName(SIGTERM) = %q", n)
+	}
+	if n := control.SignalName(200); n != "signal 200" {
+		t.Errorf("SignalName(200) = %q", n)
 	}
 }

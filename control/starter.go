@@ -268,7 +268,7 @@ func (e *ExitError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "command %q ", e.Command)
 	if e.Signal != 0 {
-		fmt.Fprintf(&b, "was killed by %s", signalName(e.Signal))
+		fmt.Fprintf(&b, "was killed by %s", SignalName(e.Signal))
 		if e.Err != nil {
 			fmt.Fprintf(&b, " (%v)", e.Err)
 		}

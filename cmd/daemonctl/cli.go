@@ -6,13 +6,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/daemonkit/daemonkit/background"
 	"github.com/daemonkit/daemonkit/control"
@@ -450,13 +447,13 @@ func (c *cli) sendSignal(ctx context.Context, sigName, done string) error {
 	res, err := control.Signal(ctx, o)
 	switch {
 	case err != nil:
-		c.fail(res.Status, "signal %s failed: %v", signalName(o.Signal), err)
+		c.fail(res.Status, "signal %s failed: %v", control.SignalName(o.Signal), err)
 	case res.Status == control.NotRunning:
 		c.say(res.Status, "not running")
 	case done != "":
-		c.say(res.Status, "%s: sent %s (pid %d)", done, signalName(o.Signal), res.After.PID)
+		c.say(res.Status, "%s: sent %s (pid %d)", done, control.SignalName(o.Signal), res.After.PID)
 	default:
-		c.say(res.Status, "sent %s (pid %d)", signalName(o.Signal), res.After.PID)
+		c.say(res.Status, "sent %s (pid %d)", control.SignalName(o.Signal), res.After.PID)
 	}
 	return nil
 }
@@ -564,15 +561,4 @@ func describeStalePID(info lockfile.Info) string {
 		return fmt.Sprintf(" (pid %d is gone)", pid)
 	}
 	return fmt.Sprintf(" (content %q)", info.Content)
-}
-
-// signalName names a signal for messages: SIGHUP for 0 (Signal's default).
-func signalName(sig syscall.Signal) string {
-	if sig == 0 {
-		sig = syscall.SIGHUP
-	}
-	if n := unix.SignalName(sig); n != "" {
-		return n
-	}
-	return "signal " + strconv.Itoa(int(sig))
 }
