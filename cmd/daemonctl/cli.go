@@ -162,7 +162,7 @@ exit status and the last lines of --output.`,
   daemonctl start -p /run/app.pid --background --notify --user app --group app \
       --chdir /var/lib/app --umask 027 --output /var/log/app.log \
       --env GOMAXPROCS=2 -- /usr/bin/app serve`,
-		Args: cobra.MinimumNArgs(1),
+		Args: needCommand,
 		RunE: func(cmd *cobra.Command, args []string) error { return c.start(cmd.Context(), args, false) },
 	}
 	c.startFlags(start)
@@ -231,7 +231,7 @@ does, holding the guard file throughout so no other action runs in between.
 It takes start's options and stop's --signal and --kill-after. --timeout
 (default 120s) bounds the whole restart.`,
 		Example: `  daemonctl restart -p /run/sleep.pid --background -- sleep 1000`,
-		Args:    cobra.MinimumNArgs(1),
+		Args:    needCommand,
 		RunE:    func(cmd *cobra.Command, args []string) error { return c.start(cmd.Context(), args, true) },
 	}
 	c.startFlags(restart)
@@ -257,6 +257,14 @@ It takes start's options and stop's --signal and --kill-after. --timeout
 
 // commonSignals are offered by shell completion (any signal is accepted).
 var commonSignals = []string{"HUP", "INT", "QUIT", "TERM", "KILL", "USR1", "USR2", "WINCH", "CONT", "STOP"}
+
+// needCommand requires the daemon's command line (start, restart).
+func needCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return usageErrorf("%s needs the daemon's command after --, e.g. daemonctl %s --pid-file F -- /usr/sbin/mydaemon --flag", cmd.Name(), cmd.Name())
+	}
+	return nil
+}
 
 // exactArgs is cobra.ExactArgs with a message that says what is expected.
 func exactArgs(n int, what string) cobra.PositionalArgs {

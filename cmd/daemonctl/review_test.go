@@ -50,3 +50,19 @@ func TestUmaskSpellings(t *testing.T) {
 		}
 	}
 }
+
+// TestStartWithoutCommand: start and restart without a command say what
+// is missing.
+func TestStartWithoutCommand(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "d.pid")
+	for _, verb := range []string{"start", "restart"} {
+		code, _, stderr := daemonctl(t, verb, "--pid-file", pidFile)
+		if code != 1 || !strings.Contains(stderr, verb+" needs the daemon's command after --") {
+			t.Errorf("%s without a command: exit %d, %q", verb, code, stderr)
+		}
+		code, _, stderr = daemonctl(t, "--start", "--pid-file", pidFile)
+		if code != 1 || !strings.Contains(stderr, "start needs the daemon's command after --") {
+			t.Errorf("--start without a command: exit %d, %q", code, stderr)
+		}
+	}
+}

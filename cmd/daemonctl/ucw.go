@@ -15,6 +15,14 @@ var verbs = map[string]bool{
 	"__complete": true, "__completeNoDesc": true,
 }
 
+// valueFlags are the options that take a value as the next argument (when
+// not given as --flag=value): that argument is never an action or a verb.
+var valueFlags = map[string]bool{
+	"--pid-file": true, "-p": true, "--guard-file": true, "--timeout": true,
+	"--kill-after": true, "--user": true, "--group": true, "--chdir": true,
+	"--umask": true, "--output": true, "--env": true, "--ready-fd": true,
+}
+
 // rewriteUCW turns libucw's ucw-daemon-control spelling
 //
 //	--start|--stop|--check|--reload [--signal SIG] --pid-file F [--guard-file G] [-- CMD ARG...]
@@ -56,6 +64,12 @@ func rewriteUCW(args []string) ([]string, error) {
 				i++
 				sig = head[i]
 			}
+			continue
+		}
+		if valueFlags[a] && i+1 < len(head) {
+			// --pid-file stop: "stop" is the file's name.
+			rest = append(rest, a, head[i+1])
+			i++
 			continue
 		}
 		if !strings.HasPrefix(a, "-") && verbs[a] {

@@ -31,6 +31,12 @@ func TestRewriteUCW(t *testing.T) {
 		{in: "--reload --signal USR1 --pid-file p", want: "signal --pid-file p USR1"},
 		{in: "--signal USR2 --pid-file p", want: "signal --pid-file p USR2"},
 		{in: "--check --check --pid-file p", want: "status --pid-file p"},
+		// option values that look like verbs or actions are values
+		{in: "--check --pid-file stop", want: "status --pid-file stop"},
+		{in: "--stop -p start --guard-file status", want: "stop -p start --guard-file status"},
+		{in: "--start --pid-file p --guard-file restart -- x", want: "start --pid-file p --guard-file restart -- x"},
+		{in: "status --pid-file --stop", want: "status --pid-file --stop"},
+		{in: "--stop --pid-file --start", want: "stop --pid-file --start"},
 		// mistakes
 		{in: "--start --stop --pid-file p", bad: true},
 		{in: "--check --reload --pid-file p", bad: true},
