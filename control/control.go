@@ -94,6 +94,12 @@ func interrupted(ctx context.Context) bool {
 func (a *action) lockGuard(ctx context.Context) (*lockfile.File, error) {
 	a.log.Debug("locking guard file", "guard_file", a.o.GuardFile)
 	g, err := lockfile.AcquireWait(ctx, a.o.GuardFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		dir := filepath.Dir(a.o.GuardFile)
+		if _, serr := os.Stat(dir); errors.Is(serr, fs.ErrNotExist) {
+			return nil, fmt.Errorf("directory %s (of pid file %s) does not exist: create it, or give a pid file in an existing directory: %w", dir, a.o.PIDFile, err)
+		}
+	}
 	if err != nil {
 		err = fmt.Errorf("lock guard file %s of pid file %s: %w", a.o.GuardFile, a.o.PIDFile, err)
 		if ctx.Err() != nil && !interrupted(ctx) {
