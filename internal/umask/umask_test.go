@@ -3,7 +3,11 @@ package umask
 import (
 	"fmt"
 	"testing"
+
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestParse(t *testing.T) {
 	for s, want := range map[string]int{"022": 0o22, "0027": 0o27, "0": 0, "777": 0o777, "0o027": 0o27, "0o0": 0, "00000077": 0o77} {
