@@ -16,9 +16,10 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/daemonkit/daemonkit/internal/procfs"
 	"github.com/daemonkit/daemonkit/lockfile"
-	"golang.org/x/sys/unix"
 )
 
 // release unlocks f on its open file description, then closes it. Closing

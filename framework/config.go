@@ -1,9 +1,7 @@
 package framework
 
 import (
-	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 )
 
@@ -79,13 +77,4 @@ func (c Config) withDefaults() Config {
 		c.Umask = DefaultUmask
 	}
 	return c
-}
-
-// parseUmask parses an octal umask such as "022" or "0027".
-func parseUmask(s string) (int, error) {
-	n, err := strconv.ParseUint(s, 8, 32)
-	if err != nil || n > 0o777 {
-		return 0, fmt.Errorf("umask %q: want an octal number from 000 to 777", s)
-	}
-	return int(n), nil
 }

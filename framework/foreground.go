@@ -5,6 +5,8 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/daemonkit/daemonkit/internal/umask"
+
 	"github.com/daemonkit/daemonkit/lifecycle"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
@@ -48,7 +50,7 @@ func (d *Daemon) runForeground(ctx context.Context, body Body) error {
 		notify(statusLine("failed to start: " + err.Error()))
 		return err
 	}
-	umask, err := parseUmask(d.cfg.Umask)
+	umask, err := umask.Parse(d.cfg.Umask)
 	if err != nil {
 		h.closeAll()
 		return fail(err)

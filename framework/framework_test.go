@@ -10,9 +10,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/daemonkit/daemonkit/lockfile"
-	"go.uber.org/goleak"
 	"log/slog"
+
+	"go.uber.org/goleak"
+
+	"github.com/daemonkit/daemonkit/lockfile"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -104,19 +106,6 @@ func TestFlagsOverrideConfig(t *testing.T) {
 	c := d.Config()
 	if c.PIDFile != "/b.pid" || c.Umask != "027" || c.User != "nobody" {
 		t.Errorf("config after flags: %+v", c)
-	}
-}
-
-func TestParseUmask(t *testing.T) {
-	for s, want := range map[string]int{"022": 0o22, "0027": 0o27, "0": 0, "777": 0o777} {
-		if got, err := parseUmask(s); err != nil || got != want {
-			t.Errorf("parseUmask(%q) = %o, %v", s, got, err)
-		}
-	}
-	for _, s := range []string{"", "8", "1000", "-1", "abc"} {
-		if _, err := parseUmask(s); err == nil {
-			t.Errorf("parseUmask(%q) accepted", s)
-		}
 	}
 }
 

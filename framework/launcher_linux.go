@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/daemonkit/daemonkit/internal/umask"
+
 	"github.com/daemonkit/daemonkit/lifecycle"
 	"github.com/daemonkit/daemonkit/lockfile"
 	"github.com/daemonkit/daemonkit/reexec"
@@ -47,7 +49,7 @@ func (d *Daemon) launch(ctx context.Context) error {
 	if err := checkDir(d.cfg.Dir); err != nil {
 		return err
 	}
-	umask, err := parseUmask(d.cfg.Umask)
+	umask, err := umask.Parse(d.cfg.Umask)
 	if err != nil {
 		return err
 	}

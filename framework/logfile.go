@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/daemonkit/daemonkit/lockfile"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -35,7 +37,7 @@ func openLog(path string, uid, gid int) (*os.File, error) {
 		// A hard link to someone else's file: appending to it (as root)
 		// would write where the path's owner never meant us to.
 		f.Close()
-		return nil, fmt.Errorf("log file %s: it has %d hard links; use a file of its own", path, st.Nlink)
+		return nil, fmt.Errorf("log file %s: it has %d links: %w; use a file of its own", path, st.Nlink, lockfile.ErrHardLink)
 	}
 	if created && uid >= 0 {
 		if err := f.Chown(uid, gid); err != nil {

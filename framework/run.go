@@ -9,7 +9,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/daemonkit/daemonkit/control"
+
 	"github.com/coreos/go-systemd/v22/daemon"
+
 	"github.com/daemonkit/daemonkit/lifecycle"
 	"github.com/daemonkit/daemonkit/lockfile"
 	"github.com/daemonkit/daemonkit/reexec"
@@ -56,14 +59,7 @@ func (e errStopSignal) Error() string { return "stopped by " + signalName(e.sig)
 
 func signalName(sig os.Signal) string {
 	if s, ok := sig.(syscall.Signal); ok {
-		switch s {
-		case syscall.SIGTERM:
-			return "SIGTERM"
-		case syscall.SIGINT:
-			return "SIGINT"
-		case syscall.SIGHUP:
-			return "SIGHUP"
-		}
+		return control.SignalName(s)
 	}
 	return sig.String()
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/coreos/go-systemd/v22/daemon"
+
 	"github.com/daemonkit/daemonkit/lifecycle"
 )
 

@@ -11,8 +11,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/daemonkit/daemonkit/internal/proctest"
 	"go.uber.org/goleak"
+
+	"github.com/daemonkit/daemonkit/internal/proctest"
 )
 
 // bins caches binaries built once per test run into binDir.

@@ -17,9 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/daemonkit/daemonkit/internal/proctest"
 	"github.com/daemonkit/daemonkit/lockfile"
-	"golang.org/x/sys/unix"
 )
 
 // notifyMsg is one sd_notify datagram and the PID that sent it.

@@ -8,9 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/daemonkit/daemonkit/lifecycle"
 	"github.com/hashicorp/go-multierror"
 	"go.uber.org/goleak"
+
+	"github.com/daemonkit/daemonkit/lifecycle"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

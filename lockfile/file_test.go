@@ -18,9 +18,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/daemonkit/daemonkit/internal/proctest"
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
+
+	"github.com/daemonkit/daemonkit/internal/proctest"
 )
 
 const testTimeout = 10 * time.Second

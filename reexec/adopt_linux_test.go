@@ -11,8 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/daemonkit/daemonkit/lockfile"
 	"golang.org/x/sys/unix"
+
+	"github.com/daemonkit/daemonkit/lockfile"
 )
 
 // helperMain runs Adopt and exits, if the test binary was started as a

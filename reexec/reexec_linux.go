@@ -19,9 +19,10 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/daemonkit/daemonkit/internal/fdutil"
 	"github.com/daemonkit/daemonkit/lockfile"
-	"golang.org/x/sys/unix"
 )
 
 // The descriptors of the daemon stage.

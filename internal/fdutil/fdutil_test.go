@@ -9,9 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/daemonkit/daemonkit/internal/fdutil"
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
+
+	"github.com/daemonkit/daemonkit/internal/fdutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
