@@ -28,6 +28,7 @@ import (
 //	                         process is killed (if alive) and reaped at the end
 //	[!] alive PID            the process is (not) alive; a zombie is not
 //	waitfile FILE [TEXT]     wait up to 10 s for FILE to exist (and contain TEXT)
+//	waitgone PID             wait up to 10 s for the process to be gone
 //	procstatus PID FIELD V...  /proc/PID/status FIELD holds the values V...
 //
 // and the condition [root]. Every daemon still named by a running PID file
@@ -57,6 +58,7 @@ func TestScripts(t *testing.T) {
 			"pidof":      cmdPidof,
 			"alive":      cmdAlive,
 			"waitfile":   cmdWaitfile,
+			"waitgone":   cmdWaitgone,
 			"procstatus": cmdProcstatus,
 		},
 	})
@@ -123,6 +125,21 @@ func cmdAlive(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if alive := proctest.Alive(pid); alive == neg {
 		ts.Fatalf("process %d: alive=%v", pid, alive)
+	}
+}
+
+// cmdWaitgone waits up to 10 s for a process to be gone (after a signal
+// sent from the script; `! alive` checks at once, for after a stop).
+func cmdWaitgone(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitgone PID")
+	}
+	pid, err := strconv.Atoi(args[0])
+	if err != nil || pid <= 1 {
+		ts.Fatalf("waitgone: bad pid %q", args[0])
+	}
+	if !proctest.Eventually(10*time.Second, func() bool { return !proctest.Alive(pid) }) {
+		ts.Fatalf("process %d still alive after 10s", pid)
 	}
 }
 
