@@ -176,7 +176,7 @@ func acquire(ctx context.Context, path string, wait bool) (*File, error) {
 		if err != nil {
 			return nil, err
 		}
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		err = lockExclusiveNB(int(f.Fd()))
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			if !wait {
 				le := lockedError(f, path)
@@ -198,6 +198,34 @@ func acquire(ctx context.Context, path string, wait bool) (*File, error) {
 		return &File{f: f, path: path, dev: dev, ino: ino}, nil
 	}
 	return nil, &os.PathError{Op: "lock", Path: path, Err: ErrReplaced}
+}
+
+// sharedWait bounds how long lockExclusiveNB retries while only shared
+// locks are held: a controller's Inspect holds one for microseconds.
+const sharedWait = time.Second
+
+// lockExclusiveNB takes an exclusive lock without waiting for an exclusive
+// holder. A file held only with shared locks (a controller reading the state
+// right now, possibly without the guard file) is not a running daemon, so it
+// retries, with short pauses, for at most sharedWait before giving up with
+// EWOULDBLOCK.
+func lockExclusiveNB(fd int) error {
+	deadline := time.Now().Add(sharedWait)
+	for pause := 100 * time.Microsecond; ; pause = min(2*pause, 10*time.Millisecond) {
+		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			return err
+		}
+		// Is there an exclusive holder? Then this is a live daemon.
+		if err := unix.Flock(fd, unix.LOCK_SH|unix.LOCK_NB); err != nil {
+			return unix.EWOULDBLOCK
+		}
+		unix.Flock(fd, unix.LOCK_UN)
+		if time.Now().After(deadline) {
+			return unix.EWOULDBLOCK
+		}
+		time.Sleep(pause)
+	}
 }
 
 // waitLock blocks in flock on f until it is locked or ctx is done. On error

@@ -377,6 +377,32 @@ func TestInspectSharedLockHolderIsNotRunning(t *testing.T) {
 	}
 }
 
+// TestAcquireWhileInspected: a controller reading the state with a shared
+// lock at the moment a launcher locks the file does not make the launcher
+// think the daemon is running.
+func TestAcquireWhileInspected(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.pid")
+	writeFile(t, path, "")
+	h := startHolder(t, path, "sh")
+	done := make(chan error, 1)
+	go func() {
+		f, err := Acquire(path)
+		if err == nil {
+			f.Close()
+		}
+		done <- err
+	}()
+	h.release()
+	if err := <-done; err != nil {
+		t.Fatalf("Acquire while a shared lock was being released: %v", err)
+	}
+	// An exclusive holder is still reported at once.
+	startHolder(t, path, "ex")
+	if _, err := Acquire(path); !errors.Is(err, ErrLocked) {
+		t.Fatalf("Acquire with an exclusive holder: %v, want ErrLocked", err)
+	}
+}
+
 func TestInspectUnlocked(t *testing.T) {
 	dir := t.TempDir()
 	tests := []struct {
