@@ -87,8 +87,11 @@ const openFlags = unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_NONB
 
 // open opens path safely. With create, a missing file is created with mode
 // 0644 (less the umask). The O_NONBLOCK flag keeps a FIFO from blocking us;
-// it is cleared once the file is known to be regular.
-func open(path string, flags int, create bool) (*os.File, uint64, uint64, error) {
+// unless keepNonblock (a descriptor only read here, never passed on: the
+// flag means nothing for a regular file), it is cleared once the file is
+// known to be regular, so that a process inheriting the descriptor does not
+// take it for a pollable one.
+func open(path string, flags int, create, keepNonblock bool) (*os.File, unix.Stat_t, error) {
 	if create {
 		flags |= unix.O_CREAT
 	}
@@ -103,25 +106,27 @@ func open(path string, flags int, create bool) (*os.File, uint64, uint64, error)
 			// with ENXIO: say why the path is unusable, not just errno.
 			err = fmt.Errorf("%w (mode %s): %v", ErrNotRegular, fileType(uint32(st.Mode)), err)
 		}
-		return nil, 0, 0, &os.PathError{Op: "open", Path: path, Err: err}
+		return nil, unix.Stat_t{}, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
-		return nil, 0, 0, &os.PathError{Op: "fstat", Path: path, Err: err}
+		return nil, st, &os.PathError{Op: "fstat", Path: path, Err: err}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		unix.Close(fd)
-		return nil, 0, 0, &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w (mode %s)", ErrNotRegular, fileType(uint32(st.Mode)))}
+		return nil, st, &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w (mode %s)", ErrNotRegular, fileType(uint32(st.Mode)))}
 	}
 	if st.Nlink > 1 {
 		unix.Close(fd)
-		return nil, 0, 0, &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w (%d links): it may be another file linked here, which writing would change; remove the other names or use a new file", ErrHardLink, st.Nlink)}
+		return nil, st, &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w (%d links): it may be another file linked here, which writing would change; remove the other names or use a new file", ErrHardLink, st.Nlink)}
 	}
-	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil {
-		unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl&^unix.O_NONBLOCK)
+	if !keepNonblock {
+		if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil {
+			unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl&^unix.O_NONBLOCK)
+		}
 	}
-	return os.NewFile(uintptr(fd), path), uint64(st.Dev), uint64(st.Ino), nil
+	return os.NewFile(uintptr(fd), path), st, nil
 }
 
 func fileType(mode uint32) string {
@@ -172,10 +177,11 @@ func AcquireWait(ctx context.Context, path string) (*File, error) {
 
 func acquire(ctx context.Context, path string, wait bool) (*File, error) {
 	for range maxReplaced {
-		f, dev, ino, err := open(path, unix.O_RDWR, true)
+		f, st, err := open(path, unix.O_RDWR, true, false)
 		if err != nil {
 			return nil, err
 		}
+		dev, ino := uint64(st.Dev), uint64(st.Ino)
 		err = lockExclusiveNB(int(f.Fd()))
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			if !wait {
@@ -337,7 +343,7 @@ func GuardPath(pidPath string) string {
 // cannot be examined (e.g. it is a directory or a symlink: [ErrNotRegular]).
 func Inspect(path string) (Info, error) {
 	info := Info{Path: path}
-	f, dev, ino, err := open(path, unix.O_RDONLY, false)
+	f, st, err := open(path, unix.O_RDONLY, false, true)
 	if errors.Is(err, os.ErrNotExist) {
 		return info, nil
 	}
@@ -345,11 +351,7 @@ func Inspect(path string) (Info, error) {
 		return info, err
 	}
 	defer f.Close()
-	info.Dev, info.Ino = dev, ino
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return info, &os.PathError{Op: "fstat", Path: path, Err: err}
-	}
+	info.Dev, info.Ino = uint64(st.Dev), uint64(st.Ino)
 	info.Mode = os.FileMode(st.Mode & 0o777)
 	locked := false
 	switch err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); {
@@ -383,9 +385,7 @@ func Inspect(path string) (Info, error) {
 		info.State, info.Reason = Invalid, perr
 	}
 	if info.State == Running || info.State == Starting {
-		if unix.Fstat(int(f.Fd()), &st) == nil {
-			info.Since = time.Unix(st.Mtim.Unix())
-		}
+		info.Since = time.Unix(st.Mtim.Unix())
 	}
 	return info, nil
 }
