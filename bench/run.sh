@@ -36,16 +36,18 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 need() { command -v "$1" >/dev/null 2>&1; }
-if ! need daemonize; then
+if ! need daemonize && need apt-get; then
 	echo "installing daemonize" >&2
 	if ! apt-get install -y -qq daemonize >/dev/null 2>&1; then
-		apt-get update -qq >/dev/null
-		apt-get install -y -qq daemonize >/dev/null
+		apt-get update -qq >/dev/null 2>&1 || true
+		apt-get install -y -qq daemonize >/dev/null 2>&1 ||
+			echo "run.sh: cannot install daemonize; its row is skipped" >&2
 	fi
 fi
-for tool in gcc go start-stop-daemon daemonize; do
+for tool in gcc go; do
 	need "$tool" || { echo "run.sh: $tool is missing" >&2; exit 1; }
 done
+need start-stop-daemon || echo "run.sh: start-stop-daemon is missing (it comes with dpkg); its rows are skipped" >&2
 
 tmp=$(mktemp -d /tmp/daemonkit-bench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
@@ -60,9 +62,11 @@ mkdir -p "$outdir"
 
 echo "building into $bin" >&2
 # Static, like the Go programs' runtime: no dynamic loader in the floor.
+floor_link="statically linked"
 if ! gcc -O2 -static -Wall -Wextra -o "$bin/floor" bench/floor/floor.c 2>/dev/null; then
 	echo "run.sh: no static libc; the floor is dynamically linked (about 0.2 ms slower)" >&2
 	gcc -O2 -Wall -Wextra -o "$bin/floor" bench/floor/floor.c
+	floor_link="dynamically linked"
 fi
 go build -o "$bin/tinyd" ./bench/tinyd
 go build -o "$bin/driver" ./bench/cmd/driver
@@ -93,9 +97,9 @@ echo "- daemonkit at commit $(git rev-parse --short HEAD 2>/dev/null || echo unk
 echo "- CPU: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs available"
 echo "- kernel: $(uname -srm)"
 echo "- $(go version), CGO_ENABLED=$(go env CGO_ENABLED) by default"
-echo "- $(start-stop-daemon --version | head -1)"
-echo "- daemonize $(dpkg-query -W -f='${Version}' daemonize 2>/dev/null || echo '?')"
-echo "- gcc $(gcc -dumpversion); floor: $(file -b "$bin/floor" | grep -o 'statically linked\|dynamically linked')"
+echo "- $(start-stop-daemon --version 2>/dev/null | head -1 || true)"
+echo "- daemonize $(dpkg-query -W -f='${Version}' daemonize 2>/dev/null || echo 'not installed')"
+echo "- gcc $(gcc -dumpversion); floor: $floor_link"
 echo "- load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "- RLIMIT_NOFILE default: soft $default_nofile, hard $default_nofile_hard"
 echo "- measurements run at nice $niceness"
@@ -134,6 +138,6 @@ else
 			m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
 			print "| target | measured | verdict |"
 			print "|---|---|---|"
-			printf "| control.Check in-process ≤ 15 µs | %.1f µs (median of %d runs) | %s |\n", m / 1000, NR, (m <= 15000 ? "met" : "missed")
+			printf "| control.Check in-process ≤ 15 µs | %.2f µs (median of %d runs) | %s |\n", m / 1000, NR, (m <= 15000 ? "met" : "missed")
 		}'
 fi
