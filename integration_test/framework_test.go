@@ -48,6 +48,9 @@ func TestHelloLifecycle(t *testing.T) {
 	if cwd, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/cwd"); cwd != "/" {
 		t.Errorf("daemon cwd %q, want /", cwd)
 	}
+	if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); string(comm) != "hello\n" {
+		t.Errorf("daemon's name (comm) %q, want hello (ps and pgrep must find it)", comm)
+	}
 	if u := procStatus(t, pid)["Umask"]; u != "0022" {
 		t.Errorf("daemon umask %s, want 0022", u)
 	}

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -466,6 +467,7 @@ func Adopt() (*Stage, error) {
 		ch.close()
 		return nil, explain("its token does not match the launcher's")
 	}
+	setComm()
 	s := &Stage{ch: ch, LogFile: hello.LogFile, Files: make(map[string]*os.File, len(hello.Files))}
 	unix.Umask(hello.Umask)
 	s.PIDFile, err = lockfile.Adopt(PIDFileFD, hello.PIDFile, hello.Dev, hello.Ino)
@@ -487,6 +489,20 @@ func Adopt() (*Stage, error) {
 		s.Files[name] = os.NewFile(uintptr(fd), name)
 	}
 	return s, nil
+}
+
+// setComm names the process after argv[0] again: executed as
+// /proc/self/exe, it would show as "exe" to ps, top, pgrep and
+// start-stop-daemon --name.
+func setComm() {
+	if len(os.Args) == 0 {
+		return
+	}
+	name := filepath.Base(os.Args[0])
+	if len(name) > 15 { // TASK_COMM_LEN - 1
+		name = name[:15]
+	}
+	os.WriteFile("/proc/self/comm", []byte(name), 0)
 }
 
 func fdType(fd int) (uint32, error) {
