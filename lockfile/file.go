@@ -177,7 +177,10 @@ func AcquireWait(ctx context.Context, path string) (*File, error) {
 
 func acquire(ctx context.Context, path string, wait bool) (*File, error) {
 	for range maxReplaced {
-		f, st, err := open(path, unix.O_RDWR, true, false)
+		// A file locked with AcquireWait (a guard file, or a PID file a
+		// controller waits on) is never handed to a child process as a
+		// descriptor to use, so O_NONBLOCK need not be cleared on it.
+		f, st, err := open(path, unix.O_RDWR, true, wait)
 		if err != nil {
 			return nil, err
 		}
