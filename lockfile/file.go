@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"time"
@@ -278,13 +277,20 @@ func lockedError(f *os.File, path string) *LockedError {
 }
 
 // readContent reads at most MaxContent+1 bytes from the start of f.
+// One pread(2) suffices: on a regular file it returns everything there is
+// up to the buffer's size.
 func readContent(f *os.File) ([]byte, error) {
 	buf := make([]byte, MaxContent+1)
-	n, err := f.ReadAt(buf, 0)
-	if err == io.EOF {
-		err = nil
+	for {
+		n, err := unix.Pread(int(f.Fd()), buf, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return buf[:n], nil
 	}
-	return buf[:n], err
 }
 
 // Adopt takes over an inherited descriptor of a locked file, after checking
