@@ -210,15 +210,15 @@ func Check(ctx context.Context, o Options) (Result, error) {
 
 // Start starts the daemon with s unless it is running or starting
 // ([AlreadyDone]). A daemon that is stopping is waited for (until it
-// releases its PID file lock, or ctx ends) and then started. It waits for s to return: then the daemon must
-// be running ([OK], or [Stale] if the PID file was stale before, as libucw
-// reports). A starter error that wraps [lockfile.ErrLocked] or is an
-// [*ExitError] with status 100 means [AlreadyDone]; an [*ExitError] with
-// status 103 (a start command that is itself a controller and found the PID
-// file stale) with the daemon running afterwards means [Stale]; any other
-// failure is
-// [Error], and the error carries the starter's (an [*ExitError] for a
-// [CommandStarter]: exit status or signal and message).
+// releases its PID file lock, or ctx ends) and then started. Start waits
+// for s to return: then the daemon must be running ([OK], or [Stale] if the
+// PID file was stale before, as libucw reports). A starter error that wraps
+// [lockfile.ErrLocked] or is an [*ExitError] with status 100 means
+// [AlreadyDone]; an [*ExitError] with status 103 (a start command that is
+// itself a controller and found the PID file stale) with the daemon running
+// afterwards means [Stale]; any other failure is [Error], and the error
+// carries the starter's (an [*ExitError] for a [CommandStarter]: exit
+// status or signal and message).
 func Start(ctx context.Context, o Options, s Starter) (Result, error) {
 	a, err := newAction(o)
 	if err != nil {
