@@ -19,6 +19,9 @@ import (
 // helperMain runs Adopt and exits, if the test binary was started as a
 // helper by TestAdoptRefusesWhatNoLauncherGave.
 func helperMain() {
+	if os.Getenv(helperEnv) == "child" {
+		childMain()
+	}
 	if os.Getenv(helperEnv) != "adopt" {
 		return
 	}

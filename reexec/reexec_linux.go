@@ -76,7 +76,9 @@ type Child struct {
 	conn     *net.UnixConn
 	zombie   chan struct{} // closed when the daemon stage exited (not yet reaped)
 	release  chan struct{} // closed to let it be reaped
-	relOnce  sync.Once
+	mu       sync.Mutex // guards released and done
+	released bool       // release is closed: the daemon may be reaped any time
+	done     bool       // WaitReady failed, Ack or Abort was called
 	exited   chan struct{} // closed when cmd.Wait returned (reaped)
 	waitErr  error
 	crash    bytes.Buffer
@@ -254,6 +256,12 @@ func (f *Failure) Unwrap() error { return f.Err }
 // exits, or ctx is done. On any failure the daemon has been killed and
 // reaped, and a [*Failure] says why.
 func (c *Child) WaitReady(ctx context.Context) error {
+	c.mu.Lock()
+	done := c.done
+	c.mu.Unlock()
+	if done {
+		return fmt.Errorf("reexec: WaitReady for pid %d after the launch was acknowledged or aborted", c.PID())
+	}
 	stop := context.AfterFunc(ctx, func() { c.conn.SetReadDeadline(time.Now()) })
 	defer stop()
 	f := &Failure{PID: c.PID()}
@@ -299,6 +307,7 @@ read:
 
 // finish makes sure the child is gone and fills in what it left behind.
 func (c *Child) finish(f *Failure) {
+	c.finishOnce()
 	select {
 	case <-c.zombie:
 	case <-time.After(5 * time.Second):
@@ -341,44 +350,83 @@ func (c *Child) outputTail(nlines int) string {
 }
 
 // Ack tells the daemon that its PID has been written, and closes the channel.
+//
+// After Ack the daemon is on its own: a goroutine of ours reaps it when it
+// exits (if this process lives that long), and Abort does nothing.
 func (c *Child) Ack() error {
+	if !c.finishOnce() {
+		return fmt.Errorf("reexec: Ack for pid %d after the launch was acknowledged or aborted", c.PID())
+	}
 	defer c.conn.Close()
-	c.relOnce.Do(func() { close(c.release) }) // a ready daemon is reaped as usual
+	c.releaseReap() // a ready daemon is reaped as usual
 	if _, err := c.conn.Write(Message{Kind: Ack}.Encode()); err != nil {
 		return fmt.Errorf("ready channel: acknowledging pid %d: %w", c.PID(), err)
 	}
 	return nil
 }
 
-// Abort kills the daemon stage (it is our child and not yet reaped, so its
-// PID cannot have been reused) and waits for it.
+// Abort kills the daemon stage and its process group and waits for it. It
+// does nothing after [Child.Ack], after a failed [Child.WaitReady] (which
+// already did this) or a second time.
 func (c *Child) Abort() {
+	if !c.finishOnce() {
+		return
+	}
 	c.kill()
 	<-c.zombie
 	c.reap()
 	c.conn.Close()
 }
 
+// finishOnce marks the launch as settled; it reports false if it already was.
+func (c *Child) finishOnce() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done {
+		return false
+	}
+	c.done = true
+	return true
+}
+
 // reap ends whatever the exited daemon stage left in its process group (a
 // PostDetach hook's worker, say), then reaps it.
 func (c *Child) reap() {
 	c.killGroup()
-	c.relOnce.Do(func() { close(c.release) })
+	c.releaseReap()
 	<-c.exited
+}
+
+// releaseReap lets the wait goroutine reap the daemon stage. From then on
+// its PID (and group ID) may be reused, so nothing is signalled any more.
+func (c *Child) releaseReap() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.released {
+		c.released = true
+		close(c.release)
+	}
 }
 
 // kill sends SIGKILL to the daemon stage and to its process group (it is
 // a session and group leader, so the group's ID is its PID, which cannot be
-// reused while the group has members or the leader is unreaped). Call it
-// only before the daemon stage is reaped.
+// reused while the group has members or the leader is unreaped).
 func (c *Child) kill() {
 	c.killGroup()
-	c.cmd.Process.Kill()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.released {
+		c.cmd.Process.Kill()
+	}
 }
 
-// killGroup sends SIGKILL to the daemon's process group.
+// killGroup sends SIGKILL to the daemon's process group, as long as the
+// daemon stage is not released for reaping: until then its PID, and so the
+// group ID, cannot have been reused.
 func (c *Child) killGroup() {
-	if pid := c.cmd.Process.Pid; pid > 1 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if pid := c.cmd.Process.Pid; pid > 1 && !c.released {
 		unix.Kill(-pid, unix.SIGKILL)
 	}
 }
@@ -502,7 +550,12 @@ func setComm() {
 	if len(name) > 15 { // TASK_COMM_LEN - 1
 		name = name[:15]
 	}
-	os.WriteFile("/proc/self/comm", []byte(name), 0)
+	// Every thread has its own name (ps -L, top -H); threads created later
+	// are cloned from these and inherit theirs.
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, t := range tasks {
+		os.WriteFile("/proc/self/task/"+t.Name()+"/comm", []byte(name), 0)
+	}
 }
 
 func fdType(fd int) (uint32, error) {
