@@ -76,9 +76,9 @@ type Child struct {
 	conn     *net.UnixConn
 	zombie   chan struct{} // closed when the daemon stage exited (not yet reaped)
 	release  chan struct{} // closed to let it be reaped
-	mu       sync.Mutex // guards released and done
-	released bool       // release is closed: the daemon may be reaped any time
-	done     bool       // WaitReady failed, Ack or Abort was called
+	mu       sync.Mutex    // guards released and done
+	released bool          // release is closed: the daemon may be reaped any time
+	done     bool          // WaitReady failed, Ack or Abort was called
 	exited   chan struct{} // closed when cmd.Wait returned (reaped)
 	waitErr  error
 	crash    bytes.Buffer
