@@ -25,10 +25,6 @@ func (d *Daemon) runForeground(ctx context.Context, body Body) error {
 		h.closeAll()
 		return err
 	}
-	if err := d.redirectToLog(); err != nil {
-		h.closeAll()
-		return err
-	}
 	var pf *lockfile.File
 	if d.cfg.PIDFile != "" {
 		var err error
@@ -64,6 +60,11 @@ func (d *Daemon) runForeground(ctx context.Context, body Body) error {
 		return fail(err)
 	}
 	d.setFiles(h.byName())
+	// Like the launcher, the foreground reports its own failures until
+	// here on the terminal; from here on, as a daemon, to the log file.
+	if err := d.redirectToLog(); err != nil {
+		return fail(err)
+	}
 	if err := d.becomeForeground(umask); err != nil {
 		return fail(err)
 	}

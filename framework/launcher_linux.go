@@ -130,9 +130,10 @@ func (d *Daemon) launch(ctx context.Context) error {
 		return fail(err)
 	}
 	if err := pf.WritePID(child.PID()); err != nil {
-		// The daemon is ready but we could not name it: it writes its
-		// own PID when it sees no acknowledgement.
-		return err
+		// We cannot name the daemon: a start that reports failure must
+		// not leave it running.
+		child.Abort()
+		return fail(err)
 	}
 	if err := fault(faultAfterPID); err != nil {
 		return err // the daemon writes its own PID: it got no ACK

@@ -293,6 +293,9 @@ func describeRunning(info lockfile.Info, err error) string {
 	if info.State == lockfile.Running {
 		return fmt.Sprintf("already running (pid %d)", info.PID)
 	}
+	if !info.State.Alive() {
+		return "already running: the PID file was locked by another process just now (a start without the guard file?)"
+	}
 	return "already running (" + info.State.String() + ")"
 }
 

@@ -105,6 +105,11 @@ func (d *Daemon) starting(ctx context.Context, sigs <-chan os.Signal) (started, 
 	if err == nil {
 		err = runner.Run(ctx, lifecycle.Ready, d.hooks.Hooks(lifecycle.Ready))
 	}
+	if err == nil && ctx.Err() != nil {
+		// Every hook returned, but the ready timeout or a stop came first:
+		// do not report READY late.
+		err = fmt.Errorf("start abandoned: %w", context.Cause(ctx))
+	}
 	close(quit)
 	return <-result, err
 }
@@ -237,8 +242,8 @@ loop:
 // RELOADING=1 (with MONOTONIC_USEC, as systemd's Type=notify-reload wants)
 // and READY=1. A failed reload is logged and shown in STATUS=; the daemon
 // keeps running.
-func (d *Daemon) reload(ctx context.Context, notify func(string)) {
-	ctx, cancel := context.WithTimeoutCause(ctx, d.cfg.ReloadTimeout,
+func (d *Daemon) reload(parent context.Context, notify func(string)) {
+	ctx, cancel := context.WithTimeoutCause(parent, d.cfg.ReloadTimeout,
 		fmt.Errorf("reload not done within the reload timeout %v", d.cfg.ReloadTimeout))
 	defer cancel()
 	notify("RELOADING=1\nSTATUS=reloading\n" + daemon.SdNotifyMonotonicUsec())
@@ -250,6 +255,9 @@ func (d *Daemon) reload(ctx context.Context, notify func(string)) {
 	if err := (lifecycle.Runner{Logger: d.log}).Run(ctx, lifecycle.Reload, d.hooks.Hooks(lifecycle.Reload)); err != nil {
 		d.log.Error("reload failed", "err", err)
 		status = "running; the last reload failed: " + err.Error()
+	}
+	if parent.Err() != nil {
+		return // a stop cut the reload short: STOPPING=1 was sent, not READY
 	}
 	notify("READY=1\n" + statusLine(status))
 }

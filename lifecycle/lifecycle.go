@@ -27,7 +27,7 @@ const (
 	PostDetach Stage = "post-detach" // in the daemon, before it is ready
 	Ready      Stage = "ready"       // in the daemon, just before READY is reported
 	Reload     Stage = "reload"      // in the daemon, on SIGHUP
-	Stop       Stage = "stop"        // in the daemon, on SIGTERM/SIGINT, in reverse order
+	Stop       Stage = "stop"        // in the daemon, on SIGTERM/SIGINT or when the body returned, in reverse order
 )
 
 // Func is a hook. It should return promptly once ctx is done.
@@ -102,10 +102,14 @@ func (r Runner) logger() *slog.Logger {
 }
 
 // Run runs hooks in order and stops at the first failure, which it returns
-// as a [*HookError]. A hook that has not returned when ctx is done is
-// abandoned (its goroutine keeps running) and reported as failed.
+// as a [*HookError]. A hook that has not returned once ctx is done and the
+// [Runner.Grace] has passed is abandoned (its goroutine keeps running) and
+// reported as failed; hooks after a done ctx are not run.
 func (r Runner) Run(ctx context.Context, stage Stage, hooks []Hook) error {
 	for _, h := range hooks {
+		if ctx.Err() != nil {
+			return &HookError{Stage: stage, Hook: h.Name, Err: fmt.Errorf("not run: %w", context.Cause(ctx))}
+		}
 		if err := r.call(ctx, stage, h); err != nil {
 			return err
 		}
@@ -145,7 +149,7 @@ func oneLine(errs []error) string {
 // call runs one hook in its own goroutine so that a hook ignoring its
 // context cannot hold the daemon past ctx's deadline.
 func (r Runner) call(ctx context.Context, stage Stage, h Hook) error {
-	log := r.logger().With("stage", string(stage), "hook", h.Name)
+	log := r.logger().With("hook_stage", string(stage), "hook", h.Name)
 	start := time.Now()
 	done := make(chan error, 1)
 	go func() {

@@ -24,6 +24,9 @@ var (
 	// ErrReplaced: the file was unlinked or replaced while we locked it,
 	// too many times in a row.
 	ErrReplaced = errors.New("file keeps being replaced while locking")
+	// ErrBusy: only shared locks are held on the file (a controller reading
+	// it), but for longer than a reader should take.
+	ErrBusy = errors.New("held with a shared lock by another process")
 	// ErrMismatch: an inherited descriptor is not the file it was said to be.
 	ErrMismatch = errors.New("descriptor does not match the expected file")
 	// ErrHardLink: the file has more than one name (hard link). Writing it
@@ -185,7 +188,11 @@ func acquire(ctx context.Context, path string, wait bool) (*File, error) {
 		}
 		dev, ino := uint64(st.Dev), uint64(st.Ino)
 		err = lockExclusiveNB(int(f.Fd()))
-		if errors.Is(err, unix.EWOULDBLOCK) {
+		if errors.Is(err, errSharedOnly) && !wait {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w for over %v (a reader such as `flock -s` holds it); find it with `fuser %s` and retry", path, ErrBusy, sharedWait, path)
+		}
+		if errors.Is(err, unix.EWOULDBLOCK) || errors.Is(err, errSharedOnly) {
 			if !wait {
 				le := lockedError(f, path)
 				f.Close()
@@ -208,6 +215,9 @@ func acquire(ctx context.Context, path string, wait bool) (*File, error) {
 	return nil, &os.PathError{Op: "lock", Path: path, Err: ErrReplaced}
 }
 
+// errSharedOnly: lockExclusiveNB gave up while only shared locks were held.
+var errSharedOnly = errors.New("only shared locks held")
+
 // sharedWait bounds how long lockExclusiveNB retries while only shared
 // locks are held: a controller's Inspect holds one for microseconds.
 const sharedWait = time.Second
@@ -216,7 +226,7 @@ const sharedWait = time.Second
 // holder. A file held only with shared locks (a controller reading the state
 // right now, possibly without the guard file) is not a running daemon, so it
 // retries, with short pauses, for at most sharedWait before giving up with
-// EWOULDBLOCK.
+// errSharedOnly. An exclusive holder gives EWOULDBLOCK at once.
 func lockExclusiveNB(fd int) error {
 	deadline := time.Now().Add(sharedWait)
 	for pause := 100 * time.Microsecond; ; pause = min(2*pause, 10*time.Millisecond) {
@@ -230,7 +240,7 @@ func lockExclusiveNB(fd int) error {
 		}
 		unix.Flock(fd, unix.LOCK_UN)
 		if time.Now().After(deadline) {
-			return unix.EWOULDBLOCK
+			return errSharedOnly
 		}
 		time.Sleep(pause)
 	}

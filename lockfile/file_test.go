@@ -1033,3 +1033,15 @@ func TestWriteErrorsNamePath(t *testing.T) {
 		}
 	}
 }
+
+// TestAcquireLongSharedHolderIsBusy: a shared lock held for longer than a
+// reader takes is reported as such, not as a running daemon.
+func TestAcquireLongSharedHolderIsBusy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.pid")
+	writeFile(t, path, "")
+	startHolder(t, path, "sh")
+	_, err := Acquire(path)
+	if !errors.Is(err, ErrBusy) || errors.Is(err, ErrLocked) {
+		t.Fatalf("Acquire with a long shared holder: %v, want ErrBusy", err)
+	}
+}
