@@ -19,7 +19,8 @@
 //     that [Launch] created for it (sd_notify(3)); only datagrams whose
 //     sender is the command or one of its descendants count. The socket
 //     lives in a new 0700 directory under $TMPDIR (under /tmp when the
-//     command runs as another user, who then owns the directory), removed
+//     command gets a user or group of its own, who then owns the directory,
+//     or when the path under $TMPDIR would be too long), removed
 //     when Launch returns. STATUS= is logged, ERRNO= is a failure,
 //     EXTEND_TIMEOUT_USEC= pushes the deadline out, and MAINPID= (if it
 //     names the command or a descendant) is the PID written.

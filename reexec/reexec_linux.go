@@ -223,7 +223,7 @@ func (c *Child) PID() int { return c.cmd.Process.Pid }
 // Failure is why a daemon stage did not become ready.
 type Failure struct {
 	PID     int
-	Reason  string // "reported an error", "exited", "was not ready within 1m0s", …
+	Reason  string // "failed to start", "exited before it was ready", "did not become ready: …", "sent a malformed message", …
 	Message string // the daemon's own error message, if it sent one
 	Exit    string // "exit status 3", "signal: killed", … if it exited
 	Crash   string // the Go runtime's fatal output (unrecovered panic), if any
