@@ -118,7 +118,11 @@ func TestForegroundNotifyReloadStop(t *testing.T) {
 		t.Errorf("pid file while running: %+v %v", info, err)
 	}
 	syscall.Kill(syscall.Getpid(), syscall.SIGHUP)
-	<-reloaded
+	select {
+	case <-reloaded:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the reload hook did not run within 30s of SIGHUP")
+	}
 	msg := m.next("RELOADING=1", "READY=1", "X_HOOK=")
 	if !strings.Contains(msg, "RELOADING=1") || !strings.Contains(msg, "MONOTONIC_USEC=") {
 		t.Fatalf("first message of a reload %q, want RELOADING=1 with MONOTONIC_USEC", msg)
@@ -134,7 +138,7 @@ func TestForegroundNotifyReloadStop(t *testing.T) {
 			t.Fatalf("got %q, want %s", got, want)
 		}
 	}
-	if err := <-errc; err != nil {
+	if err := recvErr(t, errc); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -174,7 +178,7 @@ func TestWatchdogPingsAndHealthVeto(t *testing.T) {
 	failing.Store(false)
 	m.next("WATCHDOG=1")
 	cancel()
-	if err := <-errc; err != nil {
+	if err := recvErr(t, errc); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -335,4 +339,16 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// recvErr receives Run's result, failing t if it does not come within 30 s.
+func recvErr(t *testing.T, errc <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-errc:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return within 30s")
+		return nil
+	}
 }

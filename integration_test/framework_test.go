@@ -176,7 +176,10 @@ func TestStopHookFailure(t *testing.T) {
 	syscall.Kill(pid, syscall.SIGTERM)
 	proctest.WaitFor(t, 10*time.Second, "daemon to exit", func() bool { return !proctest.Alive(pid) })
 	var ws syscall.WaitStatus
-	if _, err := syscall.Wait4(pid, &ws, 0, nil); err == nil && ws.ExitStatus() != 1 {
+	if _, err := syscall.Wait4(pid, &ws, 0, nil); err != nil {
+		t.Fatalf("reaping the daemon %d (we are its subreaper): %v", pid, err)
+	}
+	if ws.ExitStatus() != 1 {
 		t.Errorf("daemon exit status %d, want 1", ws.ExitStatus())
 	}
 	waitFileContains(t, logFile, `stop hook \"flush\": flush: disk full`)
@@ -275,7 +278,8 @@ func TestLauncherKilledBeforeAck(t *testing.T) {
 	svc := binary(t, "./integration_test/testdata/svc")
 	dir := t.TempDir()
 	pidFile, rec := filepath.Join(dir, "svc.pid"), filepath.Join(dir, "record")
-	launcher := exec.Command(svc, "start", "--pid-file", pidFile, "--record", rec, "--delay-ready", "500ms")
+	logFile := filepath.Join(dir, "svc.log")
+	launcher := exec.Command(svc, "start", "--pid-file", pidFile, "--log-file", logFile, "--record", rec, "--delay-ready", "2s")
 	if err := launcher.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -301,6 +305,9 @@ func TestLauncherKilledBeforeAck(t *testing.T) {
 	if pid == launcher.Process.Pid || !proctest.Alive(pid) {
 		t.Fatalf("pid file names %d (launcher %d), alive=%v", pid, launcher.Process.Pid, proctest.Alive(pid))
 	}
+	// The PID came from the daemon itself, not from a launcher that got
+	// READY before it died.
+	waitFileContains(t, logFile, "launcher did not acknowledge READY")
 	syscall.Kill(pid, syscall.SIGTERM)
 	proctest.WaitFor(t, 10*time.Second, "daemon to exit", func() bool { return !proctest.Alive(pid) })
 	requireReleased(t, pidFile)
@@ -415,7 +422,7 @@ func TestRelativePathsAndForegroundLog(t *testing.T) {
 	proctest.Cleanup(t, fg.Process.Pid)
 	waitFileContains(t, fgLog, "stage=foreground")
 	fg.Process.Signal(syscall.SIGTERM)
-	if err := fg.Wait(); err != nil {
+	if err := proctest.Wait(t, fg, 30*time.Second); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	if out.Len() != 0 {
@@ -495,7 +502,7 @@ func TestRestartInForeground(t *testing.T) {
 	}
 	run(t, nil, hello, "status", "--pid-file", pidFile, "--timeout", "5s").expect(t, 0, "status of the foreground daemon")
 	run(t, nil, hello, "stop", "--pid-file", pidFile, "--timeout", "10s").expect(t, 0, "stop of the foreground daemon")
-	if err := fg.Wait(); err != nil {
+	if err := proctest.Wait(t, fg, 30*time.Second); err != nil {
 		t.Errorf("foreground daemon exited with %v", err)
 	}
 }

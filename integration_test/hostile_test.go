@@ -4,6 +4,7 @@ package integration_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/daemonkit/daemonkit/internal/proctest"
 	"github.com/daemonkit/daemonkit/lockfile"
@@ -108,17 +110,16 @@ func runInPIDNamespace(t *testing.T, ctl string, c nsCase) nsReport {
 	}
 	sh.WriteString("kill -9 $CANARY ${HOLDER:-} 2>/dev/null; wait 2>/dev/null; exit 0\n")
 
-	cmd := exec.Command("unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", sh.String())
+	// --kill-child: when unshare dies, its child (PID 1 of the namespace)
+	// gets SIGKILL, and with it everything in the namespace. The context
+	// bounds the whole run.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "sh", "-c", sh.String())
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Killing unshare's child (PID 1 of the namespace) kills everything in it.
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	if err := <-done; err != nil {
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Run(); err != nil {
 		t.Fatalf("namespace run: %v\n%s", err, out.String())
 	}
 	r := nsReport{codes: map[string]int{}, stderr: map[string]string{}, out: out.String()}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/daemonkit/daemonkit/internal/procfs"
 	"github.com/daemonkit/daemonkit/internal/proctest"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
@@ -64,14 +65,27 @@ func TestScripts(t *testing.T) {
 	})
 }
 
-// killDaemons kills the daemon of every running PID file under dir.
+// killDaemons kills the daemon of every locked PID file under dir, and
+// every process holding one open.
 func killDaemons(dir string) {
 	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".pid") {
 			return nil
 		}
-		if info, err := lockfile.Inspect(path); err == nil && info.State == lockfile.Running {
+		info, err := lockfile.Inspect(path)
+		if err != nil || !info.State.Alive() {
+			return nil
+		}
+		if info.State == lockfile.Running {
 			proctest.Kill(info.PID)
+		}
+		// Starting or stopping, or a holder the file does not name: kill
+		// whoever holds it open.
+		holders, _ := procfs.Holders(info.Dev, info.Ino)
+		for _, pid := range holders {
+			if pid != os.Getpid() {
+				proctest.Kill(pid)
+			}
 		}
 		return nil
 	})

@@ -48,7 +48,7 @@ func TestHangupAbortsBackgroundStart(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	err = cmd.Wait()
+	err = proctest.Wait(t, cmd, 30*time.Second)
 	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if ws.Signaled() || ws.ExitStatus() != 102 {
 		t.Errorf("daemonctl after SIGHUP: %v (%v), want exit status 102", cmd.ProcessState, err)

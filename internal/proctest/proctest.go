@@ -167,3 +167,22 @@ func RequireRoot(t testing.TB) {
 		t.Skip("skipped: needs root to switch to user nobody (CI runs as root)")
 	}
 }
+
+// Wait waits for a started command to exit, at most d; past that it kills
+// the command, reaps it and fails t. It returns cmd.Wait's error.
+func Wait(t testing.TB, cmd *exec.Cmd, d time.Duration) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-timer.C:
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("%s (pid %d) did not exit within %v; killed", cmd.Path, cmd.Process.Pid, d)
+		return nil
+	}
+}
