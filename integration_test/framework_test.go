@@ -506,3 +506,69 @@ func TestRestartInForeground(t *testing.T) {
 		t.Errorf("foreground daemon exited with %v", err)
 	}
 }
+
+// TestDaemonEnforcesReadyTimeout: with its launcher gone, a daemon whose
+// start hooks overrun the ready timeout gives up by itself instead of
+// staying "starting" for ever.
+func TestDaemonEnforcesReadyTimeout(t *testing.T) {
+	svc := binary(t, "./integration_test/testdata/svc")
+	dir := t.TempDir()
+	pidFile, rec := filepath.Join(dir, "svc.pid"), filepath.Join(dir, "record")
+	launcher := exec.Command(svc, "start", "--pid-file", pidFile, "--record", rec, "--delay-ready", "1h", "--ready-timeout", "2s")
+	if err := launcher.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { launcher.Process.Kill(); launcher.Wait() })
+	waitFileContains(t, rec, "post-detach")
+	var daemon int
+	for _, pid := range procsWithArg(pidFile) {
+		if pid != launcher.Process.Pid {
+			daemon = pid
+			proctest.Cleanup(t, pid)
+		}
+	}
+	if daemon == 0 {
+		t.Fatal("no daemon stage found")
+	}
+	launcher.Process.Kill()
+	launcher.Wait()
+	proctest.WaitFor(t, 15*time.Second, "the daemon to give up after its ready timeout", func() bool { return !proctest.Alive(daemon) })
+	requireReleased(t, pidFile)
+}
+
+// TestStopHooksGetTheirOwnTime: a body that ignores the stop overruns
+// StopTimeout; the OnStop hooks still run, in reverse order, and the PID
+// file is emptied.
+func TestStopHooksGetTheirOwnTime(t *testing.T) {
+	svc := binary(t, "./integration_test/testdata/svc")
+	dir := t.TempDir()
+	pidFile, rec := filepath.Join(dir, "svc.pid"), filepath.Join(dir, "record")
+	run(t, nil, svc, "start", "--pid-file", pidFile, "--record", rec, "--ignore-stop", "--stop-timeout", "1s").expect(t, 0, "start")
+	pid := daemonPID(t, pidFile)
+	run(t, nil, svc, "stop", "--pid-file", pidFile, "--stop-timeout", "1s").expect(t, 0, "stop")
+	got := readFile(t, rec)
+	i2, i1 := strings.Index(got, "stop-2 "+strconv.Itoa(pid)), strings.Index(got, "stop-1 "+strconv.Itoa(pid))
+	if i2 < 0 || i1 < 0 || i2 > i1 {
+		t.Errorf("stop hooks after an overrunning body: %q; want stop-2 then stop-1", got)
+	}
+	if b, _ := os.ReadFile(pidFile); len(b) != 0 {
+		t.Errorf("pid file after stop: %q", b)
+	}
+}
+
+// TestForegroundStartupErrorsReachTheTerminal: with --log-file, `run`
+// still reports "already running" on the terminal (the log takes over only
+// once the daemon is past its lock and PreDetach hooks).
+func TestForegroundStartupErrorsReachTheTerminal(t *testing.T) {
+	hello := binary(t, "./examples/hello")
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "hello.pid")
+	run(t, nil, hello, "start", "--pid-file", pidFile).expect(t, 0, "start")
+	pid := daemonPID(t, pidFile)
+	r := run(t, nil, hello, "run", "--pid-file", pidFile, "--log-file", filepath.Join(dir, "fg.log"))
+	r.expect(t, 100, "run while running")
+	if !strings.Contains(r.stderr, "already running (pid "+strconv.Itoa(pid)+")") {
+		t.Errorf("run while running said %q on the terminal", r.stderr)
+	}
+	run(t, nil, hello, "stop", "--pid-file", pidFile).expect(t, 0, "stop")
+}

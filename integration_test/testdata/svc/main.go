@@ -28,6 +28,7 @@ func main() {
 	delay := d.Flags().Duration("delay-ready", 0, "sleep this long in PostDetach")
 	failReady := d.Flags().Bool("fail-ready", false, "fail in OnReady (after the child was started)")
 	reloadFor := d.Flags().Duration("reload-takes", 0, "each OnReload hook takes this long (ignoring its context)")
+	ignoreStop := d.Flags().Bool("ignore-stop", false, "the body never returns (ignores its context)")
 	var mu sync.Mutex
 	rec := func(what string) {
 		mu.Lock()
@@ -91,6 +92,9 @@ func main() {
 		return nil
 	})
 	framework.Main(d, func(ctx context.Context) error {
+		if *ignoreStop {
+			select {}
+		}
 		ln, err := d.Listener("pong")
 		if err != nil {
 			return err
