@@ -352,3 +352,49 @@ func recvErr(t *testing.T, errc <-chan error) error {
 		return nil
 	}
 }
+
+// TestStopDuringReloadSendsNoReady: a stop that cuts a reload short is
+// followed by STOPPING=1 and the OnStop hooks, never by a READY=1 from the
+// abandoned reload.
+func TestStopDuringReloadSendsNoReady(t *testing.T) {
+	m := newFakeManager(t)
+	t.Setenv("WATCHDOG_USEC", "")
+	d := New(Config{Name: "n", Dir: mustGetwd(t), Logger: slogDiscard()})
+	inReload := make(chan struct{}, 1)
+	d.OnReload("slow", func(ctx context.Context) error {
+		inReload <- struct{}{}
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	d.OnStop("mark", func(context.Context) error { daemon.SdNotify(false, "X_HOOK=stop"); return nil })
+	running := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		errc <- d.Run(context.Background(), func(ctx context.Context) error {
+			close(running)
+			<-ctx.Done()
+			return nil
+		})
+	}()
+	m.next("READY=1")
+	<-running
+	syscall.Kill(syscall.Getpid(), syscall.SIGHUP)
+	if msg := m.next("RELOADING=1"); !strings.Contains(msg, "RELOADING=1") {
+		t.Fatalf("got %q", msg)
+	}
+	select {
+	case <-inReload:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the reload hook did not start")
+	}
+	syscall.Kill(syscall.Getpid(), syscall.SIGTERM)
+	if msg := m.next("READY=1", "STOPPING=1"); !strings.Contains(msg, "STOPPING=1") {
+		t.Fatalf("after a stop during a reload: %q, want STOPPING=1 (no READY=1)", msg)
+	}
+	if msg := m.next("READY=1", "X_HOOK="); !strings.Contains(msg, "X_HOOK=stop") {
+		t.Fatalf("after STOPPING=1: %q, want the stop hook (no READY=1)", msg)
+	}
+	if err := recvErr(t, errc); err != nil {
+		t.Fatal(err)
+	}
+}
