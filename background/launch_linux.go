@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -131,8 +130,15 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// dropEnv lists the variables of the caller that are never passed on.
-var dropEnv = []string{"NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "WATCHDOG_PID", "WATCHDOG_USEC"}
+// dropped reports whether k is a variable of the caller's that is never
+// passed on: they speak of the caller's supervisor, not the command's.
+func dropped(k string) bool {
+	switch k {
+	case "NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "WATCHDOG_PID", "WATCHDOG_USEC":
+		return true
+	}
+	return false
+}
 
 // identity resolves User and Group into credentials (see internal/ident,
 // whose rules the framework's launcher shares) and builds the environment.
@@ -140,7 +146,7 @@ func identity(o Options) (*syscall.Credential, []string, error) {
 	env := make([]string, 0, len(os.Environ())+len(o.Env)+4)
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if !slices.Contains(dropEnv, k) {
+		if !dropped(k) {
 			env = append(env, kv)
 		}
 	}

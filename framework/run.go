@@ -44,12 +44,6 @@ func (d *Daemon) Run(ctx context.Context, body Body) error {
 	return d.launch(ctx)
 }
 
-// stopSignals cancel the body; reloadSignals run OnReload hooks.
-var (
-	stopSignals   = []os.Signal{syscall.SIGTERM, syscall.SIGINT}
-	reloadSignals = []os.Signal{syscall.SIGHUP}
-)
-
 func isStop(sig os.Signal) bool { return sig == syscall.SIGTERM || sig == syscall.SIGINT }
 
 // errStopSignal is the cause of a cancellation by SIGTERM or SIGINT.
@@ -266,6 +260,6 @@ func (d *Daemon) reload(parent context.Context, notify func(string)) {
 // runs, so that none is lost or kills the process by default.
 func notifySignals() (chan os.Signal, func()) {
 	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, append(stopSignals, reloadSignals...)...)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP) // stop, stop, reload
 	return sigs, func() { signal.Stop(sigs) }
 }

@@ -248,15 +248,17 @@ It takes start's options and stop's --signal and --kill-after. --timeout
 	// Shell completion: PID files, signal names.
 	root.MarkPersistentFlagFilename("pid-file", "pid")
 	root.MarkPersistentFlagFilename("guard-file", "lock")
-	sig.ValidArgs = commonSignals
+	sig.ValidArgs = commonSignals()
 	for _, cmd := range []*cobra.Command{stop, restart} {
-		cmd.RegisterFlagCompletionFunc("signal", cobra.FixedCompletions(commonSignals, cobra.ShellCompDirectiveNoFileComp))
+		cmd.RegisterFlagCompletionFunc("signal", cobra.FixedCompletions(commonSignals(), cobra.ShellCompDirectiveNoFileComp))
 	}
 	return root
 }
 
 // commonSignals are offered by shell completion (any signal is accepted).
-var commonSignals = []string{"HUP", "INT", "QUIT", "TERM", "KILL", "USR1", "USR2", "WINCH", "CONT", "STOP"}
+func commonSignals() []string {
+	return []string{"HUP", "INT", "QUIT", "TERM", "KILL", "USR1", "USR2", "WINCH", "CONT", "STOP"}
+}
 
 // needCommand requires the daemon's command line (start, restart).
 func needCommand(cmd *cobra.Command, args []string) error {

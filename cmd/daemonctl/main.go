@@ -12,14 +12,13 @@ import (
 	"syscall"
 )
 
-// stopSignals end the action in progress cleanly: a start is aborted (the
-// command it started is killed and the PID file left not running), a wait
-// ends. SIGHUP is among them so that closing the terminal daemonctl runs in
-// does not kill it midway and leave a half-started daemon behind.
-var stopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
-
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
+	// SIGINT, SIGTERM and SIGHUP end the action in progress cleanly: a
+	// start is aborted (the command it started is killed and the PID file
+	// left not running), a wait ends. SIGHUP is among them so that closing
+	// the terminal daemonctl runs in does not kill it midway and leave a
+	// half-started daemon behind.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

@@ -5,22 +5,35 @@ import (
 	"strings"
 )
 
-// ucwActions are libucw's action options.
-var ucwActions = map[string]bool{"--start": true, "--stop": true, "--check": true, "--reload": true}
-
-// verbs are the subcommand names (and aliases) of daemonctl.
-var verbs = map[string]bool{
-	"start": true, "stop": true, "status": true, "check": true, "signal": true,
-	"reload": true, "restart": true, "help": true, "completion": true,
-	"__complete": true, "__completeNoDesc": true,
+// isUCWAction reports whether a is one of libucw's action options.
+func isUCWAction(a string) bool {
+	switch a {
+	case "--start", "--stop", "--check", "--reload":
+		return true
+	}
+	return false
 }
 
-// valueFlags are the options that take a value as the next argument (when
-// not given as --flag=value): that argument is never an action or a verb.
-var valueFlags = map[string]bool{
-	"--pid-file": true, "-p": true, "--guard-file": true, "--timeout": true,
-	"--kill-after": true, "--user": true, "--group": true, "--chdir": true,
-	"--umask": true, "--output": true, "--env": true, "--ready-fd": true,
+// isVerb reports whether a is a subcommand name (or alias) of daemonctl.
+func isVerb(a string) bool {
+	switch a {
+	case "start", "stop", "status", "check", "signal", "reload", "restart",
+		"help", "completion", "__complete", "__completeNoDesc":
+		return true
+	}
+	return false
+}
+
+// takesValue reports whether option a takes a value as the next argument
+// (when not given as --flag=value): that argument is never an action or a
+// verb.
+func takesValue(a string) bool {
+	switch a {
+	case "--pid-file", "-p", "--guard-file", "--timeout", "--kill-after",
+		"--user", "--group", "--chdir", "--umask", "--output", "--env", "--ready-fd":
+		return true
+	}
+	return false
 }
 
 // rewriteUCW turns libucw's ucw-daemon-control spelling
@@ -43,7 +56,7 @@ func rewriteUCW(args []string) ([]string, error) {
 	rest := make([]string, 0, len(head))
 	for i := 0; i < len(head); i++ {
 		a := head[i]
-		if ucwActions[a] {
+		if isUCWAction(a) {
 			if action != "" && action != a {
 				return nil, usageErrorf("%s and %s cannot be combined: give one action", action, a)
 			}
@@ -66,13 +79,13 @@ func rewriteUCW(args []string) ([]string, error) {
 			}
 			continue
 		}
-		if valueFlags[a] && i+1 < len(head) {
+		if takesValue(a) && i+1 < len(head) {
 			// --pid-file stop: "stop" is the file's name.
 			rest = append(rest, a, head[i+1])
 			i++
 			continue
 		}
-		if !strings.HasPrefix(a, "-") && verbs[a] {
+		if !strings.HasPrefix(a, "-") && isVerb(a) {
 			hasVerb = true
 		}
 		rest = append(rest, a)
