@@ -572,3 +572,42 @@ func TestForegroundStartupErrorsReachTheTerminal(t *testing.T) {
 	}
 	run(t, nil, hello, "stop", "--pid-file", pidFile).expect(t, 0, "stop")
 }
+
+// TestStartCommandKeepsStderr: a start command that leaves a process
+// behind with its standard error open (a daemon that did not redirect it)
+// writes to daemonctl's own standard error, as with ucw-daemon-control, not
+// into a pipe that nobody reads once daemonctl has exited (which would kill
+// it with SIGPIPE on its next message).
+func TestStartCommandKeepsStderr(t *testing.T) {
+	ctl := binary(t, "./cmd/daemonctl")
+	hello := binary(t, "./examples/hello")
+	dir := t.TempDir()
+	pidFile, childFile, errFile := filepath.Join(dir, "h.pid"), filepath.Join(dir, "child"), filepath.Join(dir, "stderr")
+	script := hello + ` start --pid-file "$1" && { sh -c 'while [ ! -e "$0.go" ]; do sleep 0.01; done; echo late >&2; exec sleep 1000' "$2" & echo $! > "$2"; }`
+	errf, err := os.Create(errFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errf.Close()
+	cmd := exec.Command(ctl, "start", "--pid-file", pidFile, "--", "sh", "-c", script, "sh", pidFile, childFile)
+	cmd.Stdout, cmd.Stderr = errf, errf // files: nothing here waits for the child to close them
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := proctest.Wait(t, cmd, time.Minute); err != nil {
+		t.Fatalf("daemonctl start: %v\n%s", err, readFile(t, errFile))
+	}
+	daemonPID(t, pidFile)
+	child, _ := strconv.Atoi(readFile(t, childFile))
+	proctest.Cleanup(t, child)
+	os.WriteFile(childFile+".go", nil, 0o644) // daemonctl has exited: now write
+	waitFileContains(t, errFile, "late")
+	proctest.WaitFor(t, 5*time.Second, "the writer to exec sleep", func() bool {
+		comm, _ := os.ReadFile("/proc/" + strconv.Itoa(child) + "/comm")
+		return string(comm) == "sleep\n"
+	})
+	if !proctest.Alive(child) {
+		t.Fatal("the process that wrote to its inherited stderr after daemonctl exited died")
+	}
+	run(t, nil, ctl, "stop", "--pid-file", pidFile).expect(t, 0, "stop")
+}

@@ -354,6 +354,15 @@ func (c *cli) starter(args []string, timeout time.Duration) (control.Starter, er
 		}
 		cs := control.Command(args[0], args[1:]...)
 		cs.Stdout, cs.Stderr = c.stdout, c.stderr
+		if _, ok := c.stderr.(*os.File); ok {
+			// The command writes to our standard error itself, as with
+			// ucw-daemon-control and start-stop-daemon, so its message
+			// stands just above ours. Capturing it through a pipe would
+			// leave a daemon that keeps standard error open writing into a
+			// pipe nobody reads once we exit (SIGPIPE), and hold up the
+			// start until the pipe's wait delay.
+			cs.MessageLimit = 0
+		}
 		return cs, nil
 	}
 	o := background.Options{
