@@ -231,6 +231,8 @@ type Error struct {
 	Output []string
 }
 
+// Error says what failed, with the command's exit status or signal and
+// the tail of its output.
 func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s (pid %d) %v", e.Command, e.PID, e.Err)

@@ -64,6 +64,7 @@ type HookError struct {
 	Err   error
 }
 
+// Error names the stage and the hook, then gives the hook's error.
 func (e *HookError) Error() string {
 	return fmt.Sprintf("%s hook %q: %v", e.Stage, e.Hook, e.Err)
 }
@@ -77,6 +78,7 @@ type PanicError struct {
 	Stack []byte // the goroutine's stack at the panic
 }
 
+// Error gives the panic value.
 func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
 
 // DefaultGrace is how long a hook may take to return after its context

@@ -44,6 +44,8 @@ type LockedError struct {
 	Content []byte
 }
 
+// Error says that the daemon is already running, with its PID if the
+// file names one.
 func (e *LockedError) Error() string {
 	switch e.State {
 	case Running:

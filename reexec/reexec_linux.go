@@ -231,6 +231,9 @@ type Failure struct {
 	Err     error  // the underlying cause, for errors.Is
 }
 
+// Error says why the daemon stage did not become ready: its PID, the
+// reason, its own message, its exit status, and what it left behind
+// (runtime crash output, the last lines of its log).
 func (f *Failure) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "daemon (pid %d) %s", f.PID, f.Reason)
