@@ -59,10 +59,7 @@ func (d *Daemon) launch(ctx context.Context) error {
 	}
 	var logf *os.File
 	if d.cfg.LogFile != "" {
-		uid, gid := -1, -1
-		if cred != nil {
-			uid, gid = int(cred.Uid), int(cred.Gid)
-		}
+		uid, gid := owner(cred)
 		if logf, err = openLog(d.cfg.LogFile, uid, gid); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/daemonkit/daemonkit/lockfile"
 
@@ -54,7 +55,14 @@ func (d *Daemon) reopenLog() error {
 	if d.cfg.LogFile == "" || !d.logToFile {
 		return nil
 	}
-	f, err := openLog(d.cfg.LogFile, -1, -1)
+	return d.logOnto(nil)
+}
+
+// logOnto opens the log file (created for cred's user, if given) and
+// makes it stdout and stderr.
+func (d *Daemon) logOnto(cred *syscall.Credential) error {
+	uid, gid := owner(cred)
+	f, err := openLog(d.cfg.LogFile, uid, gid)
 	if err != nil {
 		return err
 	}
@@ -65,6 +73,15 @@ func (d *Daemon) reopenLog() error {
 		}
 	}
 	return nil
+}
+
+// owner gives the uid and gid a new log file is handed to: cred's, or -1
+// (keep ours) without one.
+func owner(cred *syscall.Credential) (uid, gid int) {
+	if cred == nil {
+		return -1, -1
+	}
+	return int(cred.Uid), int(cred.Gid)
 }
 
 // absolutePaths makes the PID and log file paths absolute: the daemon runs
@@ -104,23 +121,12 @@ func (d *Daemon) redirectToLog() error {
 	if d.cfg.LogFile == "" {
 		return nil
 	}
-	uid, gid := -1, -1
 	cred, err := credential(d.cfg.User, d.cfg.Group)
 	if err != nil {
 		return err
 	}
-	if cred != nil {
-		uid, gid = int(cred.Uid), int(cred.Gid)
-	}
-	f, err := openLog(d.cfg.LogFile, uid, gid)
-	if err != nil {
+	if err := d.logOnto(cred); err != nil {
 		return err
-	}
-	defer f.Close()
-	for _, fd := range []int{1, 2} {
-		if err := dupOnto(int(f.Fd()), fd); err != nil {
-			return fmt.Errorf("log file %s onto fd %d: %w", d.cfg.LogFile, fd, err)
-		}
 	}
 	d.logToFile = true
 	return nil
