@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,11 +17,11 @@ import (
 // exist; a zombie is returned with State 'Z' (see [Stat.Gone]).
 func ReadStat(pid int) (Stat, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ESRCH) {
+	if gone(err) {
 		return Stat{}, ErrGone
 	}
 	if err != nil {
-		return Stat{}, err
+		return Stat{}, fmt.Errorf("procfs: cannot tell whether pid %d exists: %w", pid, err)
 	}
 	st, err := parseStat(b)
 	if err != nil {
@@ -114,29 +115,136 @@ func GroupAlive(pgid int) (bool, error) {
 	return false, nil
 }
 
-// HasOpen reports whether process pid has the file dev/ino open. It
-// returns [ErrGone] if pid does not exist or is a zombie, and another
-// error if it cannot tell (e.g. /proc/PID/fd is not readable for lack of
-// privilege).
-func HasOpen(pid int, dev, ino uint64) (bool, error) {
-	if st, err := ReadStat(pid); err != nil || st.Gone() {
-		return false, ErrGone
+// gone reports whether err from reading /proc/PID/... means that the
+// process does not exist. Only ENOENT and ESRCH say so; anything else
+// (EMFILE, EACCES, ENOMEM, ...) means that we cannot tell.
+func gone(err error) bool {
+	return errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ESRCH)
+}
+
+// openFDs returns the descriptors of pid that are open on the file dev/ino,
+// as "/proc/PID/fd/N" paths. It returns [ErrGone] if pid does not exist or
+// is a zombie, and another error if it cannot tell.
+func openFDs(pid int, dev, ino uint64) ([]string, error) {
+	st, err := ReadStat(pid)
+	if err != nil {
+		return nil, err
+	}
+	if st.Gone() {
+		return nil, ErrGone
 	}
 	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
 	ents, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ESRCH) {
-		return false, ErrGone
+	if gone(err) {
+		return nil, ErrGone
 	}
 	if err != nil {
-		return false, err
+		return nil, fmt.Errorf("procfs: list the descriptors of pid %d: %w", pid, err)
 	}
+	var out []string
 	for _, e := range ents {
 		var st unix.Stat_t
 		if unix.Stat(dir+"/"+e.Name(), &st) == nil && uint64(st.Dev) == dev && uint64(st.Ino) == ino {
+			out = append(out, dir+"/"+e.Name())
+		}
+	}
+	return out, nil
+}
+
+// HasOpen reports whether process pid has the file dev/ino open. It
+// returns [ErrGone] if pid does not exist or is a zombie, and another
+// error if it cannot tell (e.g. /proc/PID/fd is not readable for lack of
+// privilege, or no descriptor is left to read it with).
+func HasOpen(pid int, dev, ino uint64) (bool, error) {
+	fds, err := openFDs(pid, dev, ino)
+	return len(fds) > 0, err
+}
+
+// HoldsLock reports whether process pid holds an exclusive flock(2) lock
+// on the file dev/ino: whether one of its descriptors refers to the open
+// file description that owns the lock. A flock lock belongs to an open
+// file description, and the kernel lists it (a "lock:" line of type FLOCK
+// and WRITE) in /proc/PID/fdinfo/N of every descriptor that refers to that
+// description, and of no other. A process that merely has the same file
+// open through its own open(2), or holds only a shared lock, does not hold
+// it. Errors are as for [HasOpen].
+func HoldsLock(pid int, dev, ino uint64) (bool, error) {
+	fds, err := openFDs(pid, dev, ino)
+	if err != nil {
+		return false, err
+	}
+	for _, fd := range fds {
+		b, err := os.ReadFile(strings.Replace(fd, "/fd/", "/fdinfo/", 1))
+		if gone(err) {
+			continue // closed meanwhile
+		}
+		if err != nil {
+			return false, fmt.Errorf("procfs: read the locks of pid %d: %w", pid, err)
+		}
+		if exclusiveFlock(b) {
 			return true, nil
 		}
 	}
 	return false, nil
+}
+
+// exclusiveFlock reports whether fdinfo content lists an exclusive flock
+// lock, e.g. "lock:\t1: FLOCK  ADVISORY  WRITE 1234 00:2d:5678 0 EOF".
+func exclusiveFlock(fdinfo []byte) bool {
+	for line := range bytes.Lines(fdinfo) {
+		rest, ok := bytes.CutPrefix(line, []byte("lock:"))
+		if !ok {
+			continue
+		}
+		f := bytes.Fields(rest)
+		if len(f) >= 4 && string(f[1]) == "FLOCK" && string(f[3]) == "WRITE" {
+			return true
+		}
+	}
+	return false
+}
+
+// Describe returns what is known about pid, for messages.
+func Describe(pid int) Process {
+	p := Process{PID: pid, UID: -1, Comm: Comm(pid)}
+	var st unix.Stat_t
+	if unix.Stat("/proc/"+strconv.Itoa(pid), &st) == nil {
+		p.UID = int(st.Uid)
+	}
+	return p
+}
+
+// LockHolders returns the live processes that hold an exclusive flock(2)
+// lock on the file dev/ino (see [HoldsLock]), as far as this process may
+// look: processes whose descriptors it may not read are left out.
+func LockHolders(dev, ino uint64) ([]Process, error) {
+	all, err := pids()
+	if err != nil {
+		return nil, err
+	}
+	var out []Process
+	for _, pid := range all {
+		if ok, err := HoldsLock(pid, dev, ino); err == nil && ok {
+			out = append(out, Describe(pid))
+		}
+	}
+	return out, nil
+}
+
+// SameNamespace checks that /proc shows the calling process's own PID
+// namespace, so that what it says about PID N is about the process that
+// kill(2) and pidfd_open(2) reach as N. It returns an error wrapping
+// [ErrForeignProc] if not, or the error that kept it from telling.
+func SameNamespace() error {
+	s, err := os.Readlink("/proc/self")
+	if err != nil {
+		return fmt.Errorf("procfs: cannot tell which PID namespace /proc shows: %w", err)
+	}
+	if s != strconv.Itoa(os.Getpid()) {
+		return fmt.Errorf("%w: /proc/self is %s but this process is pid %d; mount a /proc of this namespace (unshare --mount-proc)",
+			ErrForeignProc, s, os.Getpid())
+	}
+	return nil
 }
 
 // Holders returns the PIDs of the live processes that have the file

@@ -22,3 +22,15 @@ func Holders(dev, ino uint64) ([]int, error) { return nil, ErrUnsupported }
 
 // Comm returns "".
 func Comm(pid int) string { return "" }
+
+// HoldsLock returns [ErrUnsupported].
+func HoldsLock(pid int, dev, ino uint64) (bool, error) { return false, ErrUnsupported }
+
+// LockHolders returns [ErrUnsupported].
+func LockHolders(dev, ino uint64) ([]Process, error) { return nil, ErrUnsupported }
+
+// Describe returns pid with nothing else known.
+func Describe(pid int) Process { return Process{PID: pid, UID: -1} }
+
+// SameNamespace returns [ErrUnsupported].
+func SameNamespace() error { return ErrUnsupported }
