@@ -22,7 +22,7 @@ import (
 
 // TestStorm runs random Start, Stop, Check, Signal and Restart actions, and
 // SIGKILLs of the daemon, from many goroutines on one PID file, and after each action checks, holding
-// the guard file so that no action is in progress, that (SPEC section 6)
+// the guard file so that no action is in progress, that (docs/protocol.md, what must hold)
 // there is never more than one live daemon, that a running PID file names
 // the one live daemon, that a not-running or stale one has no live daemon,
 // and that no action failed or timed out.

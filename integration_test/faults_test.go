@@ -206,7 +206,7 @@ func faultMatrix() []faultCell {
 
 // TestFaultMatrix injects each fault at each stage of a framework daemon
 // started and stopped by daemonctl, and checks what daemonctl reports, the
-// PID file's state afterwards (SPEC section 3), that no lock is held by a
+// PID file's state afterwards (the state table of docs/protocol.md), that no lock is held by a
 // dead process, that no process is left behind, and that a later start
 // succeeds.
 //
@@ -272,7 +272,7 @@ func runFaultCell(t *testing.T, ctl, faulty string, c faultCell) {
 		waitFileContains(t, logFile, s)
 	}
 
-	// The PID file settles in the state the SPEC's table says, and a
+	// The PID file settles in the state the protocol's state table says, and a
 	// locked one is held by the live daemon it names.
 	var info lockfile.Info
 	if !proctest.Eventually(15*time.Second, func() bool {
@@ -407,7 +407,7 @@ func faultyDir(env []string, t *testing.T) string {
 }
 
 // TestDaemonctlStartsFrameworkDaemon: daemonctl start -- SERVICE start, the
-// SPEC's way to start a framework daemon under a controller, starts it.
+// documented way to start a framework daemon under a controller, starts it.
 func TestDaemonctlStartsFrameworkDaemon(t *testing.T) {
 	t.Parallel()
 	hello, ctl := binary(t, "./examples/hello"), binary(t, "./cmd/daemonctl")
@@ -425,7 +425,7 @@ func TestDaemonctlStartsFrameworkDaemon(t *testing.T) {
 
 // TestDaemonctlStartsFrameworkAfterStale: after a daemon died, daemonctl
 // start -- SERVICE start reports 103 (started, the PID file was stale), as
-// SPEC section 4 says, not a failure.
+// the protocol says (docs/protocol.md), not a failure.
 func TestDaemonctlStartsFrameworkAfterStale(t *testing.T) {
 	t.Parallel()
 	hello, ctl := binary(t, "./examples/hello"), binary(t, "./cmd/daemonctl")

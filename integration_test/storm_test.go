@@ -45,7 +45,7 @@ const (
 // action overran stormHang.
 type stormOp struct {
 	name    string
-	allowed []int // exit statuses the SPEC allows when nothing dies
+	allowed []int // exit statuses the protocol allows when nothing dies
 	do      func(ctx context.Context) (code int, detail string)
 }
 
@@ -65,7 +65,7 @@ type stormTarget struct {
 // action (holding the guard, so between actions) and continuously (without
 // it) that there are never two live daemons, that a locked PID file naming
 // a PID names a live daemon, that no action hangs past its timeout and
-// that every exit status is one the SPEC allows; at the end no process of
+// that every exit status is one the protocol allows; at the end no process of
 // the test is left.
 func TestStorm(t *testing.T) {
 	t.Run("framework", func(t *testing.T) {
