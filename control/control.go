@@ -656,7 +656,7 @@ func (a *action) stopStarting(ctx context.Context, info lockfile.Info, sig sysca
 func (a *action) holderHandles(info lockfile.Info) ([]process, error) {
 	all, err := lockHolders(info.Dev, info.Ino)
 	if err != nil {
-		return nil, fmt.Errorf("%w: pid file %s: %w%s; nothing was sent", ErrUnverified, a.o.PIDFile, err, fdHint(err))
+		return nil, fmt.Errorf("cannot tell which processes hold the lock of pid file %s: %w%s; %w", a.o.PIDFile, err, fdHint(err), ErrUnverified)
 	}
 	var procs []process
 	for _, h := range all {
@@ -849,8 +849,8 @@ func (a *action) holds(info lockfile.Info, p process) error {
 	case err == nil:
 		return nil
 	}
-	return fmt.Errorf("%w: cannot tell whether pid %d holds pid file %s: %w%s; nothing was sent",
-		ErrUnverified, pid, a.o.PIDFile, err, fdHint(err))
+	return fmt.Errorf("cannot tell whether pid %d holds pid file %s: %w%s; %w",
+		pid, a.o.PIDFile, err, fdHint(err), ErrUnverified)
 }
 
 // unchanged checks that the PID file is still in the state info, the same
