@@ -267,4 +267,3 @@ func TestGuardHolderNamed(t *testing.T) {
 		t.Errorf("error %v: want the guard holder %d named as not a controller", err, holder)
 	}
 }
-
