@@ -71,7 +71,8 @@ func TestStopStuckStarter(t *testing.T) {
 		default:
 			t.Error("no SIGKILL escalation logged")
 		}
-		if proctest.WaitFor(t, 10*time.Second, "the lock holder to exit", func() bool { return !proctest.Alive(holder) }); f.content() != "" {
+		proctest.WaitFor(t, 10*time.Second, "the lock holder to exit", func() bool { return !proctest.Alive(holder) })
+		if f.content() != "" {
 			t.Errorf("content %q", f.content())
 		}
 	})
