@@ -10,9 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -39,6 +37,8 @@ type action struct {
 	log   *slog.Logger
 	begin time.Time
 	guard *lockfile.File // the guard file, while run holds it
+	// warnedMode is set once the world-writable PID file was warned about.
+	warnedMode bool
 }
 
 func newAction(o Options) (*action, error) {
@@ -91,10 +91,14 @@ func interrupted(ctx context.Context) bool {
 	return errors.Is(ctx.Err(), context.Canceled)
 }
 
-// lockGuard takes the guard file, waiting until ctx is done.
+// lockGuard takes the guard file, waiting until ctx is done. If the wait
+// ends with ctx, the error names the processes that hold the guard and
+// whether they look like controllers: a guard held by anything else (a
+// daemon that inherited it, a user who could open it) is not "another
+// control action", and the operator must know which it is.
 func (a *action) lockGuard(ctx context.Context) (*lockfile.File, error) {
 	a.log.Debug("locking guard file", "guard_file", a.o.GuardFile)
-	g, err := lockfile.AcquireWait(ctx, a.o.GuardFile)
+	g, err := lockfile.AcquireGuard(ctx, a.o.GuardFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		dir := filepath.Dir(a.o.GuardFile)
 		if _, serr := os.Stat(dir); errors.Is(serr, fs.ErrNotExist) {
@@ -104,7 +108,7 @@ func (a *action) lockGuard(ctx context.Context) (*lockfile.File, error) {
 	if err != nil {
 		err = fmt.Errorf("lock guard file %s of pid file %s: %w", a.o.GuardFile, a.o.PIDFile, err)
 		if ctx.Err() != nil && !interrupted(ctx) {
-			return nil, fmt.Errorf("%w; another control action on this daemon is still running, try again later", a.timeout(ctx, err))
+			return nil, fmt.Errorf("%w; %s", a.timeout(ctx, err), a.guardHint())
 		}
 		if ctx.Err() != nil {
 			return nil, a.timeout(ctx, err)
@@ -112,9 +116,28 @@ func (a *action) lockGuard(ctx context.Context) (*lockfile.File, error) {
 		if errors.Is(err, fs.ErrPermission) {
 			return nil, fmt.Errorf("%w; run as the daemon's user or as root", err)
 		}
-		return nil, err
+		return nil, fmt.Errorf("%w%s", err, fdHint(err))
 	}
 	return g, nil
+}
+
+// guardHint says who holds the guard file, for an action that timed out
+// waiting for it.
+func (a *action) guardHint() string {
+	var st unix.Stat_t
+	if err := unix.Stat(a.o.GuardFile, &st); err != nil {
+		return "another control action on this daemon may still be running, try again later"
+	}
+	procs, err := lockHolders(uint64(st.Dev), uint64(st.Ino))
+	if err != nil || len(procs) == 0 {
+		return "another control action on this daemon may still be running (its holder cannot be seen from here), try again later"
+	}
+	for _, p := range procs {
+		if !looksLikeController(p, 0, 0) {
+			return fmt.Sprintf("the guard is held by %s: a process that is not a controller holds the lock (e.g. a daemon that inherited it from the program that started it); end it, or give the action a longer timeout if it is a controller", describeHolders(procs, 0, 0))
+		}
+	}
+	return fmt.Sprintf("the guard is held by %s: another control action on this daemon is still running, try again later", describeHolders(procs, 0, 0))
 }
 
 // run runs fn with the guard file locked.
@@ -132,22 +155,49 @@ func (a *action) run(ctx context.Context, fn func() (Result, error)) (Result, er
 	return fn()
 }
 
-// inspect reads the state of the PID file and refuses one that is not a
-// regular file or is world-writable.
+// inspect reads the state of the PID file. It refuses a path that is not
+// a regular file. A world-writable PID file is used, with a warning:
+// anyone can make it name any process, but no process is ever signalled
+// unless /proc shows that it holds the file's lock (see [Stop]), so its
+// content can do no more than name a process that the lock already proves
+// to be the daemon.
 func (a *action) inspect() (lockfile.Info, error) {
 	info, err := lockfile.Inspect(a.o.PIDFile)
-	if errors.Is(err, lockfile.ErrHardLink) {
-		return info, fmt.Errorf("examine pid file %s: %w", a.o.PIDFile, err)
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, lockfile.ErrNotRegular):
 		return info, fmt.Errorf("examine pid file %s: %w (it must be a regular file, not a symlink, directory or FIFO)", a.o.PIDFile, err)
+	case err != nil:
+		return info, fmt.Errorf("examine pid file %s: %w%s", a.o.PIDFile, err, fdHint(err))
 	}
-	if info.Ino != 0 && info.Mode&0o002 != 0 {
-		return info, fmt.Errorf("%w: pid file %s is world-writable (mode %04o), so anyone could make it name any process; make it writable only by the daemon's user (chmod 644 %s)",
-			ErrUnsafe, a.o.PIDFile, info.Mode, a.o.PIDFile)
+	if info.Ino != 0 && info.Mode&0o002 != 0 && !a.warnedMode {
+		a.warnedMode = true
+		a.log.Warn(fmt.Sprintf("pid file %s is world-writable (mode %04o): anyone can make it name any process; only a process that holds its lock is ever signalled, but make it writable only by the daemon's user (chmod 644 %s)",
+			a.o.PIDFile, info.Mode, a.o.PIDFile), "error", ErrUnsafe)
 	}
 	a.log.Debug("pid file state", "state", info.State, "pid", info.PID)
 	return info, nil
+}
+
+// refuse returns the error for a PID file that no action may use or
+// change: one that is not a PID file, locked with invalid content, or
+// naming a live process that holds no lock. It returns nil otherwise.
+func (a *action) refuse(info lockfile.Info) error {
+	switch {
+	case info.State == lockfile.NotPIDFile:
+		return fmt.Errorf("%w", &lockfile.NotPIDFileError{Path: a.o.PIDFile, Content: info.Content})
+	case info.State == lockfile.Invalid:
+		return a.invalid(info)
+	case info.State == lockfile.Stale && info.NamesLive:
+		return a.namesLive(info)
+	}
+	return nil
+}
+
+// namesLive explains an unlocked PID file naming a live process.
+func (a *action) namesLive(info lockfile.Info) error {
+	_, pid, _ := lockfile.ParseContent(info.Content, lockfile.PIDMax())
+	return fmt.Errorf("pid file %s names %s, which is alive but holds no lock on the file: it was %w; nothing was sent and the file was left as it is. Stop it with the tool that started it (or `kill %d` once you are sure it is the daemon), then start it again with this controller",
+		a.o.PIDFile, procfs.Describe(pid), ErrUnlockedLive, pid)
 }
 
 // invalid explains a locked PID file with unknown content.
@@ -165,13 +215,23 @@ func fail(res Result, err error) (Result, error) {
 }
 
 // Check reports the state of the daemon: [OK] if it is running, starting
-// or stopping, [NotRunning], [Stale] (the PID file names a daemon that died)
-// or [Error] (the PID file is unusable, or locked with invalid content).
+// or stopping, [NotRunning] (also when the PID file's directory does not
+// exist), [Stale] (the PID file names a daemon that died), or [Error] (the
+// PID file is unusable, is not a PID file, or is locked with invalid
+// content). A stale PID file that names a live process is [Stale] with an
+// error wrapping [ErrUnlockedLive]: that process is not to be taken for
+// dead.
+//
+// For a running daemon, Check also makes sure that the process named by
+// the PID file holds its lock (kill(2) and one look at /proc, see
+// [Stop]); if it does not (it is gone, or it is another process), the
+// state is reported as [lockfile.Invalid] with an error wrapping
+// [ErrNotHolder] that names the lock holders, rather than "running".
 //
 // Check takes the guard file like every action; if the guard file cannot
 // be opened for lack of permission (an unprivileged user asking about a
-// system daemon), it reads the state without it, which is safe because
-// reading does not change anything.
+// system daemon) or because its directory is missing, it reads the state
+// without it, which is safe because reading does not change anything.
 func Check(ctx context.Context, o Options) (Result, error) {
 	a, err := newAction(o)
 	if err != nil {
@@ -185,7 +245,7 @@ func Check(ctx context.Context, o Options) (Result, error) {
 	case a.o.GuardHeld:
 	case err == nil:
 		defer release(g)
-	case errors.Is(err, fs.ErrPermission) || errors.Is(err, unix.EROFS):
+	case errors.Is(err, fs.ErrPermission) || errors.Is(err, unix.EROFS) || errors.Is(err, fs.ErrNotExist):
 		a.log.Info("checking without the guard file", "guard_file", a.o.GuardFile, "error", err)
 	default:
 		return Result{Status: Error}, err
@@ -200,12 +260,80 @@ func Check(ctx context.Context, o Options) (Result, error) {
 		res.Status = NotRunning
 	case lockfile.Stale:
 		res.Status = Stale
-	case lockfile.Invalid:
-		return fail(res, a.invalid(info))
+		if info.NamesLive {
+			return res, a.namesLive(info)
+		}
+	case lockfile.Invalid, lockfile.NotPIDFile:
+		return fail(res, a.refuse(info))
+	case lockfile.Running:
+		if err := a.checkHolder(info); err != nil {
+			info.State, info.PID, info.Since, info.Reason = lockfile.Invalid, 0, time.Time{}, err
+			res.Before, res.After = info, info
+			return fail(res, err)
+		}
+		res.Status = OK
 	default:
 		res.Status = OK
 	}
 	return res, nil
+}
+
+// checkHolder makes sure that the process named by a running PID file
+// holds its lock, cheaply: kill(pid, 0), then one look at the process's
+// descriptors in /proc. Where /proc cannot tell (another PID namespace's,
+// or not readable by this user), kill(2) alone decides: a PID file naming
+// a process that does not exist is never reported as running.
+func (a *action) checkHolder(info lockfile.Info) error {
+	pid := info.PID
+	gone := unix.Kill(pid, 0) == unix.ESRCH
+	held := false
+	if !gone {
+		var err error
+		held, err = holdsLock(pid, info.Dev, info.Ino)
+		switch {
+		case errors.Is(err, errGone):
+			st, serr := procfs.ReadStat(pid)
+			gone = unix.Kill(pid, 0) == unix.ESRCH || serr == nil && st.Gone()
+			held = !gone // a process /proc does not show cannot be judged
+		case err != nil:
+			a.log.Debug("cannot tell whether the named process holds the pid file", "pid", pid, "error", err)
+			return nil
+		}
+	}
+	if held {
+		return nil
+	}
+	return a.notHolder(info, gone)
+}
+
+// notHolder explains a locked PID file naming pid info.PID, which does not
+// hold its lock (gone: it does not even exist), naming the processes that
+// do hold it.
+func (a *action) notHolder(info lockfile.Info, gone bool) error {
+	what := procfs.Describe(info.PID).String() + ", which does not hold its lock (it only has the file open, or is another process that got the pid)"
+	if gone {
+		what = fmt.Sprintf("pid %d, which is gone", info.PID)
+	}
+	procs, err := lockHolders(info.Dev, info.Ino)
+	holders := a.describe(procs)
+	if err != nil {
+		holders = "a process that cannot be seen from here (" + err.Error() + ")"
+	}
+	hint := "find the lock holder with `fuser " + a.o.PIDFile + "`"
+	if len(procs) > 0 {
+		hint = "if that is your daemon (e.g. the process that wrote its pid exited and left a child holding the lock), end it with `kill " + strconv.Itoa(procs[0].PID) + "`"
+	}
+	return fmt.Errorf("%w: pid file %s is locked by %s, but names %s; nothing was sent. To stop it, %s; then start the daemon again",
+		ErrNotHolder, a.o.PIDFile, holders, what, hint)
+}
+
+// describe names procs for a message, saying which look like controllers
+// (which includes holding the guard file this action holds, if any).
+func (a *action) describe(procs []procfs.Process) string {
+	if a.guard == nil {
+		return describeHolders(procs, 0, 0)
+	}
+	return describeHolders(procs, a.guard.Dev(), a.guard.Ino())
 }
 
 // Start starts the daemon with s unless it is running or starting
@@ -258,8 +386,9 @@ func (a *action) start(ctx context.Context, before lockfile.Info, wasStale bool,
 		a.log.Debug("already running")
 		res.Status = AlreadyDone
 		return res, nil
-	case lockfile.Invalid:
-		return fail(res, a.invalid(before))
+	}
+	if err := a.refuse(before); err != nil {
+		return fail(res, err)
 	}
 	if s == nil {
 		return fail(res, fmt.Errorf("start daemon for pid file %s: %w", a.o.PIDFile, ErrNoStarter))
@@ -307,17 +436,27 @@ func (a *action) start(ctx context.Context, before lockfile.Info, wasStale bool,
 	return res, nil
 }
 
-// Stop stops the daemon: [AlreadyDone] if it is not running (a stale PID
-// file is emptied, and reported in Before). Otherwise it sends o.Signal
-// (default SIGTERM) through a pidfd after checking again that the PID file
-// still names the process, escalates to SIGKILL after o.KillAfter if set,
-// waits for the process to exit and the PID file lock to be released, and
+// Stop stops the daemon: [AlreadyDone] if it is not running; [Stale], with
+// an error wrapping [ErrStale], if its PID file is stale (the daemon died:
+// the file is kept, so that a later check still shows it, as libucw does).
+// Otherwise it sends o.Signal (default SIGTERM) through a pidfd opened
+// before checking that the process holds the PID file's lock and that the
+// file is unchanged, escalates to SIGKILL after o.KillAfter if set, waits
+// for the process to exit and the PID file lock to be released, and
 // empties the PID file if it still names the process: [OK]. If ctx ends
 // first: [Error] wrapping [ErrStillRunning] or [ErrLockHeld].
 //
-// A daemon that is starting is waited for until it is running (then
-// stopped) or gone; one that is stopping is waited for until it releases
-// the lock.
+// A file that is not a PID file, one locked with invalid content, one
+// naming a process that does not hold its lock, and an unlocked one naming
+// a live process are [Error]: nothing is signalled and the file is left
+// as it is. A daemon that is starting is stopped through the processes
+// that hold its lock (see stopStarting); one that is stopping is waited
+// for until it releases the lock.
+//
+// Waiting for the lock needs only read access to the PID file: a daemon
+// whose PID file cannot be written (a read-only path) is stopped, and the
+// file, if it still names the dead daemon, is left as it is with a
+// warning.
 func Stop(ctx context.Context, o Options) (Result, error) {
 	a, err := newAction(o)
 	if err != nil {
@@ -343,38 +482,35 @@ func (a *action) stop(ctx context.Context) (Result, error) {
 	}
 	info := before
 	for changes := 0; ; changes++ {
-		if info, err = a.settle(ctx, info); err != nil {
-			res.After = info
+		if info.State == lockfile.Stopping {
+			if info, err = a.settle(ctx, info); err != nil {
+				res.After = info
+				return fail(res, err)
+			}
+		}
+		res.After = info
+		if err := a.refuse(info); err != nil {
 			return fail(res, err)
 		}
 		switch info.State {
 		case lockfile.NotRunning:
-			res.After, res.Status = info, AlreadyDone
-			return res, nil
-		case lockfile.Stale:
-			a.clearStale(info)
-			res.After, _ = lockfile.Inspect(a.o.PIDFile)
 			res.Status = AlreadyDone
 			return res, nil
-		case lockfile.Invalid:
-			res.After = info
-			return fail(res, a.invalid(info))
+		case lockfile.Stale:
+			res.Status = Stale
+			return res, a.stale(info)
 		}
-		p, err := a.signal(info, sig)
+		if info.State == lockfile.Starting {
+			err = a.stopStarting(ctx, info, sig)
+		} else {
+			err = a.stopRunning(ctx, info, sig)
+		}
 		if errors.Is(err, ErrChanged) && changes < maxChanges {
 			if info, err = a.inspect(); err != nil {
 				return fail(res, err)
 			}
 			continue
 		}
-		if err != nil && !errors.Is(err, errGone) {
-			res.After, _ = lockfile.Inspect(a.o.PIDFile)
-			return fail(res, err)
-		}
-		if p != nil {
-			defer p.close()
-		}
-		err = a.waitStopped(ctx, info, p)
 		res.After, _ = lockfile.Inspect(a.o.PIDFile)
 		if err != nil {
 			return fail(res, err)
@@ -382,6 +518,29 @@ func (a *action) stop(ctx context.Context) (Result, error) {
 		res.Status = OK
 		return res, nil
 	}
+}
+
+// stale says that the daemon of a stale PID file died.
+func (a *action) stale(info lockfile.Info) error {
+	what := "while starting"
+	if _, pid, _ := lockfile.ParseContent(info.Content, lockfile.PIDMax()); pid != 0 {
+		what = "(pid " + strconv.Itoa(pid) + ")"
+	}
+	return fmt.Errorf("%w %s without cleaning up: pid file %s is kept, so that its status still shows it; start the daemon again, or empty the file", ErrStale, what, a.o.PIDFile)
+}
+
+// stopRunning signals the daemon named by a running PID file and waits for
+// it to stop. It returns an error wrapping ErrChanged if the PID file
+// changed before anything was sent.
+func (a *action) stopRunning(ctx context.Context, info lockfile.Info, sig syscall.Signal) error {
+	p, err := a.signal(info, sig)
+	if err != nil && !errors.Is(err, errGone) {
+		return err
+	}
+	if p != nil {
+		defer p.close()
+	}
+	return a.waitStopped(ctx, info, p)
 }
 
 // settle waits while the daemon is starting (until it is running or gone)
@@ -398,14 +557,9 @@ func (a *action) settle(ctx context.Context, info lockfile.Info) (lockfile.Info,
 		var err error
 		if info.State == lockfile.Stopping {
 			// Wait on the lock itself: it is released when the daemon exits.
-			var f *lockfile.File
-			if f, err = lockfile.AcquireWait(ctx, a.o.PIDFile); err == nil {
-				release(f)
-			}
+			err = lockfile.WaitUnlocked(ctx, a.o.PIDFile)
 		} else {
 			// A starting daemon will write its PID: look again, backing off.
-			// (Under the guard protocol a controller sees this state only
-			// for daemons started without the guard.)
 			err = sleep(ctx, wait)
 			wait = min(2*wait, 200*time.Millisecond)
 		}
@@ -423,23 +577,16 @@ func (a *action) settle(ctx context.Context, info lockfile.Info) (lockfile.Info,
 // stopping, naming the processes that hold its PID file lock.
 func (a *action) stuckHint(info lockfile.Info) string {
 	hint := "try again later, or look at the daemon's log"
-	pids, err := procfs.Holders(info.Dev, info.Ino)
-	if err != nil {
+	procs, err := lockHolders(info.Dev, info.Ino)
+	if err != nil || len(procs) == 0 {
 		return hint
 	}
-	pids = slices.DeleteFunc(pids, func(p int) bool { return p == os.Getpid() })
-	if len(pids) == 0 {
-		return hint
-	}
-	names := make([]string, len(pids))
-	for i, p := range pids {
-		names[i] = fmt.Sprintf("pid %d (%s)", p, procfs.Comm(p))
-	}
-	held := "the pid file lock is held by " + strings.Join(names, ", ")
+	held := "the pid file lock is held by " + a.describe(procs)
+	pid := strconv.Itoa(procs[0].PID)
 	if info.State == lockfile.Starting {
-		return held + "; if the program that started it is gone (e.g. killed before the daemon was ready), nobody will write its pid: stop it with `kill " + strconv.Itoa(pids[0]) + "` and start it again, else try again later"
+		return held + "; stop it (which signals the processes that hold the lock), or try again later"
 	}
-	return held + "; it may be hanging while it exits: look at its log, or end it with `kill -KILL " + strconv.Itoa(pids[0]) + "`"
+	return held + "; it may be hanging while it exits: look at its log, or end it with `kill -KILL " + pid + "`"
 }
 
 // sleep waits for d or until ctx is done.
@@ -454,50 +601,199 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// clearStale empties a stale PID file, so that Stop leaves it not running,
-// if the file is unlocked and unchanged since info was read.
-func (a *action) clearStale(info lockfile.Info) {
+// stopStarting stops a daemon whose PID file is locked and says
+// "(starting)": it signals every process that holds the PID file's
+// exclusive lock, then waits for the lock to be released.
+//
+// Under the guard, no live controller's start is in progress (it would
+// hold the guard), so a PID file that is starting belongs to a daemon
+// started without a controller, or to a start whose controller died: a
+// framework daemon whose launcher is gone writes its own PID in a moment,
+// but a program that merely keeps the PID file's descriptor never will.
+// Waiting for a PID could therefore wait forever, while the processes
+// that hold the lock are exactly the daemon being started (its launcher,
+// and the daemon stage that inherited the lock): signalling them is
+// stopping it, and a framework launcher that gets SIGTERM aborts the start
+// and kills its daemon stage. Each holder is signalled through a pidfd
+// opened before /proc confirmed that it holds the lock, after the PID file
+// was re-checked (still starting, same file), so a process that exits and
+// leaves its PID to another one is never hit. KillAfter escalates the same
+// way. If no holder can be seen (only this process, or /proc cannot tell
+// us), it waits for the lock instead, as for a stopping daemon.
+func (a *action) stopStarting(ctx context.Context, info lockfile.Info, sig syscall.Signal) error {
+	procs, err := a.holderHandles(info)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, p := range procs {
+			p.close()
+		}
+	}()
+	if len(procs) == 0 {
+		a.log.Info("waiting for the daemon to finish starting: no process that holds its lock can be signalled", "state", info.State)
+		if err := lockfile.WaitUnlocked(ctx, a.o.PIDFile); err != nil {
+			return a.timeout(ctx, fmt.Errorf("daemon with pid file %s still starting: %w; %s", a.o.PIDFile, err, a.stuckHint(info)))
+		}
+		return fmt.Errorf("%w: it stopped starting", ErrChanged)
+	}
+	if err := a.signalAll(procs, sig); err != nil {
+		return err
+	}
+	signalled := time.Now()
+	if err := a.waitUnlockedKill(ctx, info, procs); err != nil {
+		return a.stillRunning(ctx, procs[0].pid(), signalled, err)
+	}
+	a.emptyIfStill(info, "")
+	return nil
+}
+
+// holderHandles opens a handle for each process that holds the exclusive
+// lock of the PID file info (other than this process), and keeps those
+// that still hold it once their handle is open. It returns an error
+// wrapping ErrChanged if the PID file changed meanwhile, and one wrapping
+// ErrUnverified if /proc cannot tell who holds the lock.
+func (a *action) holderHandles(info lockfile.Info) ([]process, error) {
+	all, err := lockHolders(info.Dev, info.Ino)
+	if err != nil {
+		return nil, fmt.Errorf("cannot tell which processes hold the lock of pid file %s: %w%s; %w", a.o.PIDFile, err, fdHint(err), ErrUnverified)
+	}
+	var procs []process
+	for _, h := range all {
+		p, err := a.open(h.PID)
+		if errors.Is(err, errGone) {
+			continue
+		}
+		if err == nil {
+			err = a.holds(info, p)
+		}
+		if errors.Is(err, ErrNotHolder) || errors.Is(err, errGone) {
+			p.close()
+			continue
+		}
+		if err != nil {
+			if p != nil {
+				p.close()
+			}
+			closeAll(procs)
+			return nil, err
+		}
+		procs = append(procs, p)
+	}
+	if err := a.unchanged(info); err != nil {
+		closeAll(procs)
+		return nil, err
+	}
+	return procs, nil
+}
+
+func closeAll(procs []process) {
+	for _, p := range procs {
+		p.close()
+	}
+}
+
+// signalAll sends sig to each of procs (a process that has exited since
+// is skipped).
+func (a *action) signalAll(procs []process, sig syscall.Signal) error {
+	for _, p := range procs {
+		a.log.Info("signalling a process that holds the pid file lock", "pid", p.pid(), "signal", SignalName(sig), "via", p.how())
+		if err := p.signal(sig); err != nil && !errors.Is(err, errGone) {
+			return fmt.Errorf("pid file %s: %w", a.o.PIDFile, err)
+		}
+	}
+	return nil
+}
+
+// waitUnlockedKill waits for the PID file lock to be released, sending
+// SIGKILL to those of procs that still hold it after KillAfter.
+func (a *action) waitUnlockedKill(ctx context.Context, info lockfile.Info, procs []process) error {
+	wctx, cancel := ctx, context.CancelFunc(func() {})
+	if a.o.KillAfter > 0 {
+		wctx, cancel = context.WithTimeout(ctx, a.o.KillAfter)
+	}
+	err := lockfile.WaitUnlocked(wctx, a.o.PIDFile)
+	cancel()
+	if err == nil || a.o.KillAfter <= 0 || ctx.Err() != nil {
+		return err
+	}
+	if err := a.unchanged(info); errors.Is(err, ErrChanged) {
+		return lockfile.WaitUnlocked(ctx, a.o.PIDFile) // it exited, or the file changed
+	} else if err != nil {
+		return err
+	}
+	for _, p := range procs {
+		switch herr := a.holds(info, p); {
+		case herr == nil:
+			a.log.Warn("process did not exit: sending SIGKILL", "pid", p.pid(), "after", a.o.KillAfter, "via", p.how())
+			if err := p.signal(unix.SIGKILL); err != nil && !errors.Is(err, errGone) {
+				return fmt.Errorf("pid file %s: %w", a.o.PIDFile, err)
+			}
+		case errors.Is(herr, errGone), errors.Is(herr, ErrNotHolder):
+		default:
+			return herr
+		}
+	}
+	return lockfile.WaitUnlocked(ctx, a.o.PIDFile)
+}
+
+// emptyIfStill empties the PID file once its daemon is gone, if it is
+// unlocked and still the file info was read from, with the same content
+// (or, if content is not empty, that content). A file that cannot be
+// written (a read-only path, no permission) is left as it is, with a
+// warning: the daemon is gone all the same, and a later status shows the
+// file stale.
+func (a *action) emptyIfStill(info lockfile.Info, content string) {
+	if content == "" {
+		content = string(info.Content)
+	}
+	cur, err := lockfile.Inspect(a.o.PIDFile)
+	if err != nil || cur.State.Alive() || cur.Dev != info.Dev || cur.Ino != info.Ino || string(cur.Content) != content {
+		return // gone, taken over or changed: not ours to empty
+	}
 	f, err := lockfile.Acquire(a.o.PIDFile)
 	if err != nil {
-		a.log.Info("not clearing stale pid file", "error", err)
+		a.log.Warn(fmt.Sprintf("the daemon is gone, but pid file %s cannot be emptied; it is left as it is (still %q, so its status shows it stale)", a.o.PIDFile, content), "error", err)
 		return
 	}
 	defer release(f)
 	b, err := f.Read()
-	if err != nil || f.Dev() != info.Dev || f.Ino() != info.Ino || string(b) != string(info.Content) {
-		a.log.Info("not clearing stale pid file: it changed", "content", string(b))
+	if err != nil || f.Dev() != info.Dev || f.Ino() != info.Ino || string(b) != content {
 		return
 	}
 	if err := f.Clear(); err != nil {
-		a.log.Warn("clearing stale pid file", "error", err)
+		a.log.Warn(fmt.Sprintf("the daemon is gone, but pid file %s cannot be emptied; it is left as it is", a.o.PIDFile), "error", err)
 		return
 	}
-	a.log.Info("cleared stale pid file", "content", string(b))
+	a.log.Debug("emptied pid file", "content", content)
+}
+
+// open returns a handle for pid (a pidfd where there are pidfds).
+func (a *action) open(pid int) (process, error) {
+	if a.o.noPidfd {
+		return newKillProcess(pid)
+	}
+	return openProcess(pid)
 }
 
 // signal sends sig to the daemon named by info (Running), through a pidfd
-// opened before checking again that the PID file is still locked, is the
-// same file and names the same PID. It returns the process handle (for
-// waiting) and errGone if the process had already exited, or an error
-// wrapping ErrChanged if the PID file changed (nothing was sent).
+// opened before checking that the process holds the PID file's lock and
+// that the PID file is still locked, is the same file and names the same
+// PID. It returns the process handle (for waiting) and errGone if the
+// process had already exited, or an error wrapping ErrChanged if the PID
+// file changed (nothing was sent).
 func (a *action) signal(info lockfile.Info, sig syscall.Signal) (process, error) {
 	pid := info.PID
 	if err := checkPID(pid); err != nil {
 		return nil, fmt.Errorf("pid file %s: %w: %w; fix or empty the pid file", a.o.PIDFile, lockfile.ErrInvalidPID, err)
 	}
-	var p process
-	var err error
-	if a.o.noPidfd {
-		p, err = newKillProcess(pid)
-	} else {
-		p, err = openProcess(pid)
-	}
+	p, err := a.open(pid)
 	if errors.Is(err, errGone) {
 		a.log.Info("daemon process already gone", "pid", pid)
 		return nil, errGone
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open pid %d named by pid file %s: %w", pid, a.o.PIDFile, err)
+		return nil, fmt.Errorf("open pid %d named by pid file %s: %w%s", pid, a.o.PIDFile, err, fdHint(err))
 	}
 	if err := a.recheck(info, p); err != nil {
 		p.close()
@@ -515,33 +811,59 @@ func (a *action) signal(info lockfile.Info, sig syscall.Signal) (process, error)
 }
 
 // recheck verifies, right before signalling p, that the daemon named by
-// info still is the one to signal: the process has the PID file open (that
-// is how a daemon holds the lock; a process that does not is not the
-// daemon, its PID was reused while someone else holds the lock), and the
-// PID file is still locked, the same file and names the same PID. With a
-// pidfd the process checked is the one signalled: if it exits in between,
-// the signal fails. It returns errGone if the process is gone, and errors
-// wrapping ErrNotHolder or ErrChanged.
+// info still is the one to signal: the process holds the PID file's lock,
+// and the PID file is still locked, the same file and names the same
+// PID. It returns errGone if the process is gone, and errors wrapping
+// ErrNotHolder, ErrUnverified or ErrChanged.
 func (a *action) recheck(info lockfile.Info, p process) error {
-	pid := info.PID
-	switch held, err := holdsFile(pid, info.Dev, info.Ino); {
-	case errors.Is(err, errGone):
-		a.log.Info("daemon process already gone", "pid", pid)
-		return errGone
-	case err != nil:
-		a.log.Debug("cannot tell whether the process holds the pid file", "pid", pid, "error", err, "via", p.how())
-	case !held:
-		return fmt.Errorf("%w: pid file %s is locked and names pid %d, but that process does not have the file open, so it is not the daemon; nothing was sent. Find the lock holder with `fuser %s`",
-			ErrNotHolder, a.o.PIDFile, pid, a.o.PIDFile)
+	if err := a.holds(info, p); errors.Is(err, ErrNotHolder) {
+		return a.notHolder(info, false)
+	} else if err != nil {
+		return err
 	}
+	return a.unchanged(info)
+}
+
+// holds checks that the process behind p, opened before this check (so
+// that the process checked is the one that a later signal reaches: if it
+// exits in between, the signal fails), holds the exclusive lock of the
+// PID file info. It returns nil if it does, errGone if it is gone, an
+// error wrapping ErrNotHolder if it does not, and one wrapping
+// ErrUnverified if it cannot tell: nothing may then be sent. Where there
+// is no /proc (not Linux), it cannot tell and returns nil: the re-check of
+// the PID file's lock and content is all there is.
+func (a *action) holds(info lockfile.Info, p process) error {
+	pid := p.pid()
+	held, err := holdsLock(pid, info.Dev, info.Ino)
+	switch {
+	case errors.Is(err, errGone) && confirmGone(p, pid):
+		a.log.Info("process already gone", "pid", pid)
+		return errGone
+	case errors.Is(err, errGone):
+		err = errors.New("the process exists but /proc does not show it (is /proc mounted with hidepid?)")
+	case errors.Is(err, procfs.ErrUnsupported):
+		a.log.Debug("cannot tell whether the process holds the pid file", "pid", pid, "error", err, "via", p.how())
+		return nil
+	case err == nil && !held:
+		return ErrNotHolder
+	case err == nil:
+		return nil
+	}
+	return fmt.Errorf("cannot tell whether pid %d holds pid file %s: %w%s; %w",
+		pid, a.o.PIDFile, err, fdHint(err), ErrUnverified)
+}
+
+// unchanged checks that the PID file is still in the state info, the same
+// file; else it returns an error wrapping ErrChanged.
+func (a *action) unchanged(info lockfile.Info) error {
 	cur, err := a.inspect()
 	if err != nil {
 		return err
 	}
-	if cur.State != lockfile.Running || cur.PID != pid || cur.Dev != info.Dev || cur.Ino != info.Ino {
+	if cur.State != info.State || cur.PID != info.PID || cur.Dev != info.Dev || cur.Ino != info.Ino {
 		a.log.Info("pid file changed before signalling", "state", cur.State, "pid", cur.PID)
-		return fmt.Errorf("%w: pid file %s named pid %d but is now %s (content %q); nothing was sent",
-			ErrChanged, a.o.PIDFile, pid, cur.State, cur.Content)
+		return fmt.Errorf("%w: pid file %s was %s (pid %d) but is now %s (content %q); nothing was sent",
+			ErrChanged, a.o.PIDFile, info.State, info.PID, cur.State, cur.Content)
 	}
 	return nil
 }
@@ -553,8 +875,6 @@ func (a *action) recheck(info lockfile.Info, p process) error {
 func (a *action) waitStopped(ctx context.Context, info lockfile.Info, p process) error {
 	pid := info.PID
 	signalled := time.Now()
-	var f *lockfile.File
-	var err error
 	if p != nil {
 		exited, werr := p.wait(ctx, a.o.KillAfter)
 		if werr == nil && !exited {
@@ -566,9 +886,8 @@ func (a *action) waitStopped(ctx context.Context, info lockfile.Info, p process)
 		}
 		switch {
 		case errors.Is(werr, errNoWait):
-			f, err = a.waitLockKill(ctx, info, p)
-			if err != nil {
-				return err
+			if err := a.waitUnlockedKill(ctx, info, []process{p}); err != nil {
+				return a.stillRunning(ctx, pid, signalled, err)
 			}
 		case werr != nil:
 			return a.stillRunning(ctx, pid, signalled, werr)
@@ -576,67 +895,17 @@ func (a *action) waitStopped(ctx context.Context, info lockfile.Info, p process)
 			return a.stillRunning(ctx, pid, signalled, ctx.Err())
 		}
 	}
-	if f == nil {
-		f, err = lockfile.Acquire(a.o.PIDFile)
-		if errors.Is(err, lockfile.ErrLocked) {
-			a.log.Info("daemon exited but its pid file is still locked: waiting for the lock", "pid", pid)
-			f, err = lockfile.AcquireWait(ctx, a.o.PIDFile)
-			if err != nil && ctx.Err() != nil {
-				return a.timeout(ctx, fmt.Errorf("%w: pid %d is gone but pid file %s is still locked: %w; a process that inherited the lock holds it, find it with `fuser %s`",
-					ErrLockHeld, pid, a.o.PIDFile, err, a.o.PIDFile))
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("lock pid file %s after pid %d exited: %w", a.o.PIDFile, pid, err)
+	if cur, err := lockfile.Inspect(a.o.PIDFile); err != nil || cur.State.Alive() {
+		a.log.Info("daemon exited but its pid file is still locked: waiting for the lock", "pid", pid)
+		if err := lockfile.WaitUnlocked(ctx, a.o.PIDFile); err != nil {
+			procs, _ := lockHolders(info.Dev, info.Ino)
+			return a.timeout(ctx, fmt.Errorf("%w: pid %d is gone but pid file %s is still locked by %s: %w; a process that inherited the lock holds it: end it, or wait for it",
+				ErrLockHeld, pid, a.o.PIDFile, a.describe(procs), err))
 		}
 	}
-	defer release(f)
-	b, err := f.Read()
-	if err != nil {
-		return fmt.Errorf("read pid file %s: %w", a.o.PIDFile, err)
-	}
-	if c, cpid, _ := lockfile.ParseContent(b, lockfile.PIDMax()); c == lockfile.ContentPID && cpid == pid && f.Dev() == info.Dev && f.Ino() == info.Ino {
-		if err := f.Clear(); err != nil {
-			return fmt.Errorf("empty pid file %s after pid %d exited: %w", a.o.PIDFile, pid, err)
-		}
-		a.log.Debug("emptied pid file", "pid", pid)
-	}
+	a.emptyIfStill(info, "")
 	a.log.Debug("stopped", "pid", pid)
 	return nil
-}
-
-// waitLockKill waits for the PID file lock where the process cannot be
-// waited for (kill(2) fallback), escalating to SIGKILL after KillAfter
-// (after the same re-check as the first signal).
-func (a *action) waitLockKill(ctx context.Context, info lockfile.Info, p process) (*lockfile.File, error) {
-	signalled := time.Now()
-	wctx, cancel := ctx, context.CancelFunc(func() {})
-	if a.o.KillAfter > 0 {
-		wctx, cancel = context.WithTimeout(ctx, a.o.KillAfter)
-	}
-	f, err := lockfile.AcquireWait(wctx, a.o.PIDFile)
-	cancel()
-	if err != nil && a.o.KillAfter > 0 && ctx.Err() == nil {
-		switch rerr := a.recheck(info, p); {
-		case rerr == nil:
-			a.log.Warn("daemon did not exit: sending SIGKILL", "pid", info.PID, "after", a.o.KillAfter, "via", p.how())
-			if err := p.signal(unix.SIGKILL); err != nil && !errors.Is(err, errGone) {
-				return nil, fmt.Errorf("pid file %s: %w", a.o.PIDFile, err)
-			}
-		case errors.Is(rerr, errGone), errors.Is(rerr, ErrChanged):
-			// It exited, or the file changed: wait for the lock.
-		default:
-			return nil, rerr
-		}
-		f, err = lockfile.AcquireWait(ctx, a.o.PIDFile)
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, a.stillRunning(ctx, info.PID, signalled, err)
-		}
-		return nil, fmt.Errorf("lock pid file %s: %w", a.o.PIDFile, err)
-	}
-	return f, nil
 }
 
 func (a *action) stillRunning(ctx context.Context, pid int, signalled time.Time, err error) error {
@@ -654,7 +923,10 @@ func (a *action) stillRunning(ctx context.Context, pid int, signalled time.Time,
 // Signal sends o.Signal (default SIGHUP) to the running daemon, the same
 // way [Stop] does, without waiting: [OK], or [NotRunning] if it is not
 // running (or its PID file is stale). A starting daemon is waited for until
-// it is running; a stopping one until it is gone.
+// it is running; a stopping one until it is gone. A PID file that [Stop]
+// refuses is [Error] here too, also an unlocked one naming a live process:
+// it is running, so "not running" would be wrong, but it is not ours to
+// signal.
 func Signal(ctx context.Context, o Options) (Result, error) {
 	a, err := newAction(o)
 	if err != nil {
@@ -677,12 +949,12 @@ func Signal(ctx context.Context, o Options) (Result, error) {
 				return fail(res, err)
 			}
 			res.After = info
-			switch info.State {
-			case lockfile.NotRunning, lockfile.Stale:
+			if err := a.refuse(info); err != nil {
+				return fail(res, err)
+			}
+			if info.State == lockfile.NotRunning || info.State == lockfile.Stale {
 				res.Status = NotRunning
 				return res, nil
-			case lockfile.Invalid:
-				return fail(res, a.invalid(info))
 			}
 			p, err := a.signal(info, sig)
 			if errors.Is(err, ErrChanged) && changes < maxChanges {
@@ -695,9 +967,7 @@ func Signal(ctx context.Context, o Options) (Result, error) {
 				p.close()
 			}
 			if errors.Is(err, errGone) {
-				res.After, _ = lockfile.Inspect(a.o.PIDFile)
-				res.Status = NotRunning
-				return res, nil
+				return a.signalGone(info, res)
 			}
 			if err != nil {
 				return fail(res, err)
@@ -706,6 +976,17 @@ func Signal(ctx context.Context, o Options) (Result, error) {
 			return res, nil
 		}
 	})
+}
+
+// signalGone reports a daemon found gone while signalling it: not running,
+// unless its PID file is still locked by someone else.
+func (a *action) signalGone(info lockfile.Info, res Result) (Result, error) {
+	res.After, _ = lockfile.Inspect(a.o.PIDFile)
+	if res.After.State.Alive() {
+		return fail(res, a.notHolder(info, true))
+	}
+	res.Status = NotRunning
+	return res, nil
 }
 
 // Restart stops the daemon as [Stop] does, then starts it as [Start] does,
@@ -719,7 +1000,7 @@ func Restart(ctx context.Context, o Options, s Starter) (Result, error) {
 	}
 	return a.run(ctx, func() (Result, error) {
 		r, err := a.stop(ctx)
-		if err != nil {
+		if err != nil && r.Status != Stale {
 			return r, err
 		}
 		a.log.Debug("stopped, starting", "stop_status", r.Status)

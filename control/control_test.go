@@ -221,14 +221,22 @@ func TestStop(t *testing.T) {
 		res, err = control.Stop(ctxFor(t, long), f.opts())
 		want(t, "second Stop", res, err, control.AlreadyDone)
 	})
-	t.Run("stale-is-cleared", func(t *testing.T) {
+	t.Run("stale-is-kept", func(t *testing.T) {
+		// As libucw: 103, the file kept so that a later check still
+		// shows that the daemon died.
 		f := newFixture(t)
-		f.crash(f.start())
+		pid := f.start()
+		f.crash(pid)
+		content := f.content()
 		res, err := control.Stop(ctxFor(t, long), f.opts())
-		want(t, "Stop", res, err, control.AlreadyDone)
-		if res.Before.State != lockfile.Stale || res.After.State != lockfile.NotRunning || f.content() != "" {
-			t.Errorf("Before %v After %v content %q", res.Before.State, res.After.State, f.content())
+		if res.Status != control.Stale || !errors.Is(err, control.ErrStale) || !strings.Contains(err.Error(), "died (pid "+strconv.Itoa(pid)+")") {
+			t.Fatalf("Stop = %v, %v; want stale, ErrStale naming pid %d", res.Status, err, pid)
 		}
+		if res.Before.State != lockfile.Stale || res.After.State != lockfile.Stale || f.content() != content {
+			t.Errorf("Before %v After %v content %q (was %q)", res.Before.State, res.After.State, f.content(), content)
+		}
+		res, err = control.Check(ctxFor(t, long), f.opts())
+		want(t, "Check after Stop", res, err, control.Stale)
 	})
 	t.Run("signal-kills-and-file-is-emptied", func(t *testing.T) {
 		// SIGINT kills the test daemon without it cleaning up: Stop
@@ -327,6 +335,8 @@ func TestStop(t *testing.T) {
 	t.Run("waits-for-starting", func(t *testing.T) {
 		f := newFixture(t)
 		release := f.hold("(starting)\n")
+		// Only this process holds the lock: nobody can be signalled, so
+		// Stop waits for the lock.
 		waiting := f.hooks.on("waiting for the daemon to finish starting")
 		done := make(chan struct{})
 		var res control.Result
@@ -336,11 +346,13 @@ func TestStop(t *testing.T) {
 			res, err = control.Stop(ctxFor(t, long), f.opts())
 		}()
 		await(t, waiting, done)
-		release() // the "daemon" died while starting: now stale
+		release() // the "daemon" died while starting: now stale, and kept
 		<-done
-		want(t, "Stop", res, err, control.AlreadyDone)
-		if res.Before.State != lockfile.Starting || res.After.State != lockfile.NotRunning {
-			t.Errorf("Before %v After %v", res.Before.State, res.After.State)
+		if res.Status != control.Stale || !errors.Is(err, control.ErrStale) {
+			t.Fatalf("Stop = %v, %v; want stale", res.Status, err)
+		}
+		if res.Before.State != lockfile.Starting || res.After.State != lockfile.Stale || f.content() != "(starting)\n" {
+			t.Errorf("Before %v After %v content %q", res.Before.State, res.After.State, f.content())
 		}
 	})
 	t.Run("starting-timeout", func(t *testing.T) {

@@ -18,9 +18,10 @@ import (
 )
 
 // TestHostileContent: PID files naming no usable process get a clear error
-// (locked) or are treated as stale (unlocked), and nobody is signalled: a
-// canary in our process group (which kill(0) or kill(-1) would hit) and the
-// test process itself survive.
+// and nobody is signalled: a canary in our process group (which kill(0) or
+// kill(-1) would hit) and the test process itself survive. Unlocked, such
+// content is not a PID file (or, for our own PID, names a live process
+// that holds no lock): every action refuses it and leaves it untouched.
 func TestHostileContent(t *testing.T) {
 	cases := []struct{ name, content string }{
 		{"zero", "0\n"},
@@ -70,14 +71,34 @@ func TestHostileContent(t *testing.T) {
 			if err := os.WriteFile(f.pidFile, []byte(c.content), 0o644); err != nil {
 				t.Fatal(err)
 			}
+			old := time.Now().Add(-time.Hour).Truncate(time.Second)
+			os.Chtimes(f.pidFile, old, old)
 			res, err := control.Check(ctxFor(t, long), f.opts())
-			want(t, "Check", res, err, control.Stale)
+			if c.name == "own-pid" {
+				// A live process that holds no lock: stale (103), but
+				// never called dead, signalled or emptied.
+				if res.Status != control.Stale || !errors.Is(err, control.ErrUnlockedLive) || !res.After.NamesLive {
+					t.Errorf("Check = %v, %v; want stale with ErrUnlockedLive", res.Status, err)
+				}
+			} else {
+				want(t, "Check", res, err, control.Error)
+				if !errors.Is(err, lockfile.ErrNotPIDFile) || !strings.Contains(err.Error(), "is not a PID file") {
+					t.Errorf("Check error %v: want ErrNotPIDFile", err)
+				}
+			}
 			res, err = control.Signal(ctxFor(t, long), f.opts())
-			want(t, "Signal", res, err, control.NotRunning)
+			want(t, "Signal", res, err, control.Error)
 			res, err = control.Stop(ctxFor(t, long), f.opts())
-			want(t, "Stop", res, err, control.AlreadyDone)
-			if f.content() != "" {
-				t.Errorf("stale content %q not cleared by Stop", f.content())
+			want(t, "Stop", res, err, control.Error)
+			res, err = control.Start(ctxFor(t, long), f.opts(), f.cmd())
+			want(t, "Start", res, err, control.Error)
+			res, err = control.Restart(ctxFor(t, long), f.opts(), f.cmd())
+			want(t, "Restart", res, err, control.Error)
+			if f.content() != c.content {
+				t.Errorf("content %q changed to %q", c.content, f.content())
+			}
+			if st, _ := os.Stat(f.pidFile); !st.ModTime().Equal(old) {
+				t.Errorf("pid file touched: mtime %v", st.ModTime())
 			}
 			if !proctest.Alive(can) {
 				t.Fatal("canary was signalled")
@@ -86,15 +107,11 @@ func TestHostileContent(t *testing.T) {
 	}
 }
 
-// TestUnsafeFile: PID files that are not regular files, or are
-// world-writable, get a clear error and no signal, even when they name a
-// live process (the canary) and are locked.
+// TestUnsafeFile: PID files that are not regular files get a clear error
+// and no signal, even when they name a live process (the canary) and are
+// locked. (World-writable files: TestWorldWritable.)
 func TestUnsafeFile(t *testing.T) {
 	setups := map[string]func(f *fixture, pid string) error{
-		"world-writable": func(f *fixture, pid string) error {
-			f.hold(pid)
-			return os.Chmod(f.pidFile, 0o666)
-		},
 		"symlink": func(f *fixture, pid string) error {
 			target := filepath.Join(f.dir, "target.pid")
 			lf, err := lockfile.Acquire(target)
@@ -121,9 +138,8 @@ func TestUnsafeFile(t *testing.T) {
 			want(t, "Check", res, err, control.Error)
 			res, err = control.Stop(ctxFor(t, long), f.opts())
 			want(t, "Stop", res, err, control.Error)
-			if name == "world-writable" && !errors.Is(err, control.ErrUnsafe) ||
-				name != "world-writable" && !errors.Is(err, lockfile.ErrNotRegular) {
-				t.Errorf("Stop error %v: want ErrUnsafe or ErrNotRegular", err)
+			if !errors.Is(err, lockfile.ErrNotRegular) {
+				t.Errorf("Stop error %v: want ErrNotRegular", err)
 			}
 			res, err = control.Signal(ctxFor(t, long), f.opts())
 			want(t, "Signal", res, err, control.Error)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"syscall"
 	"time"
 
@@ -29,7 +30,7 @@ func openProcess(pid int) (process, error) {
 	}
 	switch {
 	case err == nil:
-		return &pidfdProcess{pid: pid, fd: fd}, nil
+		return &pidfdProcess{id: pid, fd: fd}, nil
 	case errors.Is(err, unix.ESRCH):
 		return nil, errGone
 	case errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EPERM):
@@ -43,12 +44,13 @@ func openProcess(pid int) (process, error) {
 // pidfdProcess signals and waits through a pidfd, which always refers to
 // the process that had the PID when it was opened, even after it exits.
 type pidfdProcess struct {
-	pid int
-	fd  int
+	id int
+	fd int
 }
 
 func (p *pidfdProcess) how() string { return "pidfd" }
 func (p *pidfdProcess) close()      { unix.Close(p.fd) }
+func (p *pidfdProcess) pid() int    { return p.id }
 
 func (p *pidfdProcess) signal(sig syscall.Signal) error {
 	err := unix.PidfdSendSignal(p.fd, sig, nil, 0)
@@ -56,7 +58,7 @@ func (p *pidfdProcess) signal(sig syscall.Signal) error {
 		return errGone
 	}
 	if err != nil {
-		return signalError(p.pid, sig, err)
+		return signalError(p.id, sig, err)
 	}
 	return nil
 }
@@ -131,18 +133,38 @@ func (p *pidfdProcess) exited() bool {
 	return err == nil && n > 0
 }
 
-// holdsFile reports whether process pid has the file dev/ino open, by
-// looking at /proc/PID/fd. It returns errGone if pid does not exist or is a
-// zombie, and another error if it cannot tell (e.g. /proc/PID/fd is not
-// readable for lack of privilege).
+// holdsLock reports whether process pid holds the exclusive flock(2) lock
+// of the PID file dev/ino: whether one of its descriptors refers to the
+// open file description that owns the lock (procfs.HoldsLock). A process
+// that merely has the file open (`tail -f`, a monitoring agent) does not
+// hold it, and neither does one holding only a shared lock.
 //
-// Only the process itself counts, not its parent: accepting a process
-// whose parent holds the lock would let a lock holder's unrelated child
-// (one that got a reused PID) be signalled.
-func holdsFile(pid int, dev, ino uint64) (bool, error) {
-	ok, err := procfs.HasOpen(pid, dev, ino)
+// /proc is trusted only once it shows this process's own PID namespace: in
+// `unshare --pid --fork` without a new /proc, /proc/N is another process
+// than the one pidfd_open(N) and kill(N) reach, and the check would prove
+// nothing about the process to be signalled. That is refused with an
+// error wrapping procfs.ErrForeignProc, never guessed.
+//
+// It returns errGone only when /proc says that pid does not exist or is a
+// zombie (ENOENT, ESRCH); any other failure (EMFILE, EACCES, ...) is an
+// error: we cannot tell, which is never taken for "gone".
+func holdsLock(pid int, dev, ino uint64) (bool, error) {
+	if err := procfs.SameNamespace(); err != nil {
+		return false, err
+	}
+	ok, err := procfs.HoldsLock(pid, dev, ino)
 	if errors.Is(err, procfs.ErrGone) {
 		return false, errGone
 	}
 	return ok, err
+}
+
+// lockHolders returns the processes other than this one that hold the
+// exclusive lock of the file dev/ino, as far as /proc lets us look.
+func lockHolders(dev, ino uint64) ([]procfs.Process, error) {
+	if err := procfs.SameNamespace(); err != nil {
+		return nil, err
+	}
+	all, err := procfs.LockHolders(dev, ino)
+	return slices.DeleteFunc(all, func(p procfs.Process) bool { return p.PID == os.Getpid() }), err
 }

@@ -63,8 +63,22 @@ var (
 	// locked, typically by a process that inherited the locked descriptor.
 	ErrLockHeld = errors.New("pid file still locked after the daemon exited")
 	// ErrUnsafe: the PID file is world-writable, so its content cannot be
-	// trusted to name the daemon.
+	// trusted to name the daemon. It is logged as a warning: actions still
+	// proceed, since only a process shown to hold the file's lock is ever
+	// signalled.
 	ErrUnsafe = errors.New("unsafe pid file")
+	// ErrStale: the PID file is stale, the daemon died without cleaning up
+	// ([Stop] reports it with status [Stale] and keeps the file).
+	ErrStale = errors.New("stale pid file: the daemon died")
+	// ErrUnlockedLive: the PID file is unlocked but names a live process,
+	// which therefore was not started under the locking protocol (e.g. by
+	// start-stop-daemon). It is never called dead, signalled, or has its
+	// PID file emptied.
+	ErrUnlockedLive = errors.New("not started under the locking protocol")
+	// ErrUnverified: the action could not tell whether the process named by
+	// the PID file holds its lock (e.g. /proc belongs to another PID
+	// namespace, or no descriptor was left to read it), so nothing was sent.
+	ErrUnverified = errors.New("nothing was sent")
 	// ErrInvalid: the PID file is locked but its content is not a state the
 	// protocol knows (see [lockfile.Invalid]).
 	ErrInvalid = errors.New("invalid pid file")
@@ -74,9 +88,9 @@ var (
 	// ErrChanged: the PID file kept changing between reading it and
 	// signalling, so no signal was sent.
 	ErrChanged = errors.New("pid file changed while signalling")
-	// ErrNotHolder: the PID file is locked and names a live process that
-	// does not have the PID file open, so it is not the daemon (its PID
-	// was reused while another process holds the lock); nothing was sent.
+	// ErrNotHolder: the PID file is locked and names a process that does
+	// not hold its lock (it may have the file open, as `tail -f` does), so
+	// it is not the daemon; nothing was sent.
 	ErrNotHolder = errors.New("process named by the pid file does not hold it")
 	// ErrBadSignal: [ParseSignal] could not make sense of its input.
 	ErrBadSignal = errors.New("invalid signal")

@@ -200,7 +200,7 @@ func (d *Daemon) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 		res, err := control.Check(ctx, opts)
 		info := res.After
 		switch {
-		case res.Status == control.Error:
+		case err != nil: // also a stale file naming a live process (103)
 			say("%v", err)
 		case info.State == lockfile.Running:
 			fmt.Fprintf(stdout, "%s: running (pid %d) since %s\n", d.cfg.Name, info.PID, info.Since.Format(time.RFC3339))

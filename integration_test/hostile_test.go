@@ -234,11 +234,12 @@ func TestHostilePIDFileContent(t *testing.T) {
 			t.Parallel()
 			runInPIDNamespace(t, ctl, nsCase{
 				setup: writeContent(c.content),
-				// Unlocked and non-empty: stale; stop empties it (100).
-				cmds: controlCmds(103, 100, 101, ""),
+				// Unlocked, and not PID file content: not a PID file,
+				// refused and left untouched.
+				cmds: controlCmds(102, 102, 102, "is not a PID file"),
 				checkFn: func(t *testing.T, _, pidFile string) {
-					if b, _ := os.ReadFile(pidFile); len(b) != 0 {
-						t.Errorf("stop left the stale pid file holding %q", truncateForLog(b))
+					if b, _ := os.ReadFile(pidFile); string(b) != c.content {
+						t.Errorf("unlocked pid file was changed to %q", truncateForLog(b))
 					}
 				},
 			})
@@ -246,29 +247,36 @@ func TestHostilePIDFileContent(t *testing.T) {
 	}
 	t.Run("starting-unlocked", func(t *testing.T) {
 		t.Parallel()
-		runInPIDNamespace(t, ctl, nsCase{setup: writeContent("(starting)\n"), cmds: controlCmds(103, 100, 101, "")})
+		// Stale: stop says so (103) and keeps the file, as libucw.
+		runInPIDNamespace(t, ctl, nsCase{setup: writeContent("(starting)\n"), cmds: controlCmds(103, 103, 101, "")})
 	})
 	t.Run("starting-locked", func(t *testing.T) {
 		t.Parallel()
-		// A start that never finishes: status says starting (0); stop and
-		// signal wait for it and give up at their timeout, sending nothing.
-		runInPIDNamespace(t, ctl, nsCase{setup: writeContent("(starting)\n"), lock: "$F", cmds: []nsCommand{
-			{name: "status", args: []string{"status", "--pid-file", "$F"}, want: 0},
-			{name: "stop", args: []string{"stop", "--pid-file", "$F", "--timeout=1s"}, want: 102, says: "still starting"},
-			{name: "signal", args: []string{"signal", "--pid-file", "$F", "--timeout=1s", "TERM"}, want: 102, says: "still starting"},
-		}})
+		// A start that never finishes (its controller died): status says
+		// starting (0); signal waits for it and gives up at its timeout,
+		// sending nothing; stop ends it through the processes that hold
+		// the lock, and it is then not running.
+		runInPIDNamespace(t, ctl, nsCase{setup: writeContent("(starting)\n"),
+			prep: `flock -x "$F" sleep 1000 & n=0; while flock -n -s "$F" true 2>/dev/null; do n=$((n+1)); [ $n -gt 500 ] && exit 3; sleep 0.01; done`,
+			cmds: []nsCommand{
+				{name: "status", args: []string{"status", "--pid-file", "$F"}, want: 0},
+				{name: "signal", args: []string{"signal", "--pid-file", "$F", "--timeout=1s", "TERM"}, want: 102, says: "still starting"},
+				{name: "stop", args: []string{"stop", "--pid-file", "$F", "--timeout=5s"}, want: 0},
+				{name: "status-after", args: []string{"status", "--pid-file", "$F"}, want: 101},
+			}})
 	})
 	t.Run("names-a-process-that-does-not-hold-it", func(t *testing.T) {
 		t.Parallel()
 		// The PID was reused: the canary lives but is not the daemon.
 		runInPIDNamespace(t, ctl, nsCase{prep: `printf '%s\n' "$CANARY" > "$F"`, lock: "$F",
-			cmds: controlCmds(0, 102, 102, "does not have the file open")})
+			cmds: controlCmds(102, 102, 102, "does not hold its lock")})
 	})
 	t.Run("names-a-live-process-unlocked", func(t *testing.T) {
 		t.Parallel()
-		// Stale: the daemon died and its PID now belongs to the canary.
-		// stop empties the file; nothing is signalled.
-		runInPIDNamespace(t, ctl, nsCase{prep: `printf '%s\n' "$CANARY" > "$F"`, cmds: controlCmds(103, 100, 101, "")})
+		// Unlocked, naming a live process (the canary): stale (103) but
+		// never called dead; stop and signal refuse it (102), nothing is
+		// signalled and the file is kept.
+		runInPIDNamespace(t, ctl, nsCase{prep: `printf '%s\n' "$CANARY" > "$F"`, cmds: controlCmds(103, 102, 102, "holds no lock")})
 	})
 	t.Run("own-pid", func(t *testing.T) {
 		t.Parallel()
@@ -356,7 +364,7 @@ func TestHostilePIDFileKinds(t *testing.T) {
 			// hold the file: the holder check refuses it.
 			prep: `printf '%s\n' "$CANARY" > "$F"`,
 			lock: "$F",
-			cmds: controlCmds(0, 102, 102, "does not have the file open"),
+			cmds: controlCmds(102, 102, 102, "does not hold its lock"),
 		},
 		{
 			name: "guard-symlink",
@@ -373,7 +381,7 @@ func TestHostilePIDFileKinds(t *testing.T) {
 		{
 			name: "missing-directory",
 			cmds: []nsCommand{
-				{name: "status", args: []string{"status", "--pid-file", "$DIR/missing/d.pid"}, want: 102, says: "missing"},
+				{name: "status", args: []string{"status", "--pid-file", "$DIR/missing/d.pid"}, want: 101},
 				{name: "stop", args: []string{"stop", "--pid-file", "$DIR/missing/d.pid"}, want: 102, says: "missing"},
 				{name: "start", args: []string{"start", "--pid-file", "$DIR/missing/d.pid", "--background", "--", "sleep", "1000"}, want: 102, says: "missing"},
 			},

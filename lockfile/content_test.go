@@ -152,13 +152,18 @@ func TestParseContent(t *testing.T) {
 	}
 }
 
+// TestGuardPath: libucw's rule (ucw-daemon-control): a ".pid" suffix is
+// replaced by ".lock", whatever precedes it; any other name gets ".lock".
 func TestGuardPath(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"x.pid", "x.lock"},
 		{"x", "x.lock"},
 		{"/run/foo.pid", "/run/foo.lock"},
-		{"/run/.pid", "/run/.pid.lock"},
-		{".pid", ".pid.lock"},
+		{"/run/.pid", "/run/.lock"}, // libucw: DIR/.pid → DIR/.lock
+		{".pid", ".lock"},
+		{"a/.pid", "a/.lock"},
+		{"pid", "pid.lock"},
+		{"a.pidx", "a.pidx.lock"},
 		{"a.pid", "a.lock"},
 		{"dir/x.pidfile", "dir/x.pidfile.lock"},
 		{"dir/x.pid.old", "dir/x.pid.old.lock"},

@@ -56,7 +56,8 @@ func ExampleAcquire() {
 	// not-running 0
 }
 
-// Inspect tells a dead daemon (stale PID file) from one that never ran.
+// Inspect tells a dead daemon (stale PID file) from one that never ran,
+// and from a file that is not a PID file at all.
 func ExampleInspect() {
 	dir, err := os.MkdirTemp("", "lockfile-example")
 	if err != nil {
@@ -79,7 +80,7 @@ func ExampleInspect() {
 	// Output:
 	// "": not-running <nil>
 	// "4242\n": stale <nil>
-	// "-1\n": stale <nil>
+	// "-1\n": not-a-pid-file <nil>
 	// missing: not-running <nil>
 	// directory: true
 }

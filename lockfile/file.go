@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/daemonkit/daemonkit/internal/procfs"
 )
 
 // Errors reported by this package. Test for them with [errors.Is].
@@ -33,7 +36,35 @@ var (
 	// as root would change a file someone else linked there, possibly one
 	// they may not write themselves, so it is refused.
 	ErrHardLink = errors.New("file has more than one hard link")
+	// ErrNotPIDFile: the file holds something other than a PID file's
+	// content (nothing, "(starting)\n" or "<pid>\n"), so it is not ours to
+	// truncate or write: it is refused and left untouched. The error is a
+	// [*NotPIDFileError].
+	ErrNotPIDFile = errors.New("not a pid file")
+	// ErrGuardWrite: something tried to write a guard file, which is
+	// never written (libucw never writes it either).
+	ErrGuardWrite = errors.New("a guard file is never written")
 )
+
+// NotPIDFileError reports a file that holds something other than PID file
+// content. Nothing was written to it.
+type NotPIDFileError struct {
+	Path    string
+	Content []byte // what it starts with, at most [MaxContent]+1 bytes
+}
+
+// Error says which file it is, what it holds, and that it was left alone.
+func (e *NotPIDFileError) Error() string {
+	c := e.Content
+	more := ""
+	if len(c) > MaxContent {
+		c, more = c[:MaxContent], "..."
+	}
+	return fmt.Sprintf("%s is not a PID file (it holds %q%s): refusing to touch it; give the path of the daemon's PID file, or remove this file if it is a broken PID file", e.Path, c, more)
+}
+
+// Unwrap returns [ErrNotPIDFile].
+func (e *NotPIDFileError) Unwrap() error { return ErrNotPIDFile }
 
 // LockedError is returned when a PID file is locked by someone else. It says
 // what the file held, so that the message can name the running daemon.
@@ -68,6 +99,7 @@ type File struct {
 	f        *os.File
 	path     string
 	dev, ino uint64
+	guard    bool // a guard file: never written
 }
 
 // Path returns the path the file was opened by.
@@ -90,16 +122,16 @@ func (f *File) Close() error { return f.f.Close() }
 const openFlags = unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_NONBLOCK
 
 // open opens path safely. With create, a missing file is created with mode
-// 0644 (less the umask). The O_NONBLOCK flag keeps a FIFO from blocking us;
+// perm (less the umask). The O_NONBLOCK flag keeps a FIFO from blocking us;
 // unless keepNonblock (a descriptor only read here, never passed on: the
 // flag means nothing for a regular file), it is cleared once the file is
 // known to be regular, so that a process inheriting the descriptor does not
 // take it for a pollable one.
-func open(path string, flags int, create, keepNonblock bool) (*os.File, unix.Stat_t, error) {
+func open(path string, flags int, create, keepNonblock bool, perm uint32) (*os.File, unix.Stat_t, error) {
 	if create {
 		flags |= unix.O_CREAT
 	}
-	fd, err := unix.Open(path, flags|openFlags, 0o644)
+	fd, err := unix.Open(path, flags|openFlags, perm)
 	if err != nil {
 		var st unix.Stat_t
 		switch {
@@ -162,29 +194,58 @@ func samePath(path string, dev, ino uint64) bool {
 
 const maxReplaced = 100
 
-// Acquire opens path (creating it with mode 0644 if missing), takes an
-// exclusive lock without waiting, and checks that the path still names the
-// locked inode. If another process holds the lock it returns a
+// Acquire opens the PID file path (creating it with mode 0644 if missing),
+// takes an exclusive lock without waiting, and checks that the path still
+// names the locked inode. If another process holds the lock it returns a
 // [*LockedError] (errors.Is [ErrLocked]) describing what the file says.
-// The content is left as it was.
+// Once locked, the content must be a PID file's (nothing, "(starting)\n"
+// or "<pid>\n"), else the lock is released and a [*NotPIDFileError]
+// (errors.Is [ErrNotPIDFile]) returned: whoever locks a file is about to
+// write it, and a file holding anything else is not ours. The content is
+// left as it was.
 func Acquire(path string) (*File, error) {
-	return acquire(context.Background(), path, false)
+	return acquire(context.Background(), path, lockPID)
 }
 
-// AcquireWait is [Acquire] that waits for the lock until ctx is done. It is
-// meant for guard files. The wait blocks in flock(2) without polling; if ctx
-// ends first, AcquireWait returns ctx's error at once, and a goroutine stays
-// blocked until the lock can be taken, then releases it and ends.
+// AcquireWait is [Acquire] that waits for the lock until ctx is done. The
+// wait blocks in flock(2) without polling; if ctx ends first, AcquireWait
+// returns ctx's error at once, and a goroutine stays blocked until the
+// lock can be taken, then releases it and ends.
 func AcquireWait(ctx context.Context, path string) (*File, error) {
-	return acquire(ctx, path, true)
+	return acquire(ctx, path, lockPIDWait)
 }
 
-func acquire(ctx context.Context, path string, wait bool) (*File, error) {
+// AcquireGuard locks the guard file path exclusively, waiting until ctx is
+// done (as [AcquireWait]). A missing guard file is created with mode 0600
+// (less the umask): only controllers, which run as the daemon's user or as
+// root, need to lock it, and a file that others may open is a file that
+// others may lock, blocking every control action. (An existing guard file
+// keeps its mode.) Its content is not looked at, and the returned File
+// refuses to be written ([ErrGuardWrite]).
+func AcquireGuard(ctx context.Context, path string) (*File, error) {
+	return acquire(ctx, path, lockGuard)
+}
+
+// lockKind says what acquire locks and how.
+type lockKind int
+
+const (
+	lockPID     lockKind = iota // a PID file, without waiting
+	lockPIDWait                 // a PID file, waiting for the lock
+	lockGuard                   // a guard file, waiting for the lock
+)
+
+func acquire(ctx context.Context, path string, kind lockKind) (*File, error) {
+	wait := kind != lockPID
+	perm := uint32(0o644)
+	if kind == lockGuard {
+		perm = 0o600
+	}
 	for range maxReplaced {
 		// A file locked with AcquireWait (a guard file, or a PID file a
 		// controller waits on) is never handed to a child process as a
 		// descriptor to use, so O_NONBLOCK need not be cleared on it.
-		f, st, err := open(path, unix.O_RDWR, true, wait)
+		f, st, err := open(path, unix.O_RDWR, true, wait, perm)
 		if err != nil {
 			return nil, err
 		}
@@ -212,7 +273,15 @@ func acquire(ctx context.Context, path string, wait bool) (*File, error) {
 			f.Close() // unlinked or replaced while we waited: try the new one
 			continue
 		}
-		return &File{f: f, path: path, dev: dev, ino: ino}, nil
+		lf := &File{f: f, path: path, dev: dev, ino: ino, guard: kind == lockGuard}
+		if !lf.guard {
+			if err := lf.checkContent(); err != nil {
+				unix.Flock(int(f.Fd()), unix.LOCK_UN)
+				f.Close()
+				return nil, err
+			}
+		}
+		return lf, nil
 	}
 	return nil, &os.PathError{Op: "lock", Path: path, Err: ErrReplaced}
 }
@@ -322,8 +391,31 @@ func Adopt(fd uintptr, path string, dev, ino uint64) (*File, error) {
 	return &File{f: os.NewFile(fd, path), path: path, dev: dev, ino: ino}, nil
 }
 
-// write replaces the content with s: truncate, then write at offset 0.
+// checkContent returns a [*NotPIDFileError] unless the file holds PID
+// file content (nothing, "(starting)\n" or "<pid>\n"), or the error that
+// kept it from reading the file.
+func (f *File) checkContent() error {
+	b, err := readContent(f.f)
+	if err != nil {
+		return &os.PathError{Op: "read", Path: f.path, Err: err}
+	}
+	if c, _, _ := ParseContent(b, PIDMax()); c == ContentInvalid {
+		return &NotPIDFileError{Path: f.path, Content: b}
+	}
+	return nil
+}
+
+// write replaces the content with s: truncate, then write at offset 0. It
+// writes only a PID file, and only one that holds PID file content now
+// (we hold its lock, so nobody who follows the protocol changes it
+// between the check and the write).
 func (f *File) write(s string) error {
+	if f.guard {
+		return fmt.Errorf("write %s: %w", f.path, ErrGuardWrite)
+	}
+	if err := f.checkContent(); err != nil {
+		return err
+	}
 	if err := f.f.Truncate(0); err != nil {
 		return fmt.Errorf("truncate pid file %s: %w", f.path, err)
 	}
@@ -348,11 +440,14 @@ func (f *File) Clear() error { return f.write("") }
 // Read returns the file's content, at most [MaxContent]+1 bytes.
 func (f *File) Read() ([]byte, error) { return readContent(f.f) }
 
-// GuardPath returns the guard file of a PID file: X.pid → X.lock, any other
-// name → name + ".lock" (libucw's convention).
+// GuardPath returns the guard file of a PID file by libucw's rule
+// (ucw-daemon-control): a name ending in ".pid" has that suffix replaced by
+// ".lock" (X.pid → X.lock, and so DIR/.pid → DIR/.lock); any other name
+// gets ".lock" appended (libucw's tool refuses such names without an
+// explicit guard file).
 func GuardPath(pidPath string) string {
-	if len(pidPath) > len(".pid") && pidPath[len(pidPath)-4:] == ".pid" && pidPath[len(pidPath)-5] != '/' {
-		return pidPath[:len(pidPath)-4] + ".lock"
+	if base, ok := strings.CutSuffix(pidPath, ".pid"); ok {
+		return base + ".lock"
 	}
 	return pidPath + ".lock"
 }
@@ -360,11 +455,16 @@ func GuardPath(pidPath string) string {
 // Inspect reads the state of the PID file at path as a controller sees it:
 // it opens the file read-only (never creating or following a link), tries a
 // shared lock without waiting, and reads the content. A missing file is
-// [NotRunning] with a nil error. An error is returned only when the file
-// cannot be examined (e.g. it is a directory or a symlink: [ErrNotRegular]).
+// [NotRunning] with a nil error. An unlocked file naming a PID is [Stale];
+// if that process exists (kill(pid, 0), a zombie counting as dead),
+// [Info.NamesLive] is set: the file was not written under the locking
+// protocol, and its process must never be called dead or signalled. An
+// unlocked file with other content is [NotPIDFile]. An error is returned
+// only when the file cannot be examined (e.g. it is a directory or a
+// symlink: [ErrNotRegular]).
 func Inspect(path string) (Info, error) {
 	info := Info{Path: path}
-	f, st, err := open(path, unix.O_RDONLY, false, true)
+	f, st, err := open(path, unix.O_RDONLY, false, true, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return info, nil
 	}
@@ -389,13 +489,27 @@ func Inspect(path string) (Info, error) {
 		unix.Flock(int(f.Fd()), unix.LOCK_UN)
 	}
 	info.Content = b
-	c, pid, perr := ParseContent(b, PIDMax())
+	classify(&info, locked)
+	if info.State == Running || info.State == Starting {
+		info.Since = time.Unix(st.Mtim.Unix())
+	}
+	return info, nil
+}
+
+// classify sets info's state from its content and lock (the table of
+// states in docs/protocol.md).
+func classify(info *Info, locked bool) {
+	c, pid, perr := ParseContent(info.Content, PIDMax())
 	switch {
 	case !locked && c == ContentEmpty:
 		info.State = NotRunning
+	case !locked && c == ContentInvalid:
+		info.State, info.Reason = NotPIDFile, perr
 	case !locked:
 		info.State = Stale
-		info.Reason = perr
+		if c == ContentPID {
+			info.NamesLive = processExists(pid)
+		}
 	case c == ContentEmpty:
 		info.State = Stopping
 	case c == ContentStarting:
@@ -405,8 +519,44 @@ func Inspect(path string) (Info, error) {
 	default:
 		info.State, info.Reason = Invalid, perr
 	}
-	if info.State == Running || info.State == Starting {
-		info.Since = time.Unix(st.Mtim.Unix())
+}
+
+// processExists reports whether pid names a process that has not exited:
+// kill(pid, 0) finds it (EPERM: it exists, we may not signal it), and
+// /proc does not show it as a zombie. Where that cannot be told, it
+// exists: a live process is never called dead.
+func processExists(pid int) bool {
+	if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
+		return false
 	}
-	return info, nil
+	st, err := procfs.ReadStat(pid)
+	return !errors.Is(err, procfs.ErrGone) && !st.Gone()
+}
+
+// WaitUnlocked waits until no process holds an exclusive lock on the PID
+// file at path (the daemon and whatever inherited its descriptor are
+// gone), or until ctx is done. It needs only read access: the file is
+// opened read-only and never created (a missing file is not locked), so it
+// works where the file or its directory may not be written. It blocks in
+// flock(2) for a shared lock, without polling, and releases it at once.
+func WaitUnlocked(ctx context.Context, path string) error {
+	for range maxReplaced {
+		f, st, err := open(path, unix.O_RDONLY, false, true, 0)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := waitLock(ctx, f, unix.LOCK_SH); err != nil {
+			return fmt.Errorf("waiting for the lock on %s to be released: %w", path, err)
+		}
+		same := samePath(path, uint64(st.Dev), uint64(st.Ino))
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		f.Close()
+		if same {
+			return nil
+		}
+	}
+	return &os.PathError{Op: "lock", Path: path, Err: ErrReplaced}
 }

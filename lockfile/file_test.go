@@ -243,7 +243,7 @@ func TestAcquireTwiceInProcess(t *testing.T) {
 		t.Run(tt.state.String()+"/"+strconv.Itoa(len(tt.content)), func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "d.pid")
 			writeFile(t, path, tt.content)
-			first := mustAcquire(t, path)
+			first := lockRaw(t, path) // Acquire itself refuses invalid content
 			second, err := Acquire(path)
 			if err == nil {
 				second.Close()
@@ -272,8 +272,15 @@ func TestAcquireTwiceInProcess(t *testing.T) {
 			if st := lockState(t, path, nil); st != "exclusive" {
 				t.Fatalf("after the failed Acquire the lock is %s, want the first one's (exclusive)", st)
 			}
-			// Once released it can be acquired again.
+			// Once released it can be acquired again, unless it is not a
+			// PID file.
 			first.Close()
+			if tt.state == Invalid {
+				if _, err := Acquire(path); !errors.Is(err, ErrNotPIDFile) {
+					t.Fatalf("Acquire of %.20q once unlocked: %v, want ErrNotPIDFile", tt.content, err)
+				}
+				return
+			}
 			mustAcquire(t, path)
 		})
 	}
@@ -349,12 +356,10 @@ func TestInspectLockedByChild(t *testing.T) {
 				t.Fatalf("content changed: %.40q", got)
 			}
 			h.release()
-			// Released: empty is not running, anything else is stale.
+			// Released: empty is not running, PID file content is stale,
+			// anything else is not a PID file.
 			info, err = Inspect(path)
-			want := Stale
-			if tt.content == "" {
-				want = NotRunning
-			}
+			want := map[State]State{Stopping: NotRunning, Starting: Stale, Running: Stale, Invalid: NotPIDFile}[tt.state]
 			if err != nil || info.State != want || info.PID != 0 || info.State.Alive() {
 				t.Fatalf("after release: Inspect = %+v, %v; want %v", info, err, want)
 			}
@@ -413,9 +418,9 @@ func TestInspectUnlocked(t *testing.T) {
 		{"", NotRunning, false},
 		{"4242\n", Stale, false},
 		{"(starting)\n", Stale, false},
-		{"0\n", Stale, true},
-		{"garbage", Stale, true},
-		{strings.Repeat("9", 1<<20), Stale, true},
+		{"0\n", NotPIDFile, true},
+		{"garbage", NotPIDFile, true},
+		{strings.Repeat("9", 1<<20), NotPIDFile, true},
 	}
 	for i, tt := range tests {
 		path := filepath.Join(dir, strconv.Itoa(i)+".pid")
@@ -431,8 +436,33 @@ func TestInspectUnlocked(t *testing.T) {
 		if st := lockState(t, path, nil); st != "free" {
 			t.Errorf("Inspect left a lock: %s", st)
 		}
-		mustAcquire(t, path).Close()
+		if tt.state != NotPIDFile {
+			mustAcquire(t, path).Close()
+			continue
+		}
+		if _, err := Acquire(path); !errors.Is(err, ErrNotPIDFile) {
+			t.Errorf("Acquire(%.20q) = %v; want ErrNotPIDFile", tt.content, err)
+		}
+		if got := readFile(t, path); got != tt.content {
+			t.Errorf("Acquire changed %.20q to %.20q", tt.content, got)
+		}
 	}
+}
+
+// lockRaw locks path exclusively through a plain open(2), as a program
+// that knows nothing of PID file content would; the lock is released when
+// the test ends or the returned file is closed.
+func lockRaw(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
 
 func TestInspectMissing(t *testing.T) {
@@ -615,7 +645,7 @@ func TestAcquireRechecksInode(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, path, "new\n")
+	writeFile(t, path, "4242\n")
 	newIno := inode(t, path)
 	if newIno == oldIno {
 		t.Fatal("file system reused the inode; cannot test the recheck")
@@ -635,7 +665,7 @@ func TestAcquireRechecksInode(t *testing.T) {
 	if r.f.Ino() != newIno || r.f.Path() != path || inode(t, path) != r.f.Ino() {
 		t.Fatalf("AcquireWait holds ino %d; the path names ino %d (old was %d)", r.f.Ino(), newIno, oldIno)
 	}
-	if b, err := r.f.Read(); err != nil || string(b) != "new\n" {
+	if b, err := r.f.Read(); err != nil || string(b) != "4242\n" {
 		t.Fatalf("Read = %q, %v; want the new file's content", b, err)
 	}
 	if st := lockState(t, path+" (unlinked)", old); st != "free" {
@@ -767,7 +797,7 @@ func TestAcquireWaitSucceedsAfterRelease(t *testing.T) {
 
 func TestWriteContent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "d.pid")
-	writeFile(t, path, strings.Repeat("x", 100)) // longer than anything written
+	writeFile(t, path, "(starting)\n") // longer than anything written but itself
 	f := mustAcquire(t, path)
 	steps := []struct {
 		name  string

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // FuzzInspect writes arbitrary content into a real PID file and checks that
@@ -35,19 +37,34 @@ func FuzzInspect(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Inspect(%q): %v", content, err)
 		}
-		want := Stale
-		if len(content) == 0 {
-			want = NotRunning
-		}
+		want := map[Content]State{ContentEmpty: NotRunning, ContentStarting: Stale, ContentPID: Stale, ContentInvalid: NotPIDFile}[c]
 		if info.State != want || info.PID != 0 || !bytes.Equal(info.Content, prefix) {
 			t.Fatalf("unlocked Inspect(%q) = %+v; want %v", content, info, want)
 		}
 
-		lf, err := Acquire(path)
-		if err != nil {
-			t.Fatalf("Acquire(%q): %v", content, err)
+		var lf *File
+		if c == ContentInvalid {
+			// Not a PID file: Acquire refuses it and leaves it as it was.
+			if _, err := Acquire(path); !errors.Is(err, ErrNotPIDFile) {
+				t.Fatalf("Acquire(%q) = %v; want ErrNotPIDFile", content, err)
+			}
+			if b, err := os.ReadFile(path); err != nil || !bytes.Equal(b, content) {
+				t.Fatalf("after Acquire(%q) the file holds %q, %v", content, b, err)
+			}
+			raw, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer raw.Close()
+			if err := unix.Flock(int(raw.Fd()), unix.LOCK_EX); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			if lf, err = Acquire(path); err != nil {
+				t.Fatalf("Acquire(%q): %v", content, err)
+			}
+			defer lf.Close()
 		}
-		defer lf.Close()
 		want = map[Content]State{ContentEmpty: Stopping, ContentStarting: Starting, ContentPID: Running, ContentInvalid: Invalid}[c]
 		info, err = Inspect(path)
 		if err != nil || info.State != want || info.PID != pid || !bytes.Equal(info.Content, prefix) {

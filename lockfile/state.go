@@ -12,12 +12,13 @@ type State int
 
 // The states of a PID file. The zero value is [NotRunning].
 const (
-	NotRunning State = iota // missing or empty, unlocked
-	Stale                   // non-empty, unlocked: the daemon died
+	NotRunning State = iota // missing or empty (or its directory missing), unlocked
+	Stale                   // "(starting)\n" or "<pid>\n", unlocked: the daemon died (see [Info.NamesLive])
 	Starting                // "(starting)\n", locked
 	Running                 // "<pid>\n", locked
 	Stopping                // empty, locked
 	Invalid                 // anything else, locked
+	NotPIDFile              // anything else, unlocked: not a PID file, never to be touched
 )
 
 var stateNames = [...]string{
@@ -27,10 +28,12 @@ var stateNames = [...]string{
 	Running:    "running",
 	Stopping:   "stopping",
 	Invalid:    "invalid",
+	NotPIDFile: "not-a-pid-file",
 }
 
 // String returns the state's name as used by `daemonctl status --json`:
-// not-running, stale, starting, running, stopping or invalid.
+// not-running, stale, starting, running, stopping, invalid or
+// not-a-pid-file.
 func (s State) String() string {
 	if s >= 0 && int(s) < len(stateNames) {
 		return stateNames[s]
@@ -40,7 +43,7 @@ func (s State) String() string {
 
 // Alive reports whether the PID file is locked, that is, whether a daemon
 // (or its launcher) holds it.
-func (s State) Alive() bool { return s >= Starting }
+func (s State) Alive() bool { return s >= Starting && s <= Invalid }
 
 // MarshalText implements [encoding.TextMarshaler].
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
@@ -60,8 +63,14 @@ type Info struct {
 	Mode os.FileMode
 	// Content is the raw content read (at most MaxContent+1 bytes).
 	Content []byte
-	// Reason explains an Invalid state.
+	// Reason explains an Invalid or NotPIDFile state.
 	Reason error
+	// NamesLive is set for a Stale file that names a process which exists:
+	// the file is unlocked, so that process does not hold it and was not
+	// started under the locking protocol (e.g. by start-stop-daemon or a
+	// shell script). It must never be called dead, signalled, or have its
+	// PID file emptied.
+	NamesLive bool
 }
 
 var _ json.Marshaler = State(0)

@@ -451,10 +451,10 @@ func (c *cli) stop(ctx context.Context) error {
 	defer cancel()
 	res, err := control.Stop(ctx, o)
 	switch {
+	case res.Status == control.Stale && err != nil:
+		c.say(res.Status, "not running: %v", err) // the daemon died; the file is kept
 	case err != nil:
 		c.fail(res.Status, "stop failed: %v", err)
-	case res.Status == control.AlreadyDone && res.Before.State == lockfile.Stale:
-		c.say(res.Status, "not running (emptied a stale PID file%s)", describeStalePID(res.Before))
 	case res.Status == control.AlreadyDone:
 		c.say(res.Status, "not running")
 	case res.Before.PID != 0:
