@@ -29,6 +29,9 @@ import (
 // an instant after the action, and a start right after a stop would report
 // "already running" and start nothing.
 func release(f *lockfile.File) {
+	if f == nil {
+		return // a guard held by the controller that started us (acquireGuard)
+	}
 	unix.Flock(int(f.File().Fd()), unix.LOCK_UN)
 	f.Close()
 }
@@ -38,7 +41,6 @@ type action struct {
 	o     Options
 	log   *slog.Logger
 	begin time.Time
-	guard *lockfile.File // the guard file, while run holds it
 }
 
 func newAction(o Options) (*action, error) {
@@ -94,7 +96,7 @@ func interrupted(ctx context.Context) bool {
 // lockGuard takes the guard file, waiting until ctx is done.
 func (a *action) lockGuard(ctx context.Context) (*lockfile.File, error) {
 	a.log.Debug("locking guard file", "guard_file", a.o.GuardFile)
-	g, err := lockfile.AcquireWait(ctx, a.o.GuardFile)
+	g, err := acquireGuard(ctx, a.o.GuardFile, a.log)
 	if errors.Is(err, fs.ErrNotExist) {
 		dir := filepath.Dir(a.o.GuardFile)
 		if _, serr := os.Stat(dir); errors.Is(serr, fs.ErrNotExist) {
@@ -127,8 +129,6 @@ func (a *action) run(ctx context.Context, fn func() (Result, error)) (Result, er
 		return Result{Status: Error}, err
 	}
 	defer release(g)
-	a.guard = g
-	defer func() { a.guard = nil }()
 	return fn()
 }
 
@@ -265,7 +265,7 @@ func (a *action) start(ctx context.Context, before lockfile.Info, wasStale bool,
 		return fail(res, fmt.Errorf("start daemon for pid file %s: %w", a.o.PIDFile, ErrNoStarter))
 	}
 	a.log.Debug("running start command", "stale", wasStale)
-	serr := s.Start(withGuard(ctx, a.guard))
+	serr := s.Start(ctx)
 	after, ierr := a.inspect()
 	res.After = after
 	var xe *ExitError

@@ -1,0 +1,55 @@
+//go:build linux
+
+package control
+
+import (
+	"bytes"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/daemonkit/daemonkit/internal/procfs"
+)
+
+// lockedFiles returns the paths of the files named "*.lock" whose
+// exclusive flock pid holds, as far as its descriptors can be read.
+func lockedFiles(pid int) []string {
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd/"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents {
+		path, err := os.Readlink(dir + e.Name())
+		if err != nil || !strings.HasPrefix(path, "/") || !strings.HasSuffix(path, ".lock") {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Stat(dir+e.Name(), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+			continue
+		}
+		if held, err := procfs.HoldsLock(pid, uint64(st.Dev), uint64(st.Ino)); err == nil && held {
+			out = append(out, path)
+		}
+	}
+	return out
+}
+
+// commandLine returns the arguments and working directory of pid ("" if
+// unreadable).
+func commandLine(pid int) ([]string, string) {
+	p := "/proc/" + strconv.Itoa(pid)
+	b, err := os.ReadFile(p + "/cmdline")
+	if err != nil {
+		return nil, ""
+	}
+	var args []string
+	for a := range bytes.SplitSeq(bytes.TrimSuffix(b, []byte{0}), []byte{0}) {
+		args = append(args, string(a))
+	}
+	cwd, _ := os.Readlink(p + "/cwd")
+	return args, cwd
+}
