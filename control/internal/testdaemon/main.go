@@ -41,7 +41,7 @@ func main() {
 		setsid     = flag.Bool("setsid", false, "launcher calls setsid(2) first, as libucw's daemon_run does, and exits 1 if it fails")
 	)
 	flag.Parse()
-	if *setsid {
+	if *setsid && !*daemon {
 		if _, err := syscall.Setsid(); err != nil {
 			fmt.Fprintln(os.Stderr, "testdaemon: setsid:", err)
 			os.Exit(1)
@@ -161,6 +161,11 @@ func runControl(action, pidFile string) {
 	case "start":
 		// A controller as start command: `-ctl start` run by Start.
 		c := control.Command(os.Args[0], "-pidfile", pidFile)
+		c.Stdin, c.Stdout = nil, nil
+		res, err = control.Start(ctx, o, c)
+	case "start-cmd":
+		// Start with the command given after the flags.
+		c := control.Command(flag.Arg(0), flag.Args()[1:]...)
 		c.Stdin, c.Stdout = nil, nil
 		res, err = control.Start(ctx, o, c)
 	case "check":
