@@ -116,3 +116,28 @@ func guardID(t *testing.T, path string) (uint64, uint64) {
 	}
 	return uint64(st.Dev), uint64(st.Ino)
 }
+
+// TestNestedDaemonctl: daemonctl as the start command of daemonctl, for
+// the same PID file (`daemonctl start -p P -- daemonctl start -p P
+// --background -- CMD`), starts CMD at once; nothing holds the guard
+// afterwards.
+func TestNestedDaemonctl(t *testing.T) {
+	f := newFixture(t)
+	daemonctl, err := proctest.Build(t.TempDir(), "./cmd/daemonctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.CommandContext(ctxFor(t, long), daemonctl, "start", "-p", f.pidFile, "--timeout", "20s", "--",
+		daemonctl, "start", "-p", f.pidFile, "--timeout", "10s", "--background", "--", "sleep", "100000").CombinedOutput()
+	info, ierr := lockfile.Inspect(f.pidFile)
+	if info.PID > 0 {
+		proctest.Cleanup(t, info.PID)
+	}
+	if err != nil || ierr != nil || info.State != lockfile.Running {
+		t.Fatalf("nested daemonctl: %v: %s; pid file %v (%v)", err, out, info.State, ierr)
+	}
+	guard := lockfile.GuardPath(f.pidFile)
+	if holders, err := procfs.LockHolders(guardID(t, guard)); err != nil || len(holders) != 0 {
+		t.Errorf("guard %s held after the start by %v (%v)", guard, holders, err)
+	}
+}
