@@ -128,11 +128,19 @@ func StartedByController(pidFile, guard string) (held bool, err error) {
 	return false, nil
 }
 
-// sameFile reports whether paths a and b name the same existing file.
+// sameFile reports whether paths a and b name the same file: the same
+// existing file, or the same name once the links in their directories are
+// resolved.
 func sameFile(a, b string) bool {
 	sa, erra := os.Stat(a)
 	sb, errb := os.Stat(b)
-	return erra == nil && errb == nil && os.SameFile(sa, sb)
+	if erra == nil && errb == nil {
+		return os.SameFile(sa, sb)
+	}
+	if abs, err := filepath.Abs(b); err == nil {
+		b = abs
+	}
+	return canonical(a) == canonical(b)
 }
 
 // heldGuard is a guard file an ancestor holds.

@@ -105,12 +105,14 @@ func TestStartCommandCanSetsid(t *testing.T) {
 
 // TestStartTimeoutEndsTree: when the start times out, the start command's
 // whole process tree ends: a wrapper, its children and grandchildren, one
-// that ignores SIGTERM and one that made itself a session leader.
+// that ignores SIGTERM, one that starts a new child on SIGTERM, and one
+// that made itself a session leader.
 func TestStartTimeoutEndsTree(t *testing.T) {
 	f := newFixture(t)
 	pids := filepath.Join(f.dir, "pids")
 	script := `
 		sh -c 'trap "" TERM; sleep 100000 & echo $! >> "$0"; wait' "$0" &
+		sh -c 'trap "sleep 100000 & echo \$! >> \"\$0\"" TERM; while :; do sleep 0.05; done' "$0" &
 		setsid sh -c 'sleep 100000 & echo $! >> "$0"; wait' "$0" &
 		sleep 100000 & echo $! >> "$0"
 		echo $$ >> "$0"
@@ -121,7 +123,7 @@ func TestStartTimeoutEndsTree(t *testing.T) {
 	start := time.Now()
 	res, err := control.Start(ctxFor(t, 5*time.Second), f.opts(), c)
 	want(t, "Start that times out", res, err, control.Error)
-	all := readPIDs(t, pids, 4)
+	all := readPIDs(t, pids, 5)
 	if d := time.Since(start); d > 8*time.Second {
 		t.Errorf("Start took %v with a 5s timeout", d)
 	}

@@ -72,9 +72,11 @@ func stopAfter(t *testing.T, hello, pidFile string) {
 func TestStartUnderController(t *testing.T) {
 	hello, daemonctl := nestedBins(t)
 	for name, prefix := range map[string]func(pid string) []string{
-		"daemonctl":    func(pid string) []string { return []string{daemonctl, "start", "-p", pid, "--timeout", "30s", "--"} },
-		"flock":        func(pid string) []string { return []string{"flock", "-o", "-x", lockfile.GuardPath(pid)} },
-		"flock+script": func(pid string) []string { return []string{"flock", "-o", "-x", lockfile.GuardPath(pid), "sh", "-c", `"$@"`, "sh"} },
+		"daemonctl": func(pid string) []string { return []string{daemonctl, "start", "-p", pid, "--timeout", "30s", "--"} },
+		"flock":     func(pid string) []string { return []string{"flock", "-o", "-x", lockfile.GuardPath(pid)} },
+		"flock+script": func(pid string) []string {
+			return []string{"flock", "-o", "-x", lockfile.GuardPath(pid), "sh", "-c", `"$@"`, "sh"}
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			pidFile := filepath.Join(t.TempDir(), "hello.pid")
