@@ -41,6 +41,7 @@ type action struct {
 	o     Options
 	log   *slog.Logger
 	begin time.Time
+	guard *lockfile.File // the guard file, while run holds it
 }
 
 func newAction(o Options) (*action, error) {
@@ -129,6 +130,8 @@ func (a *action) run(ctx context.Context, fn func() (Result, error)) (Result, er
 		return Result{Status: Error}, err
 	}
 	defer release(g)
+	a.guard = g
+	defer func() { a.guard = nil }()
 	return fn()
 }
 
@@ -265,7 +268,7 @@ func (a *action) start(ctx context.Context, before lockfile.Info, wasStale bool,
 		return fail(res, fmt.Errorf("start daemon for pid file %s: %w", a.o.PIDFile, ErrNoStarter))
 	}
 	a.log.Debug("running start command", "stale", wasStale)
-	serr := s.Start(ctx)
+	serr := s.Start(withGuard(ctx, a.guard))
 	after, ierr := a.inspect()
 	res.After = after
 	var xe *ExitError

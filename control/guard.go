@@ -26,10 +26,42 @@ const maxAncestors = 64
 // [StartedByController].
 var ErrOtherController = errors.New("refusing to start")
 
+// ControllerEnv is set by a [CommandStarter] that [Start] or [Restart]
+// runs in the command's environment: "<pid>:<dev>:<ino>", the controller
+// (this process) and the guard file (device and inode) it holds while the
+// command runs. It passes no descriptor and grants nothing: it only tells
+// a controller among the command's processes, which finds that guard
+// locked by its ancestor pid, that the lock is held for it (see
+// [controlsUs]). A daemonkit process may hold guard files for actions of
+// its own while it runs other programs; a controller run by any other
+// program (libucw's ucw-daemon-control, flock(1)) needs no such mark.
+const ControllerEnv = "DAEMONKIT_CONTROLLER"
+
+type guardKey struct{}
+
+// withGuard records in ctx the guard file g that this process holds for
+// the action whose start command runs with ctx.
+func withGuard(ctx context.Context, g *lockfile.File) context.Context {
+	if g == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, guardKey{}, g)
+}
+
+// controllerEntry returns the [ControllerEnv] entry for a start command
+// run with ctx, if this process holds a guard file for it.
+func controllerEntry(ctx context.Context) (string, bool) {
+	g, ok := ctx.Value(guardKey{}).(*lockfile.File)
+	if !ok {
+		return "", false
+	}
+	return fmt.Sprintf("%s=%d:%d:%d", ControllerEnv, os.Getpid(), g.Dev(), g.Ino()), true
+}
+
 // acquireGuard locks the guard file path for an action, waiting until ctx
-// is done. If the lock is busy because an ancestor of this process holds
-// it (this process is the start command of a controller of the same
-// daemon, or runs under one: `daemonctl start -- myservice start`,
+// is done. If the lock is busy because a controller that started this
+// process holds it ([ancestorHolding]: this process is its start
+// command, or runs under it: `daemonctl start -- myservice start`,
 // `ucw-daemon-control --start -- myservice start`, through wrapper
 // scripts), it returns nil and no error: the action then runs under that
 // controller's lock, as with [Options.GuardHeld].
@@ -46,6 +78,25 @@ func acquireGuard(ctx context.Context, path string, log *slog.Logger) (*lockfile
 	return lockfile.AcquireWait(ctx, path)
 }
 
+// controlsUs reports whether pid, an ancestor that holds the exclusive
+// flock of the guard file dev/ino, holds it for this process's action.
+//
+// A controller that is not daemonkit's (libucw's ucw-daemon-control,
+// flock(1)) runs one action per process: holding the guard, it runs the
+// start command and waits for it, so the lock is held for its
+// descendants. A daemonkit program (which opens every PID and guard file
+// through [lockfile], with O_NOFOLLOW: [guardDaemonkit]) may hold a guard
+// file for an action of its own while other goroutines run other
+// programs, among them controllers of the same daemon, which must wait
+// for it; so its lock counts only for the start command it names in
+// [ControllerEnv].
+func controlsUs(pid int, dev, ino uint64) bool {
+	if !guardDaemonkit(pid, dev, ino) {
+		return true
+	}
+	return os.Getenv(ControllerEnv) == fmt.Sprintf("%d:%d:%d", pid, dev, ino)
+}
+
 // guardHolderAncestor reports whether an ancestor of this process holds
 // the exclusive flock of the guard file at path, and which.
 func guardHolderAncestor(path string) (int, bool) {
@@ -58,7 +109,8 @@ func guardHolderAncestor(path string) (int, bool) {
 
 // ancestorHolding walks the parent chain of this process (at most
 // maxAncestors steps, not past PID 1) and returns the first ancestor that
-// holds the exclusive flock of the file dev/ino ([procfs.HoldsLock]).
+// holds the exclusive flock of the file dev/ino ([procfs.HoldsLock]) for
+// this process ([controlsUs]).
 //
 // PIDs may be reused, but not the PID of a live parent: a process is
 // reparented as soon as its parent exits. So after looking at a candidate
@@ -79,10 +131,11 @@ func ancestorHolding(dev, ino uint64) (int, bool) {
 			return 0, false
 		}
 		held, err := procfs.HoldsLock(parent, dev, ino)
+		held = held && err == nil && controlsUs(parent, dev, ino)
 		if again, aerr := procfs.ParentOf(child); aerr != nil || again != parent {
 			return 0, false // reparented meanwhile: the look is void
 		}
-		if err == nil && held {
+		if held {
 			return parent, true
 		}
 		child = parent
@@ -151,10 +204,10 @@ type heldGuard struct {
 }
 
 // ancestorGuards returns the guard files that ancestors of this process
-// hold, nearest first, as far as their descriptors can be read. A file is
-// taken for a guard file if its name ends in ".lock", the holder holds
-// its exclusive flock, and a PID file whose guard it is can be named
-// ([guardedPIDFile]).
+// hold for this process ([controlsUs]), nearest first, as far as their
+// descriptors can be read. A file is taken for a guard file if its name
+// ends in ".lock", the holder holds its exclusive flock, and a PID file
+// whose guard it is can be named ([guardedPIDFile]).
 func ancestorGuards() []heldGuard {
 	var out []heldGuard
 	child := os.Getpid()
@@ -165,8 +218,11 @@ func ancestorGuards() []heldGuard {
 		}
 		var found []heldGuard
 		for _, f := range lockedFiles(parent) {
-			if pf, ok := guardedPIDFile(parent, f); ok {
-				found = append(found, heldGuard{holder: parent, guard: f, pidFile: pf})
+			if !controlsUs(parent, f.dev, f.ino) {
+				continue
+			}
+			if pf, ok := guardedPIDFile(parent, f.path); ok {
+				found = append(found, heldGuard{holder: parent, guard: f.path, pidFile: pf})
 			}
 		}
 		if again, err := procfs.ParentOf(child); err != nil || again != parent {

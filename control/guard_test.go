@@ -3,6 +3,7 @@
 package control_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,11 +29,11 @@ func startedBy(t *testing.T, pidFile string, prefix ...string) string {
 
 // TestStartedByController: a start command recognises, with no help from
 // its controller (no variable, no descriptor), that an ancestor holds the
-// guard file of its PID file: its parent, through a wrapper script, or
-// flock(1) -o (a controller that, like libucw's, keeps the lock and passes
-// nothing on). Held by this very process or by nobody, or held shared, it
-// is not. An ancestor holding the guard of another PID file makes it
-// refuse.
+// guard file of its PID file: flock(1) -o (a controller that, like
+// libucw's, keeps the lock and passes nothing on), directly or through a
+// wrapper script. Held by nobody, or held shared, it is not; held by a
+// daemonkit program, only if that program names it in ControllerEnv. An
+// ancestor holding the guard of another PID file makes it refuse.
 func TestStartedByController(t *testing.T) {
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "d.pid")
@@ -51,12 +52,23 @@ func TestStartedByController(t *testing.T) {
 	if got := startedBy(t, pidFile, "flock", "-o", "-s", guard); got != free {
 		t.Errorf("under a shared lock: %s, want %s", got, free)
 	}
+	// A daemonkit program (this test, through package lockfile) holds the
+	// guard for an action of its own: a controller it runs waits, unless
+	// it names it as its start command.
 	g, err := lockfile.Acquire(guard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := startedBy(t, pidFile); got != held {
-		t.Errorf("parent (this test) holds the guard: %s, want %s", got, held)
+	if got := startedBy(t, pidFile); got != free {
+		t.Errorf("parent (this test) holds the guard for itself: %s, want %s", got, free)
+	}
+	mark := fmt.Sprintf("%s=%d:%d:%d", control.ControllerEnv, os.Getpid(), g.Dev(), g.Ino())
+	if got := startedBy(t, pidFile, "env", mark); got != held {
+		t.Errorf("parent (this test) holds the guard for its start command (%s): %s, want %s", mark, got, held)
+	}
+	wrong := fmt.Sprintf("%s=%d:%d:%d", control.ControllerEnv, os.Getppid(), g.Dev(), g.Ino())
+	if got := startedBy(t, pidFile, "env", wrong); got != free {
+		t.Errorf("mark naming another process (%s): %s, want %s", wrong, got, free)
 	}
 	g.Close()
 	// A lock of something else that is no guard: no PID file of its name.

@@ -91,7 +91,8 @@ func Command(name string, args ...string) *CommandStarter {
 // read from our terminal (e.g. a passphrase) and call setsid(2) (a daemon
 // detaching itself, as libucw's daemon_run does: a process-group leader
 // may not). Nothing of ours is passed to it but its standard streams: no
-// lock, in particular not the guard file that [Start] holds while it runs.
+// lock, in particular not the guard file that [Start] holds while it runs
+// (whose device and inode it names in [ControllerEnv]).
 //
 // If ctx ends first, the command's process tree gets SIGTERM (the command
 // and its descendants, found through their parent links in /proc and held
@@ -119,6 +120,14 @@ func (c *CommandStarter) Start(ctx context.Context) error {
 	cmd := exec.Command(c.Path, args[1:]...)
 	cmd.Args = args
 	cmd.Env = c.Env
+	if kv, ok := controllerEntry(ctx); ok {
+		// Tell a controller among the command's processes that the
+		// guard we hold is held for it (no descriptor is passed).
+		if cmd.Env == nil {
+			cmd.Env = os.Environ()
+		}
+		cmd.Env = append(cmd.Env[:len(cmd.Env):len(cmd.Env)], kv)
+	}
 	cmd.Dir = c.Dir
 	cmd.Stdin = c.Stdin
 	cmd.Stdout = c.Stdout
