@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/daemonkit/daemonkit/internal/procfs"
 )
 
 // errGone reports that the process no longer exists.
@@ -82,14 +80,4 @@ func signalError(pid int, sig syscall.Signal, err error) error {
 		return fmt.Errorf("send %s to pid %d: %w (run as the daemon's user or as root)", SignalName(sig), pid, err)
 	}
 	return fmt.Errorf("send %s to pid %d: %w", SignalName(sig), pid, err)
-}
-
-// groupAlive reports whether process group pgid has a member left that is
-// not a zombie (where that cannot be told, whether it has any member).
-func groupAlive(pgid int) bool {
-	alive, err := procfs.GroupAlive(pgid)
-	if err != nil {
-		return pgid > 1 && unix.Kill(-pgid, 0) == nil
-	}
-	return alive
 }
