@@ -67,10 +67,10 @@ func controllerEntry(ctx context.Context) (string, bool) {
 // controller's lock, as with [Options.GuardHeld].
 func acquireGuard(ctx context.Context, path string, log *slog.Logger) (*lockfile.File, error) {
 	g, err := lockfile.Acquire(path)
-	if !errors.Is(err, lockfile.ErrLocked) {
+	if err == nil || !errors.Is(err, lockfile.ErrLocked) && !errors.Is(err, lockfile.ErrBusy) {
 		return g, err
 	}
-	if pid, ok := guardHolderAncestor(path); ok {
+	if pid, ok := guardHolderAncestor(path); ok && errors.Is(err, lockfile.ErrLocked) {
 		log.Info("the guard file is held by a controller that started this process: acting under its lock",
 			"guard_file", path, "controller", procfs.Describe(pid).String())
 		return nil, nil
