@@ -8,9 +8,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/daemonkit/daemonkit/control"
+	"github.com/daemonkit/daemonkit/internal/proctest"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
@@ -95,4 +97,26 @@ func TestStartedByController(t *testing.T) {
 	if got := startedBy(t, pidFile, "flock", "-o", "-x", otherGuard, "flock", "-o", "-x", guard); got != held {
 		t.Errorf("under our guard inside another's: %s, want %s", got, held)
 	}
+}
+
+// TestGuardHeldSharedIsWaitedFor: a guard file that a reader holds with a
+// shared lock (not a controller) is waited for, not taken for an error.
+func TestGuardHeldSharedIsWaitedFor(t *testing.T) {
+	f := newFixture(t)
+	reader := exec.Command("flock", "-s", lockfile.GuardPath(f.pidFile), "sleep", "2")
+	if err := reader.Start(); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Cleanup(t, reader.Process.Pid)
+	proctest.WaitFor(t, long, "the reader's lock", func() bool {
+		st, err := os.Stat(lockfile.GuardPath(f.pidFile))
+		if err != nil {
+			return false
+		}
+		locks, _ := os.ReadFile("/proc/locks")
+		return strings.Contains(string(locks), fmt.Sprintf(":%d ", st.Sys().(*syscall.Stat_t).Ino))
+	})
+	res, err := control.Check(ctxFor(t, long), f.opts())
+	want(t, "Check behind a shared lock", res, err, control.NotRunning)
+	reader.Wait()
 }
