@@ -27,6 +27,9 @@ import (
 // an instant after the action, and a start right after a stop would report
 // "already running" and start nothing.
 func release(f *lockfile.File) {
+	if f == nil {
+		return // a guard held by the controller that started us (acquireGuard)
+	}
 	unix.Flock(int(f.File().Fd()), unix.LOCK_UN)
 	f.Close()
 }
@@ -98,7 +101,7 @@ func interrupted(ctx context.Context) bool {
 // control action", and the operator must know which it is.
 func (a *action) lockGuard(ctx context.Context) (*lockfile.File, error) {
 	a.log.Debug("locking guard file", "guard_file", a.o.GuardFile)
-	g, err := lockfile.AcquireGuard(ctx, a.o.GuardFile)
+	g, err := acquireGuard(ctx, a.o.GuardFile, a.log)
 	if errors.Is(err, fs.ErrNotExist) {
 		dir := filepath.Dir(a.o.GuardFile)
 		if _, serr := os.Stat(dir); errors.Is(serr, fs.ErrNotExist) {

@@ -4,33 +4,43 @@ package control
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
-	"strconv"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/daemonkit/daemonkit/internal/procfs"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
-// GuardEnv is set by a [CommandStarter] run from [Start] or [Restart] in the
-// command's environment: "<fd>:<dev>:<ino>". The command inherits the
-// locked guard file as descriptor <fd>, and dev and ino identify the file.
-// It tells a start command that is itself a controller (a framework
-// service's own start verb, run as `daemonctl start -- myservice start`,
-// directly or through a wrapper script) that the controller that started
-// it holds the guard file, so that it does not wait for that lock forever.
-// See [GuardHeldByParent].
-const GuardEnv = "DAEMONKIT_GUARD_HELD"
+// maxAncestors bounds the walk up the parent chain: deeper process trees
+// than this are not controllers starting daemons.
+const maxAncestors = 64
 
-// guardFD is the descriptor under which a [CommandStarter]'s command
-// inherits the guard file.
-const guardFD = 3
+// ErrOtherController reports a start command run by a controller that
+// holds the guard file of another PID file than the command's own: see
+// [StartedByController].
+var ErrOtherController = errors.New("refusing to start")
+
+// ControllerEnv is set by a [CommandStarter] that [Start] or [Restart]
+// runs in the command's environment: "<pid>:<dev>:<ino>", the controller
+// (this process) and the guard file (device and inode) it holds while the
+// command runs. It passes no descriptor and grants nothing: it only tells
+// a controller among the command's processes, which finds that guard
+// locked by its ancestor pid, that the lock is held for it (see
+// [controlsUs]). A daemonkit process may hold guard files for actions of
+// its own while it runs other programs; a controller run by any other
+// program (libucw's ucw-daemon-control, flock(1)) needs no such mark.
+const ControllerEnv = "DAEMONKIT_CONTROLLER"
 
 type guardKey struct{}
 
-// withGuard records in ctx the guard file g that this process holds.
+// withGuard records in ctx the guard file g that this process holds for
+// the action whose start command runs with ctx.
 func withGuard(ctx context.Context, g *lockfile.File) context.Context {
 	if g == nil {
 		return ctx
@@ -38,48 +48,243 @@ func withGuard(ctx context.Context, g *lockfile.File) context.Context {
 	return context.WithValue(ctx, guardKey{}, g)
 }
 
-// heldGuard returns the guard file this process holds for ctx's action,
-// with the GuardEnv entry that names it as descriptor guardFD.
-func heldGuard(ctx context.Context) (*os.File, string, bool) {
+// controllerEntry returns the [ControllerEnv] entry for a start command
+// run with ctx, if this process holds a guard file for it.
+func controllerEntry(ctx context.Context) (string, bool) {
 	g, ok := ctx.Value(guardKey{}).(*lockfile.File)
 	if !ok {
-		return nil, "", false
+		return "", false
 	}
-	return g.File(), fmt.Sprintf("%s=%d:%d:%d", GuardEnv, guardFD, g.Dev(), g.Ino()), true
+	return fmt.Sprintf("%s=%d:%d:%d", ControllerEnv, os.Getpid(), g.Dev(), g.Ino()), true
 }
 
-// GuardHeldByParent reports whether [GuardEnv] says that the controller
-// that started this process holds the guard file guard: the descriptor it
-// names must be open on the same file (device and inode) that guard names
-// now, and that file must be locked. The inherited descriptor is closed
-// (the controller keeps its own, and with it the lock) and the variable
-// removed from the environment either way, so that neither reaches any
-// further process. A variable that does not match is ignored.
+// acquireGuard locks the guard file path for an action, waiting until ctx
+// is done. If the lock is busy because a controller that started this
+// process holds it ([ancestorHolding]: this process is its start
+// command, or runs under it: `daemonctl start -- myservice start`,
+// `ucw-daemon-control --start -- myservice start`, through wrapper
+// scripts), it returns nil and no error: the action then runs under that
+// controller's lock, as with [Options.GuardHeld].
+func acquireGuard(ctx context.Context, path string, log *slog.Logger) (*lockfile.File, error) {
+	// Inspect's shared try tells an exclusive holder from a free guard or
+	// a reader's shared lock (which is waited for); only an exclusive
+	// holder can be the controller that started us.
+	if info, err := lockfile.Inspect(path); err == nil && info.State.Alive() {
+		if pid, ok := guardHolderAncestor(path); ok {
+			log.Info("the guard file is held by a controller that started this process: acting under its lock",
+				"guard_file", path, "controller", procfs.Describe(pid).String())
+			return nil, nil
+		}
+	}
+	return lockfile.AcquireGuard(ctx, path)
+}
+
+// controlsUs reports whether pid, an ancestor that holds the exclusive
+// flock of the guard file dev/ino, holds it for this process's action.
 //
-// Unlike a check of the parent PID, this works through wrapper scripts and
-// symbolic links in the path. A controller that was itself told that its
-// guard is held passes no guard on to its own start command.
-func GuardHeldByParent(guard string) bool {
-	v, ok := os.LookupEnv(GuardEnv)
-	if !ok {
-		return false
+// A controller that is not daemonkit's (libucw's ucw-daemon-control,
+// flock(1)) runs one action per process: holding the guard, it runs the
+// start command and waits for it, so the lock is held for its
+// descendants. A daemonkit program (which opens every PID and guard file
+// through [lockfile], with O_NOFOLLOW: [guardDaemonkit]) may hold a guard
+// file for an action of its own while other goroutines run other
+// programs, among them controllers of the same daemon, which must wait
+// for it; so its lock counts only for the start command it names in
+// [ControllerEnv].
+func controlsUs(pid int, dev, ino uint64) bool {
+	if !guardDaemonkit(pid, dev, ino) {
+		return true
 	}
-	os.Unsetenv(GuardEnv)
-	f := strings.SplitN(v, ":", 3)
-	if len(f) != 3 {
-		return false
-	}
-	fd, err1 := strconv.Atoi(f[0])
-	dev, err2 := strconv.ParseUint(f[1], 10, 64)
-	ino, err3 := strconv.ParseUint(f[2], 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil || fd <= 2 {
-		return false
-	}
+	return os.Getenv(ControllerEnv) == fmt.Sprintf("%d:%d:%d", pid, dev, ino)
+}
+
+// guardHolderAncestor reports whether an ancestor of this process holds
+// the exclusive flock of the guard file at path, and which.
+func guardHolderAncestor(path string) (int, bool) {
 	var st unix.Stat_t
-	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || uint64(st.Dev) != dev || uint64(st.Ino) != ino {
-		return false // not the descriptor we were told about: leave it alone
+	if unix.Lstat(path, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return 0, false
 	}
-	unix.Close(fd)
-	info, err := lockfile.Inspect(guard)
-	return err == nil && info.Dev == dev && info.Ino == ino && info.State.Alive()
+	return ancestorHolding(uint64(st.Dev), uint64(st.Ino))
+}
+
+// ancestorHolding walks the parent chain of this process (at most
+// maxAncestors steps, not past PID 1) and returns the first ancestor that
+// holds the exclusive flock of the file dev/ino ([procfs.HoldsLock]) for
+// this process ([controlsUs]).
+//
+// PIDs may be reused, but not the PID of a live parent: a process is
+// reparented as soon as its parent exits. So after looking at a candidate
+// ancestor, the walk checks that the child it came from still has it as
+// its parent: then the candidate was alive throughout the look, and is
+// the ancestor it was taken for. The walk starts at this process, which
+// is alive, so each link is proved by a live child. /proc must show this
+// process's own PID namespace ([procfs.SameNamespace]); otherwise nothing
+// is held (the caller then waits for the lock as usual).
+func ancestorHolding(dev, ino uint64) (int, bool) {
+	if procfs.SameNamespace() != nil {
+		return 0, false
+	}
+	child := os.Getpid()
+	for range maxAncestors {
+		parent, err := procfs.ParentOf(child)
+		if err != nil || parent <= 1 {
+			return 0, false
+		}
+		held, err := procfs.HoldsLock(parent, dev, ino)
+		held = held && err == nil && controlsUs(parent, dev, ino)
+		if again, aerr := procfs.ParentOf(child); aerr != nil || again != parent {
+			return 0, false // reparented meanwhile: the look is void
+		}
+		if held {
+			return parent, true
+		}
+		child = parent
+	}
+	return 0, false
+}
+
+// StartedByController tells a service's start verb (itself a controller
+// of its PID file pidFile, with guard file guard, "" for
+// [lockfile.GuardPath] of pidFile) whether it runs as the start command of
+// another controller, found without that controller's cooperation: an
+// ancestor of this process holds the exclusive flock of a guard file.
+//
+//   - held is true if an ancestor holds guard: the start verb must act
+//     without locking it again ([Options.GuardHeld]), or it would wait for
+//     its own controller forever.
+//   - Otherwise, if an ancestor holds the guard file G of another PID file
+//     A (G named X.lock, where X.pid or X is a PID file whose guard is G:
+//     it exists, or the holder's command line names it), the error wraps
+//     [ErrOtherController]: the controller waits for A while this service
+//     would start its daemon on pidFile, so that the controller would
+//     report a failure with the daemon running. The start verb must refuse
+//     before starting anything (exit status 102).
+//   - Otherwise neither.
+func StartedByController(pidFile, guard string) (held bool, err error) {
+	if guard == "" {
+		guard = lockfile.GuardPath(pidFile)
+	}
+	if _, ok := guardHolderAncestor(guard); ok {
+		return true, nil
+	}
+	if procfs.SameNamespace() != nil {
+		return false, nil
+	}
+	for _, h := range ancestorGuards() {
+		other := h.pidFile
+		if sameFile(other, pidFile) {
+			continue
+		}
+		return false, fmt.Errorf("%w: started by a controller for %s (%s holds its guard file %s), but my pid file is %s: give both the same pid file",
+			ErrOtherController, other, procfs.Describe(h.holder), h.guard, pidFile)
+	}
+	return false, nil
+}
+
+// sameFile reports whether paths a and b name the same file: the same
+// existing file, or the same name once the links in their directories are
+// resolved.
+func sameFile(a, b string) bool {
+	sa, erra := os.Stat(a)
+	sb, errb := os.Stat(b)
+	if erra == nil && errb == nil {
+		return os.SameFile(sa, sb)
+	}
+	if abs, err := filepath.Abs(b); err == nil {
+		b = abs
+	}
+	return canonical(a) == canonical(b)
+}
+
+// heldGuard is a guard file an ancestor holds.
+type heldGuard struct {
+	holder  int
+	guard   string // the guard file's path, as the holder's descriptor names it
+	pidFile string // the PID file it guards
+}
+
+// ancestorGuards returns the guard files that ancestors of this process
+// hold for this process ([controlsUs]), nearest first, as far as their
+// descriptors can be read. A file is taken for a guard file if its name
+// ends in ".lock", the holder holds its exclusive flock, and a PID file
+// whose guard it is can be named ([guardedPIDFile]).
+func ancestorGuards() []heldGuard {
+	var out []heldGuard
+	child := os.Getpid()
+	for range maxAncestors {
+		parent, err := procfs.ParentOf(child)
+		if err != nil || parent <= 1 {
+			break
+		}
+		var found []heldGuard
+		for _, f := range lockedFiles(parent) {
+			if !controlsUs(parent, f.dev, f.ino) {
+				continue
+			}
+			if pf, ok := guardedPIDFile(parent, f.path); ok {
+				found = append(found, heldGuard{holder: parent, guard: f.path, pidFile: pf})
+			}
+		}
+		if again, err := procfs.ParentOf(child); err != nil || again != parent {
+			break // reparented meanwhile: what was found may be another's
+		}
+		out = append(out, found...)
+		child = parent
+	}
+	return out
+}
+
+// guardedPIDFile returns the PID file whose guard file is guard (held by
+// pid): X.pid or X for guard X.lock (libucw's rule inverted), whichever
+// exists, or else is named on pid's command line (a controller names the
+// PID file it acts on; the file need not exist before the first start).
+func guardedPIDFile(pid int, guard string) (string, bool) {
+	base, ok := strings.CutSuffix(guard, ".lock")
+	if !ok || base == "" {
+		return "", false
+	}
+	var cands []string
+	for _, c := range []string{base + ".pid", base} {
+		if !strings.HasSuffix(c, "/") && lockfile.GuardPath(c) == guard {
+			cands = append(cands, c)
+		}
+	}
+	for _, c := range cands {
+		if _, err := os.Lstat(c); err == nil {
+			return c, true
+		}
+	}
+	args, cwd := commandLine(pid)
+	for _, a := range args {
+		if i := strings.IndexByte(a, '='); i >= 0 && strings.HasPrefix(a, "-") {
+			a = a[i+1:]
+		}
+		if a == "" {
+			continue
+		}
+		if !filepath.IsAbs(a) {
+			if cwd == "" {
+				continue
+			}
+			a = filepath.Join(cwd, a)
+		}
+		a = canonical(a)
+		for _, c := range cands {
+			if a == filepath.Clean(c) {
+				return c, true
+			}
+		}
+	}
+	return "", false
+}
+
+// canonical resolves the symbolic links in the directory of path (the
+// kernel names a process's open files that way), keeping its last element.
+func canonical(path string) string {
+	dir, err := filepath.EvalSymlinks(filepath.Dir(path))
+	if err != nil {
+		return filepath.Clean(path)
+	}
+	return filepath.Join(dir, filepath.Base(path))
 }

@@ -1,104 +1,122 @@
-//go:build unix
+//go:build linux
 
 package control_test
 
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/daemonkit/daemonkit/control"
+	"github.com/daemonkit/daemonkit/internal/proctest"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
-func TestGuardHeldByParent(t *testing.T) {
+// startedBy runs the test daemon's `-ctl startedby` for pidFile as the
+// command (after prefix, e.g. a wrapper or flock(1)) and returns what it
+// printed: "held=true err=<nil>" and so on.
+func startedBy(t *testing.T, pidFile string, prefix ...string) string {
+	t.Helper()
+	args := append(prefix, daemonBin(t), "-ctl", "startedby", "-pidfile", pidFile)
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%q: %v: %s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestStartedByController: a start command recognises, with no help from
+// its controller (no variable, no descriptor), that an ancestor holds the
+// guard file of its PID file: flock(1) -o (a controller that, like
+// libucw's, keeps the lock and passes nothing on), directly or through a
+// wrapper script. Held by nobody, or held shared, it is not; held by a
+// daemonkit program, only if that program names it in ControllerEnv. An
+// ancestor holding the guard of another PID file makes it refuse.
+func TestStartedByController(t *testing.T) {
 	dir := t.TempDir()
-	guard := filepath.Join(dir, "d.lock")
+	pidFile := filepath.Join(dir, "d.pid")
+	guard := lockfile.GuardPath(pidFile)
+	const held, free = "held=true err=<nil>", "held=false err=<nil>"
+
+	if got := startedBy(t, pidFile); got != free {
+		t.Errorf("nobody holds the guard: %s, want %s", got, free)
+	}
+	if got := startedBy(t, pidFile, "flock", "-o", "-x", guard); got != held {
+		t.Errorf("under flock -o: %s, want %s", got, held)
+	}
+	if got := startedBy(t, pidFile, "flock", "-o", "-x", guard, "sh", "-c", `"$@"; exit $?`, "sh"); got != held {
+		t.Errorf("under flock -o and a wrapper script: %s, want %s", got, held)
+	}
+	if got := startedBy(t, pidFile, "flock", "-o", "-s", guard); got != free {
+		t.Errorf("under a shared lock: %s, want %s", got, free)
+	}
+	// A daemonkit program (this test, through package lockfile) holds the
+	// guard for an action of its own: a controller it runs waits, unless
+	// it names it as its start command.
 	g, err := lockfile.Acquire(guard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer g.Close()
-	other := filepath.Join(dir, "other.lock")
-	og, err := lockfile.Acquire(other)
-	if err != nil {
-		t.Fatal(err)
+	if got := startedBy(t, pidFile); got != free {
+		t.Errorf("parent (this test) holds the guard for itself: %s, want %s", got, free)
 	}
-	og.Close() // unlocked
-	unlocked, err := os.Open(other)
-	if err != nil {
-		t.Fatal(err)
+	mark := fmt.Sprintf("%s=%d:%d:%d", control.ControllerEnv, os.Getpid(), g.Dev(), g.Ino())
+	if got := startedBy(t, pidFile, "env", mark); got != held {
+		t.Errorf("parent (this test) holds the guard for its start command (%s): %s, want %s", mark, got, held)
 	}
-	defer unlocked.Close()
-	var ost unix.Stat_t
-	unix.Fstat(int(unlocked.Fd()), &ost)
+	wrong := fmt.Sprintf("%s=%d:%d:%d", control.ControllerEnv, os.Getppid(), g.Dev(), g.Ino())
+	if got := startedBy(t, pidFile, "env", wrong); got != free {
+		t.Errorf("mark naming another process (%s): %s, want %s", wrong, got, free)
+	}
+	g.Close()
+	// A lock of something else that is no guard: no PID file of its name.
+	if got := startedBy(t, pidFile, "flock", "-o", "-x", filepath.Join(dir, "cron.lock")); got != free {
+		t.Errorf("under an unrelated lock: %s, want %s", got, free)
+	}
 
-	// dup returns a new descriptor for the locked guard, as a child
-	// inherits it.
-	dup := func() int {
-		fd, err := unix.Dup(int(g.File().Fd()))
+	// The guard of another PID file: refused, whether that file exists or
+	// is only named on the holder's command line.
+	other := filepath.Join(dir, "other.pid")
+	otherGuard := lockfile.GuardPath(other)
+	got := startedBy(t, pidFile, "flock", "-o", "-x", otherGuard, "sh", "-c", `shift; "$@"`, "sh", other)
+	if !strings.Contains(got, "held=false") || !strings.Contains(got, control.ErrOtherController.Error()) || !strings.Contains(got, "started by a controller for "+other) || !strings.Contains(got, "my pid file is "+pidFile) {
+		t.Errorf("under the guard of %s (named on the command line): %s", other, got)
+	}
+	if err := os.WriteFile(other, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got = startedBy(t, pidFile, "flock", "-o", "-x", otherGuard)
+	if !strings.Contains(got, "started by a controller for "+other) {
+		t.Errorf("under the guard of %s (existing): %s", other, got)
+	}
+	// Our own guard held nearer than another's: held.
+	if got := startedBy(t, pidFile, "flock", "-o", "-x", otherGuard, "flock", "-o", "-x", guard); got != held {
+		t.Errorf("under our guard inside another's: %s, want %s", got, held)
+	}
+}
+
+// TestGuardHeldSharedIsWaitedFor: a guard file that a reader holds with a
+// shared lock (not a controller) is waited for, not taken for an error.
+func TestGuardHeldSharedIsWaitedFor(t *testing.T) {
+	f := newFixture(t)
+	reader := exec.Command("flock", "-s", lockfile.GuardPath(f.pidFile), "sleep", "2")
+	if err := reader.Start(); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Cleanup(t, reader.Process.Pid)
+	proctest.WaitFor(t, long, "the reader's lock", func() bool {
+		st, err := os.Stat(lockfile.GuardPath(f.pidFile))
 		if err != nil {
-			t.Fatal(err)
+			return false
 		}
-		return fd
-	}
-	isOpen := func(fd int) bool {
-		var st unix.Stat_t
-		return unix.Fstat(fd, &st) == nil
-	}
-	cases := []struct {
-		name      string
-		value     func() (string, int)
-		want      bool
-		wantClose bool
-	}{
-		{"held", func() (string, int) { fd := dup(); return fmt.Sprintf("%d:%d:%d", fd, g.Dev(), g.Ino()), fd }, true, true},
-		{"other-inode", func() (string, int) { fd := dup(); return fmt.Sprintf("%d:%d:%d", fd, g.Dev(), g.Ino()+1), fd }, false, false},
-		{"not-locked", func() (string, int) {
-			fd, _ := unix.Dup(int(unlocked.Fd()))
-			return fmt.Sprintf("%d:%d:%d", fd, ost.Dev, ost.Ino), fd
-		}, false, true},
-		{"closed-fd", func() (string, int) {
-			fd := dup()
-			unix.Close(fd)
-			return fmt.Sprintf("%d:%d:%d", fd, g.Dev(), g.Ino()), -1
-		}, false, false},
-		{"stdin", func() (string, int) { return fmt.Sprintf("0:%d:%d", g.Dev(), g.Ino()), -1 }, false, false},
-		{"old-format", func() (string, int) { return fmt.Sprintf("%d:%s", os.Getppid(), guard), -1 }, false, false},
-		{"garbage", func() (string, int) { return "x:y:z", -1 }, false, false},
-		{"empty", func() (string, int) { return "", -1 }, false, false},
-	}
-	for _, c := range cases {
-		v, fd := c.value()
-		t.Setenv(control.GuardEnv, v)
-		checked := guard
-		if c.name == "not-locked" {
-			checked = other
-		}
-		if got := control.GuardHeldByParent(checked); got != c.want {
-			t.Errorf("%s: %s=%q: %v, want %v", c.name, control.GuardEnv, v, got, c.want)
-		}
-		if _, ok := os.LookupEnv(control.GuardEnv); ok {
-			t.Errorf("%s: %s still set after GuardHeldByParent", c.name, control.GuardEnv)
-		}
-		if fd >= 0 {
-			if closed := !isOpen(fd); closed != c.wantClose {
-				t.Errorf("%s: fd %d closed %v, want %v", c.name, fd, closed, c.wantClose)
-			}
-			if isOpen(fd) {
-				unix.Close(fd)
-			}
-		}
-	}
-	os.Unsetenv(control.GuardEnv)
-	if control.GuardHeldByParent(guard) {
-		t.Error("no variable: reported held")
-	}
-	// Our own descriptor still holds the lock.
-	if _, err := lockfile.Acquire(guard); err == nil {
-		t.Error("guard file unlocked by GuardHeldByParent")
-	}
+		locks, _ := os.ReadFile("/proc/locks")
+		return strings.Contains(string(locks), fmt.Sprintf(":%d ", st.Sys().(*syscall.Stat_t).Ino))
+	})
+	res, err := control.Check(ctxFor(t, long), f.opts())
+	want(t, "Check behind a shared lock", res, err, control.NotRunning)
+	reader.Wait()
 }

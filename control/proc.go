@@ -88,16 +88,6 @@ func signalError(pid int, sig syscall.Signal, err error) error {
 	return fmt.Errorf("send %s to pid %d: %w", SignalName(sig), pid, err)
 }
 
-// groupAlive reports whether process group pgid has a member left that is
-// not a zombie (where that cannot be told, whether it has any member).
-func groupAlive(pgid int) bool {
-	alive, err := procfs.GroupAlive(pgid)
-	if err != nil {
-		return pgid > 1 && unix.Kill(-pgid, 0) == nil
-	}
-	return alive
-}
-
 // confirmGone reports whether the process behind p has really exited, once
 // /proc said it does not exist: the handle must say so too (a pidfd fails
 // with ESRCH once its process has exited), or /proc must show a zombie.

@@ -87,17 +87,24 @@ func Command(name string, args ...string) *CommandStarter {
 
 // Start runs the command and waits for it to exit.
 //
-// The command runs in a process group of its own (unless its standard
-// input is a terminal: then it stays in ours, so that it can read from the
-// terminal, e.g. a passphrase, and only the command itself is signalled).
-// If ctx ends first, the whole group gets SIGTERM, which a daemon's
-// launcher takes as the order to abort its start (a daemonkit launcher
-// kills the daemon it started and leaves the PID file not running), and
-// SIGKILL if some of it is still there WaitDelay later. When ctx has a
-// deadline, SIGTERM is sent early enough (WaitDelay, or a quarter of the
-// remaining time if that is less, before it) for Start to return by the
-// deadline. A command that exits with a non-zero status or is killed by a
-// signal yields an [*ExitError].
+// The command stays in our process group and session, so that it can
+// read from our terminal (e.g. a passphrase) and call setsid(2) (a daemon
+// detaching itself, as libucw's daemon_run does: a process-group leader
+// may not). Nothing of ours is passed to it but its standard streams: no
+// lock, in particular not the guard file that [Start] holds while it runs
+// (whose device and inode it names in [ControllerEnv]).
+//
+// If ctx ends first, the command's process tree gets SIGTERM (the command
+// and its descendants, found through their parent links in /proc and held
+// through pidfds: see [terminator]), which a daemon's launcher takes as the
+// order to abort its start (a daemonkit launcher kills the daemon it
+// started and leaves the PID file not running), and SIGKILL if some of it
+// is still there WaitDelay later. When ctx has a deadline, SIGTERM is sent
+// early enough (WaitDelay, or a quarter of the remaining time if that is
+// less, before it) for Start to return by the deadline. Where /proc or
+// pidfds are missing, only the command itself is signalled. A command that
+// exits with a non-zero status or is killed by a signal yields an
+// [*ExitError].
 func (c *CommandStarter) Start(ctx context.Context) error {
 	if c.Path == "" {
 		return fmt.Errorf("start command: %w", ErrNoStarter)
@@ -113,33 +120,27 @@ func (c *CommandStarter) Start(ctx context.Context) error {
 	cmd := exec.Command(c.Path, args[1:]...)
 	cmd.Args = args
 	cmd.Env = c.Env
-	if g, kv, ok := heldGuard(ctx); ok {
-		// The command inherits the locked guard file, so that a
-		// controller among its processes can tell that it is held.
+	if kv, ok := controllerEntry(ctx); ok {
+		// Tell a controller among the command's processes that the
+		// guard we hold is held for it (no descriptor is passed).
 		if cmd.Env == nil {
 			cmd.Env = os.Environ()
 		}
 		cmd.Env = append(cmd.Env[:len(cmd.Env):len(cmd.Env)], kv)
-		cmd.ExtraFiles = []*os.File{g}
 	}
 	cmd.Dir = c.Dir
 	cmd.Stdin = c.Stdin
 	cmd.Stdout = c.Stdout
 	cmd.Stderr = c.Stderr
 	cmd.WaitDelay = grace // for output pipes a left-behind child keeps open
-	group := true
-	if f, ok := c.Stdin.(*os.File); ok && isTerminal(f.Fd()) {
-		group = false
-	}
-	if group {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	}
+	var pidfd *int
+	cmd.SysProcAttr, pidfd = treeAttr()
 	var tail *tailWriter
 	if c.MessageLimit > 0 {
 		tail = &tailWriter{limit: c.MessageLimit, pass: c.Stderr}
 		cmd.Stderr = tail
 	}
-	// Stop early enough that the group can be killed by the deadline.
+	// Stop early enough that the tree can be killed by the deadline.
 	termCtx := ctx
 	if dl, ok := ctx.Deadline(); ok {
 		early := min(grace, time.Until(dl)/4)
@@ -154,37 +155,41 @@ func (c *CommandStarter) Start(ctx context.Context) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("run %s: %w", c.Path, err)
 	}
-	t := &terminator{pid: cmd.Process.Pid, group: group, proc: cmd.Process, exited: make(chan struct{})}
+	t := &terminator{proc: cmd.Process, tree: newTree(cmd.Process.Pid, pidfd), exited: make(chan struct{})}
 	t.watch(termCtx, grace)
 	err := cmd.Wait()
-	t.finish(grace)
+	t.finish()
 	if err == nil && !t.terminated() || errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState != nil && cmd.ProcessState.Success() && !t.terminated() {
 		return nil
 	}
 	var xe *exec.ExitError
 	if errors.As(err, &xe) || err == nil || errors.Is(err, exec.ErrWaitDelay) {
-		ps := cmd.ProcessState
-		e := &ExitError{Command: strings.Join(args, " "), Code: ps.ExitCode()}
-		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			e.Signal = ws.Signal()
-		}
-		if tail != nil {
-			e.Message = tail.message()
-		}
-		if t.terminated() {
-			e.Err = termCtx.Err()
-		}
-		return e
+		return c.exitError(args, cmd.ProcessState, tail, t, termCtx)
 	}
 	return fmt.Errorf("run %s: %w", c.Path, err)
 }
 
-// terminator ends a start command when its context ends: SIGTERM to its
-// process group (or to it alone), then SIGKILL after a grace period.
+// exitError describes a command that failed or was told to end.
+func (c *CommandStarter) exitError(args []string, ps *os.ProcessState, tail *tailWriter, t *terminator, termCtx context.Context) *ExitError {
+	e := &ExitError{Command: strings.Join(args, " "), Code: ps.ExitCode()}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		e.Signal = ws.Signal()
+	}
+	if tail != nil {
+		e.Message = tail.message()
+	}
+	if t.terminated() {
+		e.Err = termCtx.Err()
+	}
+	return e
+}
+
+// terminator ends a start command's process tree when its context ends:
+// SIGTERM to the command and its descendants, then SIGKILL to what is left
+// of the tree after a grace period.
 type terminator struct {
-	pid    int // > 1: our child, and the leader of its group if group
-	group  bool
 	proc   *os.Process
+	tree   *tree         // the command's process tree, nil where it cannot be found
 	exited chan struct{} // closed once the command was reaped
 	wg     sync.WaitGroup
 	mu     sync.Mutex
@@ -224,33 +229,40 @@ func (t *terminator) terminated() bool {
 	return t.sent
 }
 
-// signal sends sig to the group, or to the command alone. Once the leader
-// is reaped, the group ID stays reserved while any member is left, so
-// signalling the group then reaches only its members (or nobody).
+// signal sends sig to the command's tree, or to the command alone where
+// its tree cannot be found. SIGKILL goes to the whole tree as it is now
+// (see [tree.kill]); SIGTERM to the tree as it is now, whose members are
+// remembered for the SIGKILL.
 func (t *terminator) signal(sig syscall.Signal) {
-	if t.group {
-		syscall.Kill(-t.pid, sig)
-		return
+	switch {
+	case t.tree == nil:
+		t.proc.Signal(sig)
+	case sig == syscall.SIGKILL:
+		t.tree.kill()
+	default:
+		t.tree.signal(sig)
 	}
-	t.proc.Signal(sig)
 }
 
 // finish is called once the command was reaped. If it was told to end,
-// the rest of its group (e.g. a launcher a wrapper script started) gets
-// until the grace period is over to exit as well, then SIGKILL.
-func (t *terminator) finish(grace time.Duration) {
+// the rest of its tree (e.g. a launcher a wrapper script started) gets
+// until the grace period is over to exit as well, then SIGKILL. The tree's
+// pidfds are closed.
+func (t *terminator) finish() {
 	close(t.exited)
 	t.wg.Wait()
-	if !t.terminated() || !t.group {
+	if t.tree == nil {
+		return
+	}
+	defer t.tree.close()
+	if !t.terminated() {
 		return
 	}
 	t.mu.Lock()
 	killAt := t.killAt
 	t.mu.Unlock()
-	for groupAlive(t.pid) && time.Now().Before(killAt) {
-		time.Sleep(min(10*time.Millisecond, grace))
-	}
-	syscall.Kill(-t.pid, syscall.SIGKILL)
+	t.tree.waitExit(killAt)
+	t.tree.kill()
 }
 
 // ExitError reports a start command that failed: its exit status or the

@@ -114,7 +114,7 @@ type Options struct {
 	// Zero means never.
 	KillAfter time.Duration
 	// GuardHeld says the caller already holds the guard file (a start
-	// command run by a controller: see [GuardHeldByParent]); the action
+	// command run by a controller: see [StartedByController]); the action
 	// then does not lock it again.
 	GuardHeld bool
 	// Logger receives a record of each step at debug level, and of unusual

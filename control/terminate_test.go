@@ -17,7 +17,7 @@ import (
 )
 
 // TestStartTimeoutAbortsWrappedLauncher: a start command that does not
-// finish in time is ended with SIGTERM to its whole process group, so a
+// finish in time is ended with SIGTERM to its whole process tree, so a
 // launcher behind a wrapper script aborts its start (kills the daemon it
 // started, leaves the PID file not running) instead of going on after the
 // start was reported failed.

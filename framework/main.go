@@ -156,9 +156,18 @@ func (d *Daemon) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 	defer cancel()
 	switch verb {
 	case "start", "restart":
-		// Run as `daemonctl start -- myservice start`, the controller
-		// holds the guard file already.
-		opts.GuardHeld = control.GuardHeldByParent(lockfile.GuardPath(d.cfg.PIDFile))
+		// Run as the start command of a controller of our PID file
+		// (`daemonctl start -- myservice start`, `ucw-daemon-control
+		// --start -- myservice start`, through wrapper scripts), which
+		// holds the guard file and sets nothing: act under its lock and
+		// leave the verdict to it. Run by a controller of another PID
+		// file: refuse before starting anything.
+		held, err := control.StartedByController(d.cfg.PIDFile, "")
+		if err != nil {
+			say("%v", err)
+			return ExitError
+		}
+		opts.GuardHeld = held
 		var launchErr error
 		starter := control.StarterFunc(func(ctx context.Context) error {
 			launchErr = d.Run(ctx, body)

@@ -318,14 +318,6 @@ func (c *cli) prepare(ctx context.Context, sig string, def time.Duration) (contr
 		}
 		o.Signal = s
 	}
-	// Run as the start command of another controller of the same daemon
-	// (`daemonctl start -- daemonctl start --background ...`), the guard is
-	// held by that controller already.
-	guard := o.GuardFile
-	if guard == "" {
-		guard = lockfile.GuardPath(o.PIDFile)
-	}
-	o.GuardHeld = control.GuardHeldByParent(guard)
 	d := def
 	if c.timeoutSet {
 		d = c.timeout

@@ -37,9 +37,16 @@ func main() {
 		exitCode   = flag.Int("exit", -1, "launcher exits at once with this status")
 		holdChild  = flag.String("hold-child", "", "daemon starts a child inheriting the lock and writes its PID here")
 		neverReady = flag.Bool("never-ready", false, "daemon never reports ready (its launcher aborts on SIGTERM: kills it and exits 1)")
-		ctl        = flag.String("ctl", "", "run control action start, check, stop or signal on -pidfile (honouring a guard held by the parent), print the outcome, exit with its status")
+		ctl        = flag.String("ctl", "", "run control action start, check, stop or signal on -pidfile (honouring a guard held by an ancestor), print the outcome, exit with its status; startedby: print what control.StartedByController says")
+		setsid     = flag.Bool("setsid", false, "launcher calls setsid(2) first, as libucw's daemon_run does, and exits 1 if it fails")
 	)
 	flag.Parse()
+	if *setsid && !*daemon {
+		if _, err := syscall.Setsid(); err != nil {
+			fmt.Fprintln(os.Stderr, "testdaemon: setsid:", err)
+			os.Exit(1)
+		}
+	}
 	switch {
 	case *ctl != "":
 		runControl(*ctl, *pidFile)
@@ -143,13 +150,22 @@ func runControl(action, pidFile string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	o := control.Options{PIDFile: pidFile}
-	o.GuardHeld = control.GuardHeldByParent(lockfile.GuardPath(pidFile))
+	if action == "startedby" {
+		held, err := control.StartedByController(pidFile, "")
+		fmt.Printf("held=%v err=%v\n", held, err)
+		os.Exit(0)
+	}
 	var res control.Result
 	var err error
 	switch action {
 	case "start":
 		// A controller as start command: `-ctl start` run by Start.
 		c := control.Command(os.Args[0], "-pidfile", pidFile)
+		c.Stdin, c.Stdout = nil, nil
+		res, err = control.Start(ctx, o, c)
+	case "start-cmd":
+		// Start with the command given after the flags.
+		c := control.Command(flag.Arg(0), flag.Args()[1:]...)
 		c.Stdin, c.Stdout = nil, nil
 		res, err = control.Start(ctx, o, c)
 	case "check":

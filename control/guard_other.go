@@ -1,0 +1,21 @@
+//go:build unix && !linux
+
+package control
+
+// lockedFile is a file whose exclusive flock a process holds.
+type lockedFile struct {
+	path     string
+	dev, ino uint64
+}
+
+// lockedFiles returns nothing: which files another process holds locked
+// is only read from Linux's /proc.
+func lockedFiles(pid int) []lockedFile { return nil }
+
+// guardDaemonkit reports false: descriptor flags of another process are
+// only read from Linux's /proc.
+func guardDaemonkit(pid int, dev, ino uint64) bool { return false }
+
+// commandLine returns nothing: another process's command line is only
+// read from Linux's /proc.
+func commandLine(pid int) ([]string, string) { return nil, "" }
