@@ -307,8 +307,11 @@ func TestLaunchNotifyForeignSenderIgnored(t *testing.T) {
 		t.Fatalf("err %v, want ErrNotReady (a foreign READY=1 must not count)", err)
 	}
 	notRunning(t, pidFile, err)
-	if _, err := os.Stat(filepath.Dir(sock)); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("notify directory %s left behind (%v)", filepath.Dir(sock), err)
+	if !strings.HasPrefix(sock, "@daemonctl-notify-") {
+		t.Errorf("NOTIFY_SOCKET %q, want an abstract socket @daemonctl-notify-*", sock)
+	}
+	if b, _ := os.ReadFile("/proc/net/unix"); strings.Contains(string(b), sock[1:]) {
+		t.Errorf("notify socket %s still bound after Launch returned", sock)
 	}
 }
 

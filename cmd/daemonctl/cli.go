@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -306,6 +307,10 @@ func (c *cli) prepare(ctx context.Context, sig string, def time.Duration) (contr
 	switch {
 	case c.pidFile == "":
 		return o, nil, nil, usageErrorf("--pid-file is required")
+	case namesDir(c.pidFile):
+		return o, nil, nil, usageErrorf("--pid-file %s names a directory: give a file path such as %s", c.pidFile, filepath.Join(c.pidFile, "NAME.pid"))
+	case c.guardFile != "" && namesDir(c.guardFile):
+		return o, nil, nil, usageErrorf("--guard-file %s names a directory: give a file path such as %s", c.guardFile, filepath.Join(c.guardFile, "NAME.lock"))
 	case c.killAfter < 0:
 		return o, nil, nil, usageErrorf("--kill-after %v: must not be negative", c.killAfter)
 	case c.timeout < 0:
@@ -339,6 +344,19 @@ func (c *cli) prepare(ctx context.Context, sig string, def time.Duration) (contr
 	}
 	ctx, cancel := context.WithTimeout(ctx, d)
 	return o, ctx, cancel, nil
+}
+
+// namesDir reports whether path can only name a directory: it ends in '/'
+// (or is "." or ".."), or it names an existing directory. Such a PID file
+// would otherwise become a guard file named "dir/.lock" and an open that
+// fails late.
+func namesDir(path string) bool {
+	if strings.HasSuffix(path, "/") || path == "." || path == ".." ||
+		strings.HasSuffix(path, "/.") || strings.HasSuffix(path, "/..") {
+		return true
+	}
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
 }
 
 // starter builds the Starter for start and restart.
