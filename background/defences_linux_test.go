@@ -282,37 +282,47 @@ func TestNotifyWarnedBounded(t *testing.T) {
 	}
 }
 
-// A controller killed with SIGKILL during a --notify wait leaves no file
-// behind: the notify socket is abstract.
-func TestLaunchControllerKilledLeavesNoFile(t *testing.T) {
+// A controller killed with SIGKILL during a --notify wait leaves nothing
+// behind: no socket file (the notify socket is abstract), and its watcher
+// kills the command, which keeps the PID file's descriptor, and empties the
+// PID file, which is then not running.
+func TestLaunchControllerKilled(t *testing.T) {
 	bin := t.TempDir()
 	daemonctl, err := proctest.Build(bin, "./cmd/daemonctl")
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, tmp := t.TempDir(), t.TempDir()
-	pidFile, fakePID := filepath.Join(dir, "d.pid"), filepath.Join(dir, "fake.txt")
-	ctl := exec.Command(daemonctl, "start", "-p", pidFile, "--background", "--notify", "--",
-		fake, "-pidout", fakePID, "-never-ready")
-	ctl.Env = append(os.Environ(), "TMPDIR="+tmp)
-	if err := ctl.Start(); err != nil {
-		t.Fatal(err)
-	}
-	proctest.Cleanup(t, ctl.Process.Pid)
-	proctest.WaitFor(t, 20*time.Second, "the command to start", func() bool {
-		b, _ := os.ReadFile(fakePID)
-		pid, _ := lockfile.ParsePID(b, 0)
-		if pid != 0 {
-			proctest.Cleanup(t, pid)
+	for _, mode := range [][]string{{"--notify"}, {"--ready-fd", "4"}} {
+		dir, tmp := t.TempDir(), t.TempDir()
+		pidFile, fakePID := filepath.Join(dir, "d.pid"), filepath.Join(dir, "fake.txt")
+		args := append(append([]string{"start", "-p", pidFile, "--background"}, mode...), "--", fake, "-pidout", fakePID, "-never-ready")
+		ctl := exec.Command(daemonctl, args...)
+		ctl.Env = append(os.Environ(), "TMPDIR="+tmp)
+		if err := ctl.Start(); err != nil {
+			t.Fatal(err)
 		}
-		return pid != 0
-	})
-	ctl.Process.Signal(syscall.SIGKILL)
-	ctl.Wait()
-	for _, d := range []string{tmp, os.TempDir(), "/tmp"} {
-		m, _ := filepath.Glob(filepath.Join(d, "daemonctl-notify-*"))
-		if len(m) > 0 {
-			t.Errorf("left behind: %v", m)
+		proctest.Cleanup(t, ctl.Process.Pid)
+		var pid int
+		proctest.WaitFor(t, 20*time.Second, "the command to start", func() bool {
+			b, _ := os.ReadFile(fakePID)
+			pid, _ = lockfile.ParsePID(b, 0)
+			return pid != 0
+		})
+		proctest.Cleanup(t, pid)
+		ctl.Process.Signal(syscall.SIGKILL)
+		ctl.Wait()
+		if m, _ := filepath.Glob(filepath.Join(tmp, "daemonctl-notify-*")); len(m) > 0 {
+			t.Errorf("%v: left behind: %v", mode, m)
+		}
+		if !proctest.Eventually(20*time.Second, func() bool { return !proctest.Alive(pid) }) {
+			t.Errorf("%v: command %d still alive after its controller was killed", mode, pid)
+		}
+		var info lockfile.Info
+		if !proctest.Eventually(20*time.Second, func() bool {
+			info = inspect(t, pidFile)
+			return info.State == lockfile.NotRunning
+		}) {
+			t.Errorf("%v: PID file %v %q, want not running", mode, info.State, info.Content)
 		}
 	}
 }

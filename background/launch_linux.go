@@ -82,6 +82,7 @@ type launch struct {
 	outPath string
 	outFrom int64 // size of the output file when we opened it
 	status  string
+	watch   *watcher // nil when none runs
 }
 
 func (l *launch) closeAll() {
@@ -265,6 +266,7 @@ func (l *launch) run(ctx context.Context, path string, cred *syscall.Credential,
 	}
 	l.pidfd = pidfd
 	defer unix.Close(pidfd)
+	l.startWatcher(pidfd)
 	mainPID := pid
 	switch o.Readiness {
 	case ReadyExec:
@@ -286,6 +288,7 @@ func (l *launch) run(ctx context.Context, path string, cred *syscall.Credential,
 	if err := l.checkAlive(mainPID); err != nil {
 		return 0, l.fail(err)
 	}
+	l.stopWatcher(true)
 	cmd.Process.Release()
 	o.Logger.Debug("ready", "pid", mainPID, "pid_file", o.PIDFile)
 	return mainPID, nil
@@ -528,6 +531,7 @@ func (l *launch) fail(cause error) error {
 	l.cmd.Wait()
 	e.ProcessState = l.cmd.ProcessState
 	unix.Kill(-pid, unix.SIGKILL)
+	l.stopWatcher(false)
 	e.Output = l.tail()
 	return e
 }
