@@ -215,23 +215,11 @@ func (b *lockedBuffer) String() string {
 
 // A flood of datagrams from one foreign sender is logged once.
 func TestLaunchNotifyForeignFloodLoggedOnce(t *testing.T) {
-	dir := t.TempDir()
-	pidFile, envFile := filepath.Join(dir, "d.pid"), filepath.Join(dir, "env")
+	pidFile := filepath.Join(t.TempDir(), "d.pid")
 	var log lockedBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		_, err := Launch(ctx, Options{PIDFile: pidFile, Command: fake, Readiness: ReadyNotify,
-			Logger: slog.New(slog.NewTextHandler(&log, nil)), Args: []string{"-env-file", envFile, "-never-ready"}})
-		done <- err
-	}()
-	var sock string
-	proctest.WaitFor(t, 10*time.Second, "the fake to write NOTIFY_SOCKET", func() bool {
-		b, _ := os.ReadFile(envFile)
-		sock = string(b)
-		return sock != ""
-	})
+	sock, done := launchNeverReady(t, ctx, Options{PIDFile: pidFile, Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: sock, Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
