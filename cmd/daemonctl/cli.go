@@ -347,16 +347,13 @@ func (c *cli) prepare(ctx context.Context, sig string, def time.Duration) (contr
 }
 
 // namesDir reports whether path can only name a directory: it ends in '/'
-// (or is "." or ".."), or it names an existing directory. Such a PID file
-// would otherwise become a guard file named "dir/.lock" and an open that
-// fails late.
+// (or is "." or "..", or ends in "/." or "/.."). Such a PID file would
+// otherwise get a guard file named "dir/.lock". (A path that names an
+// existing directory without saying so is refused when it is opened, as
+// any PID file that is not a regular file is.)
 func namesDir(path string) bool {
-	if strings.HasSuffix(path, "/") || path == "." || path == ".." ||
-		strings.HasSuffix(path, "/.") || strings.HasSuffix(path, "/..") {
-		return true
-	}
-	st, err := os.Stat(path)
-	return err == nil && st.IsDir()
+	return strings.HasSuffix(path, "/") || path == "." || path == ".." ||
+		strings.HasSuffix(path, "/.") || strings.HasSuffix(path, "/..")
 }
 
 // starter builds the Starter for start and restart.
