@@ -43,6 +43,12 @@
 // it is a regular file; the PID file likewise (see [lockfile.Acquire]).
 // The ready timeout and the context bound the whole wait.
 //
+// If the caller dies before the start completed, a watcher process (the
+// caller's own binary, started again: this package's init recognises it)
+// kills the command and empties the PID file, so that a start whose
+// controller was killed leaves nothing behind; see watchEnv in
+// watch_linux.go for the design.
+//
 // [Starter] adapts [Launch] to the control package's Starter interface, so
 // that control.Start runs it under the guard lock.
 //

@@ -147,10 +147,13 @@ the PID file to name a running daemon.
 
 With --background, CMD stays in the foreground and daemonctl daemonizes it:
 it locks the PID file, writes "(starting)", starts CMD in a new session with
-stdin from /dev/null, stdout and stderr to --output (else /dev/null), the
+stdin from /dev/null, stdout and stderr appended to --output (a regular
+file; else /dev/null), the
 locked PID file as inherited fd 3 (the lock lives as long as CMD), and writes
 CMD's PID once CMD is ready:
-  default       the exec succeeded
+  default       the exec succeeded and CMD got past its start (all its
+                threads wait for something, or it used 100 ms of CPU): one
+                that exits at once is a failure with its exit status
   --notify      CMD sent READY=1 to $NOTIFY_SOCKET (sd_notify); STATUS=,
                 ERRNO=, EXTEND_TIMEOUT_USEC= and MAINPID= are honoured, and only
                 datagrams from CMD or its descendants count
