@@ -14,18 +14,40 @@
 // its output.
 //
 // Readiness is one of:
-//   - [ReadyExec] (default): the exec succeeded.
+//   - [ReadyExec] (default): the exec succeeded and the command got past
+//     its start: all its threads wait for something, or it has used 100 ms
+//     of CPU. A program that exits at once (a bad option, a missing
+//     config) is thus reported with its exit status, not as started.
 //   - [ReadyNotify]: the command sent READY=1 to the private NOTIFY_SOCKET
 //     that [Launch] created for it (sd_notify(3)); only datagrams whose
 //     sender is the command or one of its descendants count. The socket
-//     lives in a new 0700 directory under $TMPDIR (under /tmp when the
-//     command gets a user or group of its own, who then owns the directory,
-//     or when the path under $TMPDIR would be too long), removed
-//     when Launch returns. STATUS= is logged, ERRNO= is a failure,
+//     is in Linux's abstract namespace ("@daemonctl-notify-" and a random
+//     name): no file, so nothing is left behind even if the caller is
+//     killed, and permission does not matter when the command runs as
+//     another user. Datagrams from other processes are ignored and
+//     logged once per sender. It is closed when Launch returns. STATUS= is logged, ERRNO= is a failure,
 //     EXTEND_TIMEOUT_USEC= pushes the deadline out, and MAINPID= (if it
 //     names the command or a descendant) is the PID written.
 //   - [ReadyFD]: the command wrote a newline to descriptor [Options.ReadyFD]
 //     (the s6 convention).
+//
+// In every mode, ready also means alive: the PID is written, then the
+// command (or the MAINPID= it named) is checked to be still running, and
+// one that is already gone is reported as having exited, its PID file
+// cleared. A command that dies a moment later died after it was ready:
+// its PID file then shows it as stale.
+//
+// Every path [Launch] opens for the caller is opened without blocking and
+// must be what it should be: the output file with O_NONBLOCK (a FIFO
+// without a reader would block the open forever) and then refused unless
+// it is a regular file; the PID file likewise (see [lockfile.Acquire]).
+// The ready timeout and the context bound the whole wait.
+//
+// If the caller dies before the start completed, a watcher process (the
+// caller's own binary, started again: this package's init recognises it)
+// kills the command and empties the PID file, so that a start whose
+// controller was killed leaves nothing behind; see watchEnv in
+// watch_linux.go for the design.
 //
 // [Starter] adapts [Launch] to the control package's Starter interface, so
 // that control.Start runs it under the guard lock.
@@ -124,7 +146,8 @@ type Options struct {
 	UmaskSet bool
 	// Output is a file that receives the command's stdout and stderr,
 	// opened by [Launch] (as the caller) with O_APPEND|O_CREAT|O_NOFOLLOW,
-	// mode 0640. Empty: /dev/null. Its last TailLines lines written during
+	// mode 0640, without blocking; it must be a regular file (a FIFO,
+	// device, socket or directory is refused). Empty: /dev/null. Its last TailLines lines written during
 	// this start are quoted in the error when the command fails.
 	Output string
 	// Env lists KEY=VALUE pairs added to (or replacing in) the caller's
@@ -238,6 +261,9 @@ func (e *Error) Error() string {
 	fmt.Fprintf(&b, "%s (pid %d) %v", e.Command, e.PID, e.Err)
 	if ps := e.ProcessState; ps != nil && (errors.Is(e.Err, ErrExited) || errors.Is(e.Err, ErrReportedFailure)) {
 		fmt.Fprintf(&b, " (%s)", ps)
+		if ps.Success() && errors.Is(e.Err, ErrExited) {
+			b.WriteString("; a program that puts itself in the background must be started as it is, not daemonized again")
+		}
 	}
 	if e.Status != "" {
 		fmt.Fprintf(&b, "; last status: %q", e.Status)

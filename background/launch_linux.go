@@ -6,6 +6,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -80,6 +82,7 @@ type launch struct {
 	outPath string
 	outFrom int64 // size of the output file when we opened it
 	status  string
+	watch   *watcher // nil when none runs
 }
 
 func (l *launch) closeAll() {
@@ -199,12 +202,12 @@ func (l *launch) run(ctx context.Context, path string, cred *syscall.Credential,
 	var notify *notifySocket
 	switch o.Readiness {
 	case ReadyNotify:
-		notify, err = newNotifySocket(cred)
+		notify, err = newNotifySocket()
 		if err != nil {
 			return 0, err
 		}
 		l.closers = append(l.closers, notify)
-		env = mergeEnv(env, []string{"NOTIFY_SOCKET=" + notify.path})
+		env = mergeEnv(env, []string{"NOTIFY_SOCKET=" + notify.addr})
 	case ReadyFD:
 		r, w, err := os.Pipe()
 		if err != nil {
@@ -255,40 +258,59 @@ func (l *launch) run(ctx context.Context, path string, cred *syscall.Credential,
 		extra[len(extra)-1].Close()
 	}
 
+	// The child is ours and unreaped until we wait for it, so its PID
+	// cannot be reused under us and pidfd_open names it.
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return 0, l.fail(fmt.Errorf("pidfd_open(%d): %w", pid, err))
+	}
+	l.pidfd = pidfd
+	defer unix.Close(pidfd)
+	l.startWatcher(pidfd)
 	mainPID := pid
-	if o.Readiness != ReadyExec {
-		// The child is ours and unreaped until we wait for it, so its
-		// PID cannot be reused under us and pidfd_open names it.
-		pidfd, err := unix.PidfdOpen(pid, 0)
-		if err != nil {
-			return 0, l.fail(fmt.Errorf("pidfd_open(%d): %w", pid, err))
-		}
-		l.pidfd = pidfd
-		defer unix.Close(pidfd)
-		if o.Readiness == ReadyNotify {
-			mainPID, err = l.waitNotify(ctx, notify)
-		} else {
-			err = l.waitReadyFD(ctx, readyR)
-		}
-		if err != nil {
-			return 0, l.fail(err)
-		}
+	switch o.Readiness {
+	case ReadyExec:
+		err = l.waitSettled(ctx)
+	case ReadyNotify:
+		mainPID, err = l.waitNotify(ctx, notify)
+	case ReadyFD:
+		err = l.waitReadyFD(ctx, readyR)
+	}
+	if err != nil {
+		return 0, l.fail(err)
 	}
 	if err := l.pf.WritePID(mainPID); err != nil {
 		return 0, l.fail(err)
 	}
+	// Ready means alive when the PID is written: a command (or MAINPID)
+	// that is already gone is reported, never "started". One that dies a
+	// moment later died after it was ready; its PID file then shows stale.
+	if err := l.checkAlive(mainPID); err != nil {
+		return 0, l.fail(err)
+	}
+	l.stopWatcher(true)
 	cmd.Process.Release()
 	o.Logger.Debug("ready", "pid", mainPID, "pid_file", o.PIDFile)
 	return mainPID, nil
 }
 
 // openOutput opens the output file safely and remembers where this start's
-// output begins.
+// output begins. The open never blocks: O_NONBLOCK keeps a FIFO without a
+// reader (which anyone who can create the name could plant) from holding
+// the start, and the PID file's lock, forever; anything but a regular file
+// is refused, and O_NONBLOCK is cleared again before the command inherits
+// the descriptor.
 func (l *launch) openOutput(path string) (*os.File, error) {
-	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NOCTTY, 0o640)
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0o640)
 	if err != nil {
-		if errors.Is(err, unix.ELOOP) {
+		var st unix.Stat_t
+		switch {
+		case errors.Is(err, unix.ELOOP):
 			err = fmt.Errorf("%w (symbolic links are not followed)", err)
+		case unix.Lstat(path, &st) == nil && st.Mode&unix.S_IFMT != unix.S_IFREG:
+			// A FIFO without a reader fails with ENXIO, a socket with
+			// ENXIO, a directory with EISDIR: say why.
+			err = notRegular(st.Mode, err)
 		}
 		return nil, fmt.Errorf("output file: %w", &os.PathError{Op: "open", Path: path, Err: err})
 	}
@@ -298,14 +320,37 @@ func (l *launch) openOutput(path string) (*os.File, error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, fmt.Errorf("output file: %w", &os.PathError{Op: "fstat", Path: path, Err: err})
 	}
-	if st.Mode&unix.S_IFMT == unix.S_IFREG {
-		if st.Nlink > 1 {
-			return nil, fmt.Errorf("output file: %w", &os.PathError{Op: "open", Path: path,
-				Err: fmt.Errorf("%w (%d links): it may be another file linked here, which the daemon's output would be appended to; remove the other names or use a new file", lockfile.ErrHardLink, st.Nlink)})
-		}
-		l.outPath, l.outFrom = path, st.Size
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, fmt.Errorf("output file: %w", &os.PathError{Op: "open", Path: path, Err: notRegular(st.Mode, nil)})
 	}
+	if st.Nlink > 1 {
+		return nil, fmt.Errorf("output file: %w", &os.PathError{Op: "open", Path: path,
+			Err: fmt.Errorf("%w (%d links): it may be another file linked here, which the daemon's output would be appended to; remove the other names or use a new file", lockfile.ErrHardLink, st.Nlink)})
+	}
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err == nil {
+		_, err = unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl&^unix.O_NONBLOCK)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("output file: %w", &os.PathError{Op: "fcntl", Path: path, Err: err})
+	}
+	l.outPath, l.outFrom = path, st.Size
 	return f, nil
+}
+
+// notRegular says that an output path is not a regular file and what to
+// use instead; cause is the open's error, if any.
+func notRegular(mode uint32, cause error) error {
+	what := map[uint32]string{unix.S_IFIFO: "a FIFO", unix.S_IFDIR: "a directory", unix.S_IFSOCK: "a socket",
+		unix.S_IFCHR: "a character device", unix.S_IFBLK: "a block device"}[mode&unix.S_IFMT]
+	if what == "" {
+		what = fmt.Sprintf("of type %#o", mode&unix.S_IFMT)
+	}
+	err := fmt.Errorf("%w: it is %s; give a regular file (it is created if missing), or none for /dev/null; to feed a pipe or a logger, let the command write to it itself", lockfile.ErrNotRegular, what)
+	if cause != nil {
+		err = fmt.Errorf("%w (%w)", err, cause)
+	}
+	return err
 }
 
 // pollFDs waits until one of fds is readable, the pidfd says the child
@@ -426,8 +471,7 @@ func (l *launch) waitNotify(ctx context.Context, ns *notifySocket) (int, error) 
 				continue
 			}
 			if sender != pid && !isDescendant(sender, pid) {
-				l.o.Logger.Warn("ignoring notification from a process outside the daemon's tree",
-					"sender", sender, "pid", pid, "pid_file", l.o.PIDFile)
+				l.warnForeign(ns, sender)
 				continue
 			}
 			n, err := ParseNotify(msg)
@@ -461,6 +505,20 @@ func (l *launch) waitNotify(ctx context.Context, ns *notifySocket) (int, error) 
 	}
 }
 
+// warnForeign logs a datagram from outside the command's tree, once per
+// sender (a flood from one sender is one line).
+func (l *launch) warnForeign(ns *notifySocket, sender int) {
+	first, last := ns.firstFrom(sender)
+	if !first {
+		return
+	}
+	msg := "ignoring notifications from a process outside the daemon's tree (logged once per sender)"
+	if last {
+		msg = fmt.Sprintf("ignoring notifications from a process outside the daemon's tree; %d senders were logged, further ones are not", maxWarnedSenders)
+	}
+	l.o.Logger.Warn(msg, "sender", sender, "pid", l.cmd.Process.Pid, "pid_file", l.o.PIDFile)
+}
+
 // fail kills the child (SIGKILL to it and its process group, which it leads
 // in its own session), reaps it, and returns the *Error for cause.
 func (l *launch) fail(cause error) error {
@@ -473,6 +531,7 @@ func (l *launch) fail(cause error) error {
 	l.cmd.Wait()
 	e.ProcessState = l.cmd.ProcessState
 	unix.Kill(-pid, unix.SIGKILL)
+	l.stopWatcher(false)
 	e.Output = l.tail()
 	return e
 }
@@ -515,57 +574,66 @@ func (l *launch) tail() []string {
 // isDescendant reports whether pid is a descendant of ancestor.
 func isDescendant(pid, ancestor int) bool { return procfs.IsDescendant(pid, ancestor) }
 
-// maxSocketPath is the longest socket path we bind (sun_path holds 108
-// bytes with the NUL; keep a margin).
-const maxSocketPath = 100
-
-// notifySocket is a private sd_notify socket in its own directory.
+// notifySocket is a private sd_notify socket in Linux's abstract socket
+// namespace: it has no file, so nothing is left behind however the caller
+// ends (even by SIGKILL), and nothing can be planted in a shared directory.
+// Abstract sockets have no permissions, and their names are listed in
+// /proc/net/unix: the name is random (128 bits) only so that two launches
+// never collide; what keeps others out is that only datagrams whose
+// kernel-checked sender (SCM_CREDENTIALS) is the command or one of its
+// descendants count.
 type notifySocket struct {
-	dir, path string
-	fd        int
+	addr string // "@daemonctl-notify-<hex>", the NOTIFY_SOCKET value
+	fd   int
+	// warned holds the foreign senders already logged, at most
+	// maxWarnedSenders of them.
+	warned map[int]bool
+	full   bool // the warning that further senders go unlogged was given
 }
 
-// newNotifySocket creates a directory only we (and the daemon's user, if
-// cred switches user) can enter, and binds a datagram socket in it that
+// maxWarnedSenders bounds the memory spent on remembering which foreign
+// senders were already logged.
+const maxWarnedSenders = 64
+
+// newNotifySocket binds a datagram socket under a random abstract name that
 // receives the sender's credentials.
-func newNotifySocket(cred *syscall.Credential) (*notifySocket, error) {
-	// $TMPDIR, unless the daemon runs as another user (who may not be able
-	// to search our $TMPDIR) or the socket path would be too long for
-	// sockaddr_un: then /tmp, which everyone can search.
-	parent := os.TempDir()
-	if cred != nil || len(parent)+len("/daemonctl-notify-0123456789/notify") > maxSocketPath {
-		parent = "/tmp"
+func newNotifySocket() (*notifySocket, error) {
+	var rnd [16]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return nil, fmt.Errorf("notify socket: random name: %w", err)
 	}
-	dir, err := os.MkdirTemp(parent, "daemonctl-notify-")
-	if err != nil {
-		return nil, fmt.Errorf("notify socket directory: %w", err)
-	}
-	ns := &notifySocket{dir: dir, path: filepath.Join(dir, "notify"), fd: -1}
+	ns := &notifySocket{addr: "@daemonctl-notify-" + hex.EncodeToString(rnd[:]), fd: -1, warned: map[int]bool{}}
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
-		ns.Close()
 		return nil, fmt.Errorf("notify socket: %w", err)
 	}
 	ns.fd = fd
-	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: ns.path}); err != nil {
+	// Go binds a name starting with '@' in the abstract namespace.
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: ns.addr}); err != nil {
 		ns.Close()
-		return nil, fmt.Errorf("notify socket %s: bind: %w", ns.path, err)
+		return nil, fmt.Errorf("notify socket %s: bind: %w", ns.addr, err)
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
 		ns.Close()
-		return nil, fmt.Errorf("notify socket %s: SO_PASSCRED: %w", ns.path, err)
-	}
-	if cred != nil {
-		// Let the daemon's user reach the socket: it owns the (0700)
-		// directory and the socket (which needs write permission).
-		for _, p := range []string{dir, ns.path} {
-			if err := os.Lchown(p, int(cred.Uid), int(cred.Gid)); err != nil {
-				ns.Close()
-				return nil, fmt.Errorf("notify socket: %w", err)
-			}
-		}
+		return nil, fmt.Errorf("notify socket %s: SO_PASSCRED: %w", ns.addr, err)
 	}
 	return ns, nil
+}
+
+// firstFrom reports whether sender was not warned about before, and
+// remembers it while there is room. Once maxWarnedSenders are remembered,
+// the next new sender is reported once more with last set (for a warning
+// saying that further senders go unlogged), and none after that.
+func (ns *notifySocket) firstFrom(sender int) (first, last bool) {
+	switch {
+	case ns.warned[sender] || ns.full:
+		return false, false
+	case len(ns.warned) < maxWarnedSenders:
+		ns.warned[sender] = true
+		return true, false
+	}
+	ns.full = true
+	return true, true
 }
 
 // recv reads one datagram without blocking and returns it with the PID of
@@ -600,11 +668,11 @@ func (ns *notifySocket) recv() ([]byte, int, error) {
 	return buf[:n], sender, nil
 }
 
-// Close closes the socket and removes its directory.
+// Close closes the socket, which frees its name.
 func (ns *notifySocket) Close() error {
 	if ns.fd >= 0 {
 		unix.Close(ns.fd)
 		ns.fd = -1
 	}
-	return os.RemoveAll(ns.dir)
+	return nil
 }

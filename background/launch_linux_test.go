@@ -279,15 +279,16 @@ func TestLaunchNotifyErrno(t *testing.T) {
 	notRunning(t, pidFile, err)
 }
 
-// A READY=1 from a process outside the daemon's tree (here: the test) is
-// ignored, so the daemon that never reports is not ready in time.
-func TestLaunchNotifyForeignSenderIgnored(t *testing.T) {
-	dir := t.TempDir()
-	pidFile, envFile := filepath.Join(dir, "d.pid"), filepath.Join(dir, "env")
+// launchNeverReady runs Launch of a fake that never reports ready with
+// --notify and o's other options, and returns the NOTIFY_SOCKET the fake
+// got and the channel that receives Launch's error.
+func launchNeverReady(t *testing.T, ctx context.Context, o Options) (string, <-chan error) {
+	t.Helper()
+	envFile := filepath.Join(t.TempDir(), "env")
+	o.Command, o.Readiness, o.Args = fake, ReadyNotify, []string{"-env-file", envFile, "-never-ready"}
 	done := make(chan error, 1)
 	go func() {
-		_, err := Launch(context.Background(), Options{PIDFile: pidFile, Command: fake, Readiness: ReadyNotify,
-			ReadyTimeout: 2 * time.Second, Args: []string{"-env-file", envFile, "-never-ready"}})
+		_, err := Launch(ctx, o)
 		done <- err
 	}()
 	var sock string
@@ -296,6 +297,14 @@ func TestLaunchNotifyForeignSenderIgnored(t *testing.T) {
 		sock = string(b)
 		return sock != ""
 	})
+	return sock, done
+}
+
+// A READY=1 from a process outside the daemon's tree (here: the test) is
+// ignored, so the daemon that never reports is not ready in time.
+func TestLaunchNotifyForeignSenderIgnored(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "d.pid")
+	sock, done := launchNeverReady(t, context.Background(), Options{PIDFile: pidFile, ReadyTimeout: 2 * time.Second})
 	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: sock, Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
@@ -307,8 +316,11 @@ func TestLaunchNotifyForeignSenderIgnored(t *testing.T) {
 		t.Fatalf("err %v, want ErrNotReady (a foreign READY=1 must not count)", err)
 	}
 	notRunning(t, pidFile, err)
-	if _, err := os.Stat(filepath.Dir(sock)); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("notify directory %s left behind (%v)", filepath.Dir(sock), err)
+	if !strings.HasPrefix(sock, "@daemonctl-notify-") {
+		t.Errorf("NOTIFY_SOCKET %q, want an abstract socket @daemonctl-notify-*", sock)
+	}
+	if b, _ := os.ReadFile("/proc/net/unix"); strings.Contains(string(b), sock[1:]) {
+		t.Errorf("notify socket %s still bound after Launch returned", sock)
 	}
 }
 

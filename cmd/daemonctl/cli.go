@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -146,10 +147,13 @@ the PID file to name a running daemon.
 
 With --background, CMD stays in the foreground and daemonctl daemonizes it:
 it locks the PID file, writes "(starting)", starts CMD in a new session with
-stdin from /dev/null, stdout and stderr to --output (else /dev/null), the
+stdin from /dev/null, stdout and stderr appended to --output (a regular
+file; else /dev/null), the
 locked PID file as inherited fd 3 (the lock lives as long as CMD), and writes
 CMD's PID once CMD is ready:
-  default       the exec succeeded
+  default       the exec succeeded and CMD got past its start (all its
+                threads wait for something, or it used 100 ms of CPU): one
+                that exits at once is a failure with its exit status
   --notify      CMD sent READY=1 to $NOTIFY_SOCKET (sd_notify); STATUS=,
                 ERRNO=, EXTEND_TIMEOUT_USEC= and MAINPID= are honoured, and only
                 datagrams from CMD or its descendants count
@@ -306,6 +310,10 @@ func (c *cli) prepare(ctx context.Context, sig string, def time.Duration) (contr
 	switch {
 	case c.pidFile == "":
 		return o, nil, nil, usageErrorf("--pid-file is required")
+	case namesDir(c.pidFile):
+		return o, nil, nil, usageErrorf("--pid-file %s names a directory: give a file path such as %s", c.pidFile, filepath.Join(c.pidFile, "NAME.pid"))
+	case c.guardFile != "" && namesDir(c.guardFile):
+		return o, nil, nil, usageErrorf("--guard-file %s names a directory: give a file path such as %s", c.guardFile, filepath.Join(c.guardFile, "NAME.lock"))
 	case c.killAfter < 0:
 		return o, nil, nil, usageErrorf("--kill-after %v: must not be negative", c.killAfter)
 	case c.timeout < 0:
@@ -331,6 +339,16 @@ func (c *cli) prepare(ctx context.Context, sig string, def time.Duration) (contr
 	}
 	ctx, cancel := context.WithTimeout(ctx, d)
 	return o, ctx, cancel, nil
+}
+
+// namesDir reports whether path can only name a directory: it ends in '/'
+// (or is "." or "..", or ends in "/." or "/.."). Such a PID file would
+// otherwise get a guard file named "dir/.lock". (A path that names an
+// existing directory without saying so is refused when it is opened, as
+// any PID file that is not a regular file is.)
+func namesDir(path string) bool {
+	return strings.HasSuffix(path, "/") || path == "." || path == ".." ||
+		strings.HasSuffix(path, "/.") || strings.HasSuffix(path, "/..")
 }
 
 // starter builds the Starter for start and restart.

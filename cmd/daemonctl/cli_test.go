@@ -262,3 +262,23 @@ func TestStartPlainCommand(t *testing.T) {
 		t.Errorf("launcher that starts nothing: %d %q, want 102", code, stderr)
 	}
 }
+
+// A PID file path that can only be a directory is a usage error.
+func TestPIDFileDirectory(t *testing.T) {
+	dir := t.TempDir()
+	for _, p := range []string{dir + "/", filepath.Join(dir, "missing") + "/", ".", "..", dir + "/.", dir + "/.."} {
+		for _, verb := range []string{"status", "stop", "reload"} {
+			code, _, stderr := daemonctl(t, verb, "--pid-file", p)
+			if code != exitUsage || !strings.Contains(stderr, "names a directory") {
+				t.Errorf("%s --pid-file %s: exit %d, %q; want 1 and 'names a directory'", verb, p, code, stderr)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".lock")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("guard file %s/.lock created (%v)", dir, err)
+	}
+	code, _, stderr := daemonctl(t, "status", "--pid-file", filepath.Join(dir, "d.pid"), "--guard-file", dir+"/")
+	if code != exitUsage || !strings.Contains(stderr, "--guard-file") {
+		t.Errorf("--guard-file DIR: exit %d, %q; want a usage error", code, stderr)
+	}
+}
