@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -277,6 +278,13 @@ func Check(ctx context.Context, o Options) (Result, error) {
 		res.Status = OK
 	default:
 		res.Status = OK
+		if procs, err := lockHolders(info.Dev, info.Ino); err == nil && len(procs) > 0 {
+			names := make([]string, len(procs))
+			for i, p := range procs {
+				names[i] = p.String()
+			}
+			res.Note = "lock held by " + strings.Join(names, ", ")
+		}
 	}
 	return res, nil
 }

@@ -129,6 +129,12 @@ type Options struct {
 // Result is the outcome of an action.
 type Result struct {
 	Status Status
+	// Note says what the state alone does not: for a PID file that
+	// [Check] finds starting or stopping, which processes hold its lock
+	// (and whether they look like controllers), since a lock that stays
+	// can be held by a process that is not the daemon at all. Empty if
+	// there is nothing to add.
+	Note string
 	// Before is the state observed under the guard lock before acting.
 	Before lockfile.Info
 	// After is the state at the end of the action (for Check, the same as

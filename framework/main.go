@@ -217,6 +217,8 @@ func (d *Daemon) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 			fmt.Fprintf(stdout, "%s: not running, stale PID file %s (content %q)\n", d.cfg.Name, d.cfg.PIDFile, info.Content)
 		case info.State == lockfile.NotRunning:
 			fmt.Fprintf(stdout, "%s: not running\n", d.cfg.Name)
+		case res.Note != "":
+			fmt.Fprintf(stdout, "%s: %s (%s)\n", d.cfg.Name, info.State, res.Note)
 		default:
 			fmt.Fprintf(stdout, "%s: %s\n", d.cfg.Name, info.State)
 		}

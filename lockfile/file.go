@@ -246,6 +246,12 @@ func acquire(ctx context.Context, path string, kind lockKind) (*File, error) {
 		// controller waits on) is never handed to a child process as a
 		// descriptor to use, so O_NONBLOCK need not be cleared on it.
 		f, st, err := open(path, unix.O_RDWR, true, wait, perm)
+		if err != nil && kind == lockGuard && (errors.Is(err, unix.EROFS) || errors.Is(err, unix.EACCES)) {
+			// A guard file is only locked, never written, and flock(2)
+			// needs no write access: an existing guard on a read-only
+			// file system, or one we may only read, still serialises.
+			f, st, err = open(path, unix.O_RDONLY, false, wait, perm)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -527,6 +527,8 @@ func (c *cli) status(ctx context.Context) error {
 		c.say(res.Status, "running (pid %d, since %s)", info.PID, info.Since.Format(time.RFC3339))
 	case lockfile.Stale:
 		c.say(res.Status, "stale PID file: the daemon died%s", describeStalePID(info))
+	case lockfile.Starting, lockfile.Stopping:
+		c.say(res.Status, "%s (%s)", info.State, res.Note)
 	default:
 		c.say(res.Status, "%s", strings.ReplaceAll(info.State.String(), "-", " "))
 	}
