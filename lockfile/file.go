@@ -250,7 +250,9 @@ func acquire(ctx context.Context, path string, kind lockKind) (*File, error) {
 			// A guard file is only locked, never written, and flock(2)
 			// needs no write access: an existing guard on a read-only
 			// file system, or one we may only read, still serialises.
-			f, st, err = open(path, unix.O_RDONLY, false, wait, perm)
+			if rf, rst, rerr := open(path, unix.O_RDONLY, false, wait, perm); rerr == nil {
+				f, st, err = rf, rst, nil
+			}
 		}
 		if err != nil {
 			return nil, err
