@@ -211,7 +211,8 @@ func faultMatrix() []faultCell {
 // succeeds.
 //
 // daemonctl runs `faulty start`, the service's own start verb, which runs
-// the launcher under daemonctl's guard lock (control.GuardEnv).
+// the launcher under daemonctl's guard lock (the service finds that its
+// ancestor daemonctl holds the guard: control.StartedByController).
 func TestFaultMatrix(t *testing.T) {
 	faulty := faultyBinary(t)
 	ctl := binary(t, "./cmd/daemonctl")

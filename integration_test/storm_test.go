@@ -139,7 +139,8 @@ func frameworkStormTarget(t *testing.T) stormTarget {
 		return func(ctx context.Context) (int, string) { return runCode(ctx, bin, args...) }
 	}
 	// The service's start verb as the control package's start command: it
-	// runs the launcher under the caller's guard lock (control.GuardEnv).
+	// runs the launcher under the caller's guard lock (the service finds
+	// that its ancestor holds the guard: control.StartedByController).
 	helloStarter := func() control.Starter {
 		s := control.Command(hello, "start", "--pid-file", pidFile)
 		s.Stdout, s.Stderr = io.Discard, io.Discard
