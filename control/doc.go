@@ -24,13 +24,14 @@
 // names that PID. This closes the PID-reuse window that libucw's protocol
 // description admits. Where pidfds are missing (kernels before 5.3,
 // seccomp filters, non-Linux systems) kill(2) is used after the same
-// re-check, and Stop waits on the PID file lock instead. When /proc cannot
-// tell (another PID namespace's /proc, no descriptor left), nothing is
-// sent.
+// re-check, and Stop waits on the PID file lock instead. On Linux, when
+// /proc cannot tell (another PID namespace's /proc, no descriptor left),
+// nothing is sent; systems without /proc have only the re-check of the
+// PID file.
 //
 // No action ever signals PID 0, 1, a negative PID or the caller's own PID,
-// a process that does not hold the PID file's lock, or a process named by
-// an unlocked file; no action writes or truncates a file that is not a PID
+// a process that /proc shows does not hold the PID file's lock, or a
+// process named by an unlocked file; no action writes or truncates a file that is not a PID
 // file. The status codes ([Status]) are libucw's and are used by daemonctl
 // as its exit status. See docs/protocol.md for the states and the full
 // sequence of each action, and docs/security.md for the threat model.
