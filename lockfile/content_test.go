@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-// refParsePID is an independent oracle for ParsePID: the SPEC's rule
+// refParsePID is an independent oracle for ParsePID: the documented rule
 // written as plainly as possible, with arbitrary-precision arithmetic so
 // that it cannot overflow.
 func refParsePID(b []byte, pidMax int) (int, bool) {

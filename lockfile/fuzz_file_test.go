@@ -15,7 +15,7 @@ import (
 
 // FuzzInspect writes arbitrary content into a real PID file and checks that
 // Inspect (unlocked, then locked by Acquire) and Acquire's LockedError agree
-// with ParseContent and the SPEC's state table.
+// with ParseContent and the state table of docs/protocol.md.
 func FuzzInspect(f *testing.F) {
 	for _, s := range []string{
 		"", "\n", "(starting)\n", "(starting)", "4242\n", "4242", "0\n", "1\n", "-1\n",

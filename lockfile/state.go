@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// State is the state of a daemon as read from its PID file (SPEC section 3).
+// State is the state of a daemon as read from its PID file (see docs/protocol.md).
 type State int
 
 // The states of a PID file. The zero value is [NotRunning].
