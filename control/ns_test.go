@@ -172,3 +172,41 @@ exit 0
 		t.Errorf("stop with SIGINT: %q does not say that the file was left as it is", b)
 	}
 }
+
+// TestNSStopReadOnlyLockOutlivesDaemon: the signalled daemon exits while a
+// child it started still holds the PID file's lock, and the PID file is
+// on a read-only mount. stop must wait for that lock through a read-only
+// descriptor (it needs nothing more) and succeed once the child is gone.
+func TestNSStopReadOnlyLockOutlivesDaemon(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	os.Mkdir(bin, 0o755)
+	dctl, err := proctest.Build(bin, "./cmd/daemonctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := nsRun(t, []string{"--mount", "--mount-proc"}, dir, fmt.Sprintf(`D=%s
+"$D" start -p "$F" --background -- sh -c 'sleep 2 & echo $! > "$0"; exec sleep 1000' "$DIR/child" 2>&1; echo "rc start $?"
+C=$(cat "$DIR/child")
+mount --bind "$F" "$F" && mount -o remount,ro,bind "$F" || echo mount-failed
+kill -0 "$C" && echo "child holds the lock"
+"$D" stop -p "$F" --timeout 20s 2> "$DIR/err"; echo "rc stop $?"
+kill -0 "$C" 2>/dev/null && echo "child alive after stop"
+"$D" status -p "$F" 2>/dev/null; echo "rc status $?"
+umount "$F"
+exit 0
+`, strconv.Quote(dctl)))
+	for _, want := range []string{"rc start 0", "child holds the lock", "rc stop 0"} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("want %q", want)
+		}
+	}
+	for _, bad := range []string{"mount-failed", "child alive after stop"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("got %q", bad)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "err")); len(b) > 0 {
+		t.Logf("stop said: %s", b)
+	}
+}
