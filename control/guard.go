@@ -37,25 +37,15 @@ var ErrOtherController = errors.New("refusing to start")
 // program (libucw's ucw-daemon-control, flock(1)) needs no such mark.
 const ControllerEnv = "DAEMONKIT_CONTROLLER"
 
-type guardKey struct{}
-
-// withGuard records in ctx the guard file g that this process holds for
-// the action whose start command runs with ctx.
-func withGuard(ctx context.Context, g *lockfile.File) context.Context {
-	if g == nil {
-		return ctx
-	}
-	return context.WithValue(ctx, guardKey{}, g)
-}
-
-// controllerEntry returns the [ControllerEnv] entry for a start command
-// run with ctx, if this process holds a guard file for it.
-func controllerEntry(ctx context.Context) (string, bool) {
-	g, ok := ctx.Value(guardKey{}).(*lockfile.File)
-	if !ok {
+// controllerEntry returns the [ControllerEnv] entry naming guard, the
+// guard file this process holds for the action whose start command is
+// being run, or false if it holds none (guard is nil: the action runs
+// under its own controller's lock).
+func controllerEntry(guard *lockfile.File) (string, bool) {
+	if guard == nil {
 		return "", false
 	}
-	return fmt.Sprintf("%s=%d:%d:%d", ControllerEnv, os.Getpid(), g.Dev(), g.Ino()), true
+	return fmt.Sprintf("%s=%d:%d:%d", ControllerEnv, os.Getpid(), guard.Dev(), guard.Ino()), true
 }
 
 // acquireGuard locks the guard file path for an action, waiting until ctx

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/daemonkit/daemonkit/lockfile"
 )
 
 // Starter starts a daemon and returns once it is running (its PID file
@@ -105,7 +107,17 @@ func Command(name string, args ...string) *CommandStarter {
 // pidfds are missing, only the command itself is signalled. A command that
 // exits with a non-zero status or is killed by a signal yields an
 // [*ExitError].
-func (c *CommandStarter) Start(ctx context.Context) error {
+func (c *CommandStarter) Start(ctx context.Context) error { return c.start(ctx, nil) }
+
+// guardedStarter is a [Starter] that is told which guard file the action
+// holds while it runs (nil: none of its own), to mark it in the command's
+// environment.
+type guardedStarter interface {
+	start(ctx context.Context, guard *lockfile.File) error
+}
+
+// start runs the command; guard is the guard file held for it, if any.
+func (c *CommandStarter) start(ctx context.Context, guard *lockfile.File) error {
 	if c.Path == "" {
 		return fmt.Errorf("start command: %w", ErrNoStarter)
 	}
@@ -120,7 +132,7 @@ func (c *CommandStarter) Start(ctx context.Context) error {
 	cmd := exec.Command(c.Path, args[1:]...)
 	cmd.Args = args
 	cmd.Env = c.Env
-	if kv, ok := controllerEntry(ctx); ok {
+	if kv, ok := controllerEntry(guard); ok {
 		// Tell a controller among the command's processes that the
 		// guard we hold is held for it (no descriptor is passed).
 		if cmd.Env == nil {
@@ -303,7 +315,7 @@ func (e *ExitError) Unwrap() error { return e.Err }
 
 // AlreadyRunning reports whether the command said, with exit status 100,
 // that the daemon was already running.
-func (e *ExitError) AlreadyRunning() bool { return e.Signal == 0 && e.Code == int(AlreadyDone) }
+func (e *ExitError) AlreadyRunning() bool { return e.Signal == 0 && e.Code == int(StatusAlreadyDone) }
 
 // tailWriter copies to pass (ignoring its errors, so that a closed terminal
 // does not break the command) and keeps the last limit bytes.

@@ -180,17 +180,17 @@ func (d *Daemon) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 			res, err = control.Restart(ctx, opts, starter)
 		}
 		switch res.Status {
-		case control.OK, control.Stale:
+		case control.StatusOK, control.StatusStale:
 			if opts.GuardHeld {
 				return ExitOK // our controller reports what it found itself
 			}
-			if res.Status == control.Stale {
+			if res.Status == control.StatusStale {
 				say("started (pid %d); the PID file %s was stale", res.After.PID, d.cfg.PIDFile)
 				return ExitStale
 			}
 			say("started (pid %d)", res.After.PID)
 			return ExitOK
-		case control.AlreadyDone:
+		case control.StatusAlreadyDone:
 			say("%s", describeRunning(res.Before, err))
 			return ExitAlreadyDone
 		}
@@ -313,9 +313,9 @@ func describeRunning(info lockfile.Info, err error) string {
 // report prints the outcome of stop or reload and returns its exit status.
 func (d *Daemon) report(stderr io.Writer, res control.Result, err error, done string) int {
 	switch res.Status {
-	case control.OK:
+	case control.StatusOK:
 		fmt.Fprintf(stderr, "%s: %s (pid %d)\n", d.cfg.Name, done, res.Before.PID)
-	case control.AlreadyDone, control.NotRunning:
+	case control.StatusAlreadyDone, control.StatusNotRunning:
 		fmt.Fprintf(stderr, "%s: not running (%s)\n", d.cfg.Name, d.cfg.PIDFile)
 	default:
 		fmt.Fprintf(stderr, "%s: %v\n", d.cfg.Name, err)

@@ -441,11 +441,11 @@ func (c *cli) start(ctx context.Context, args []string, restart bool) error {
 			verb = "restart"
 		}
 		c.fail(res.Status, "%s failed: %v", verb, err)
-	case res.Status == control.AlreadyDone:
+	case res.Status == control.StatusAlreadyDone:
 		c.say(res.Status, "already running%s", describePID(pick(res.Before, after)))
 	case restart && res.Before.PID != 0:
 		c.say(res.Status, "restarted (pid %d, was pid %d)", after.PID, res.Before.PID)
-	case res.Status == control.Stale:
+	case res.Status == control.StatusStale:
 		c.say(res.Status, "started (pid %d); the PID file was stale: the previous daemon had died", after.PID)
 	default:
 		c.say(res.Status, "started (pid %d)", after.PID)
@@ -461,11 +461,11 @@ func (c *cli) stop(ctx context.Context) error {
 	defer cancel()
 	res, err := control.Stop(ctx, o)
 	switch {
-	case res.Status == control.Stale && err != nil:
+	case res.Status == control.StatusStale && err != nil:
 		c.say(res.Status, "not running: %v", err) // the daemon died; the file is kept
 	case err != nil:
 		c.fail(res.Status, "stop failed: %v", err)
-	case res.Status == control.AlreadyDone:
+	case res.Status == control.StatusAlreadyDone:
 		c.say(res.Status, "not running")
 	case res.Before.PID != 0:
 		c.say(res.Status, "stopped (pid %d)", res.Before.PID)
@@ -485,7 +485,7 @@ func (c *cli) sendSignal(ctx context.Context, sigName, done string) error {
 	switch {
 	case err != nil:
 		c.fail(res.Status, "signal %s failed: %v", control.SignalName(o.Signal), err)
-	case res.Status == control.NotRunning:
+	case res.Status == control.StatusNotRunning:
 		c.say(res.Status, "not running")
 	case done != "":
 		c.say(res.Status, "%s: sent %s (pid %d)", done, control.SignalName(o.Signal), res.After.PID)
@@ -509,7 +509,7 @@ func (c *cli) status(ctx context.Context) error {
 			guard = lockfile.GuardPath(o.PIDFile)
 		}
 		if jerr := writeStatusJSON(c.stdout, o.PIDFile, res.After, guard, err, time.Now()); jerr != nil {
-			c.fail(control.Error, "writing status: %v", jerr)
+			c.fail(control.StatusFailed, "writing status: %v", jerr)
 			return nil
 		}
 		if err != nil {
@@ -547,8 +547,8 @@ func (c *cli) say(st control.Status, format string, args ...any) {
 // fail records a failure (102 unless st says otherwise) and prints it even
 // with --quiet.
 func (c *cli) fail(st control.Status, format string, args ...any) {
-	if st == control.OK {
-		st = control.Error
+	if st == control.StatusOK {
+		st = control.StatusFailed
 	}
 	c.code = int(st)
 	fmt.Fprintf(c.stderr, "daemonctl: %s: %s\n", c.pidFile, fmt.Sprintf(format, args...))
