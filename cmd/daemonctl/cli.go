@@ -169,7 +169,8 @@ exit status and the last lines of --output.`,
 that the PID file is still locked and names it, then waits until the daemon has
 exited and released its PID file, at most --timeout (default 60s). With
 --kill-after D it sends SIGKILL if the daemon is still running D after the
-first signal. Exit 100 if it was not running (a stale PID file is emptied).`,
+first signal. Exit 100 if it was not running, 103 if its PID file is stale
+(the daemon died; the file is kept, as libucw does).`,
 		Example: `  daemonctl stop --pid-file /run/app.pid
   daemonctl stop --pid-file /run/app.pid --signal INT --timeout 30s --kill-after 10s`,
 		Args: cobra.NoArgs,
