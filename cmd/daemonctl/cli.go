@@ -53,6 +53,11 @@ type cli struct {
 // run parses args (without the program name), runs the action and returns
 // the exit status: control's status codes, or 1 for a usage error.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 1 && args[0] == "--version" {
+		// Without building the commands, nor cobra's version template.
+		fmt.Fprintf(stdout, "daemonctl %s\n", verbs.Version())
+		return int(control.StatusOK)
+	}
 	c := &cli{stdout: stdout, stderr: stderr}
 	c.rep = verbs.Reporter{Prog: "daemonctl", W: stderr}
 	root := c.commands()

@@ -265,3 +265,23 @@ func TestPIDFileDirectory(t *testing.T) {
 		t.Errorf("--guard-file DIR: exit %d, %q; want a usage error", code, stderr)
 	}
 }
+
+// TestVersion: daemonctl --version prints one line on stdout, alone or
+// with other options, and exits 0.
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"--version"}, {"--version", "-q"}} {
+		code, stdout, stderr := daemonctl(t, args...)
+		if code != 0 || !strings.HasPrefix(stdout, "daemonctl ") || strings.Count(stdout, "\n") != 1 || stderr != "" {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, stdout, stderr)
+		}
+	}
+}
+
+// TestUsageErrorOneLine: a usage error prints the error and one line
+// pointing to --help.
+func TestUsageErrorOneLine(t *testing.T) {
+	code, stdout, stderr := daemonctl(t, "stop", "--bogus")
+	if want := "daemonctl: unknown flag: --bogus\nRun 'daemonctl --help' for usage.\n"; code != 1 || stderr != want || stdout != "" {
+		t.Errorf("exit %d, stderr %q, stdout %q; want 1, %q", code, stderr, stdout, want)
+	}
+}
