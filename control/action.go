@@ -173,7 +173,7 @@ func (a *action) inspect() (lockfile.Info, error) {
 	if info.Ino != 0 && info.Mode&0o002 != 0 && !a.warnedMode {
 		a.warnedMode = true
 		a.log.Warn(fmt.Sprintf("pid file %s is world-writable (mode %04o): anyone can make it name any process; only a process that holds its lock is ever signalled, but make it writable only by the daemon's user (chmod 644 %s)",
-			a.o.PIDFile, info.Mode, a.o.PIDFile), "error", ErrUnsafe)
+			a.o.PIDFile, info.Mode, a.o.PIDFile), "error", errUnsafe)
 	}
 	a.log.Debug("pid file state", "state", info.State, "pid", info.PID)
 	return info, nil

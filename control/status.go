@@ -60,11 +60,11 @@ var (
 	// ErrLockHeld: the daemon's process is gone but its PID file is still
 	// locked, typically by a process that inherited the locked descriptor.
 	ErrLockHeld = errors.New("pid file still locked after the daemon exited")
-	// ErrUnsafe: the PID file is world-writable, so its content cannot be
+	// errUnsafe: the PID file is world-writable, so its content cannot be
 	// trusted to name the daemon. It is logged as a warning: actions still
 	// proceed, since only a process shown to hold the file's lock is ever
 	// signalled.
-	ErrUnsafe = errors.New("unsafe pid file")
+	errUnsafe = errors.New("unsafe pid file")
 	// ErrStale: the PID file is stale, the daemon died without cleaning up
 	// ([Stop] reports it with status [StatusStale] and keeps the file).
 	ErrStale = errors.New("stale pid file: the daemon died")
