@@ -83,6 +83,10 @@ With start --background it daemonizes a program that stays in the foreground:
 new session, user, group, directory, umask, output file, the locked PID file
 as inherited fd 3, and a readiness check (exec, sd_notify or a ready fd).
 
+Messages, reports and errors alike, go to stderr as "daemonctl: PIDFILE:
+message"; stdout carries only what is asked for as data (status --json,
+--help, --version).
+
 Exit status (libucw's):
   0    done; for status: running, starting or stopping
   1    usage error
