@@ -14,7 +14,7 @@ import (
 // daemon's check.
 func TestCheckFixture(t *testing.T) {
 	res, err := control.Check(context.Background(), control.Options{PIDFile: runningPIDFile(t)})
-	if err != nil || res.Status != control.OK {
+	if err != nil || res.Status != control.StatusOK {
 		t.Fatalf("control.Check of a running fixture: %v, %v; want OK", res.Status, err)
 	}
 }
@@ -26,7 +26,7 @@ func BenchmarkControlCheck(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if res, err := control.Check(ctx, o); err != nil || res.Status != control.OK {
+		if res, err := control.Check(ctx, o); err != nil || res.Status != control.StatusOK {
 			b.Fatalf("control.Check: %v, %v", res.Status, err)
 		}
 	}
@@ -39,7 +39,7 @@ func BenchmarkControlCheckNotRunning(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if res, err := control.Check(ctx, o); err != nil || res.Status != control.NotRunning {
+		if res, err := control.Check(ctx, o); err != nil || res.Status != control.StatusNotRunning {
 			b.Fatalf("control.Check: %v, %v", res.Status, err)
 		}
 	}

@@ -16,7 +16,7 @@ func BenchmarkCheck(b *testing.B) {
 	o := control.Options{PIDFile: filepath.Join(b.TempDir(), "bench.pid")}
 	ctx := context.Background()
 	for b.Loop() {
-		if res, err := control.Check(ctx, o); err != nil || res.Status != control.NotRunning {
+		if res, err := control.Check(ctx, o); err != nil || res.Status != control.StatusNotRunning {
 			b.Fatal(res.Status, err)
 		}
 	}
@@ -33,11 +33,11 @@ func BenchmarkStartStop(b *testing.B) {
 	ctx := context.Background()
 	for b.Loop() {
 		res, err := control.Start(ctx, o, c)
-		if err != nil || res.Status != control.OK {
+		if err != nil || res.Status != control.StatusOK {
 			b.Fatal(res.Status, err)
 		}
 		pid := res.After.PID
-		if res, err := control.Stop(ctx, o); err != nil || res.Status != control.OK {
+		if res, err := control.Stop(ctx, o); err != nil || res.Status != control.StatusOK {
 			proctest.Kill(pid)
 			b.Fatal(res.Status, err)
 		}

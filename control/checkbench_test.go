@@ -17,12 +17,12 @@ func BenchmarkCheckRunning(b *testing.B) {
 	c := control.Command(daemonBin(b), "-pidfile", pidFile)
 	c.Stdin, c.Stdout, c.Stderr = nil, nil, nil
 	ctx := context.Background()
-	if res, err := control.Start(ctx, o, c); err != nil || res.Status != control.OK {
+	if res, err := control.Start(ctx, o, c); err != nil || res.Status != control.StatusOK {
 		b.Fatal(res.Status, err)
 	}
 	defer control.Stop(ctx, o)
 	for b.Loop() {
-		if res, err := control.Check(ctx, o); err != nil || res.Status != control.OK {
+		if res, err := control.Check(ctx, o); err != nil || res.Status != control.StatusOK {
 			b.Fatal(res.Status, err)
 		}
 	}

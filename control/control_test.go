@@ -24,7 +24,7 @@ func TestCheck(t *testing.T) {
 	t.Run("missing", func(t *testing.T) {
 		f := newFixture(t)
 		res, err := control.Check(ctxFor(t, long), f.opts())
-		want(t, "Check", res, err, control.NotRunning)
+		want(t, "Check", res, err, control.StatusNotRunning)
 		if _, err := os.Stat(lockfile.GuardPath(f.pidFile)); err != nil {
 			t.Errorf("guard file not created: %v", err)
 		}
@@ -33,13 +33,13 @@ func TestCheck(t *testing.T) {
 		f := newFixture(t)
 		os.WriteFile(f.pidFile, nil, 0o644)
 		res, err := control.Check(ctxFor(t, long), f.opts())
-		want(t, "Check", res, err, control.NotRunning)
+		want(t, "Check", res, err, control.StatusNotRunning)
 	})
 	t.Run("running", func(t *testing.T) {
 		f := newFixture(t)
 		pid := f.start()
 		res, err := control.Check(ctxFor(t, long), f.opts())
-		want(t, "Check", res, err, control.OK)
+		want(t, "Check", res, err, control.StatusOK)
 		if res.Before.State != lockfile.Running || res.Before.PID != pid {
 			t.Errorf("Before = %v pid %d, want running pid %d", res.Before.State, res.Before.PID, pid)
 		}
@@ -48,7 +48,7 @@ func TestCheck(t *testing.T) {
 		f := newFixture(t)
 		f.crash(f.start())
 		res, err := control.Check(ctxFor(t, long), f.opts())
-		want(t, "Check", res, err, control.Stale)
+		want(t, "Check", res, err, control.StatusStale)
 	})
 	for _, c := range []struct {
 		content string
@@ -58,7 +58,7 @@ func TestCheck(t *testing.T) {
 			f := newFixture(t)
 			f.hold(c.content)
 			res, err := control.Check(ctxFor(t, long), f.opts())
-			want(t, "Check", res, err, control.OK)
+			want(t, "Check", res, err, control.StatusOK)
 			if res.Before.State != c.state {
 				t.Errorf("state %v, want %v", res.Before.State, c.state)
 			}
@@ -68,7 +68,7 @@ func TestCheck(t *testing.T) {
 		f := newFixture(t)
 		f.hold("garbage\n")
 		res, err := control.Check(ctxFor(t, long), f.opts())
-		want(t, "Check", res, err, control.Error)
+		want(t, "Check", res, err, control.StatusFailed)
 		if !errors.Is(err, control.ErrInvalid) || !errors.Is(err, lockfile.ErrInvalidPID) || !strings.Contains(err.Error(), f.pidFile) {
 			t.Errorf("error %v: want ErrInvalid, ErrInvalidPID and the path", err)
 		}
@@ -81,7 +81,7 @@ func TestCheck(t *testing.T) {
 		}
 		defer g.Close()
 		res, err := control.Check(ctxFor(t, 200*time.Millisecond), f.opts())
-		want(t, "Check", res, err, control.Error)
+		want(t, "Check", res, err, control.StatusFailed)
 		if !errors.Is(err, control.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("error %v: want ErrTimeout and DeadlineExceeded", err)
 		}
@@ -91,7 +91,7 @@ func TestCheck(t *testing.T) {
 		o := f.opts()
 		o.GuardFile = filepath.Join(f.dir, "other-guard")
 		res, err := control.Check(ctxFor(t, long), o)
-		want(t, "Check", res, err, control.NotRunning)
+		want(t, "Check", res, err, control.StatusNotRunning)
 		if _, err := os.Stat(o.GuardFile); err != nil {
 			t.Errorf("guard file not used: %v", err)
 		}
@@ -101,11 +101,11 @@ func TestCheck(t *testing.T) {
 		o := f.opts()
 		o.GuardFile = f.pidFile
 		res, err := control.Check(ctxFor(t, long), o)
-		want(t, "Check", res, err, control.Error)
+		want(t, "Check", res, err, control.StatusFailed)
 	})
 	t.Run("no-pid-file", func(t *testing.T) {
 		res, err := control.Check(ctxFor(t, long), control.Options{})
-		want(t, "Check", res, err, control.Error)
+		want(t, "Check", res, err, control.StatusFailed)
 	})
 }
 
@@ -121,7 +121,7 @@ func TestStart(t *testing.T) {
 			called = true
 			return nil
 		}))
-		want(t, "second Start", res, err, control.AlreadyDone)
+		want(t, "second Start", res, err, control.StatusAlreadyDone)
 		if called || res.Before.PID != pid {
 			t.Errorf("starter called %v, Before pid %d want %d", called, res.Before.PID, pid)
 		}
@@ -129,21 +129,21 @@ func TestStart(t *testing.T) {
 	t.Run("exit-100", func(t *testing.T) {
 		f := newFixture(t)
 		res, err := control.Start(ctxFor(t, long), f.opts(), f.cmd("-exit", "100"))
-		want(t, "Start", res, err, control.AlreadyDone)
+		want(t, "Start", res, err, control.StatusAlreadyDone)
 	})
 	t.Run("starter-locked", func(t *testing.T) {
 		f := newFixture(t)
 		res, err := control.Start(ctxFor(t, long), f.opts(), control.StarterFunc(func(context.Context) error {
 			return &lockfile.LockedError{Path: f.pidFile, State: lockfile.Starting}
 		}))
-		want(t, "Start", res, err, control.AlreadyDone)
+		want(t, "Start", res, err, control.StatusAlreadyDone)
 	})
 	t.Run("stale", func(t *testing.T) {
 		f := newFixture(t)
 		old := f.start()
 		f.crash(old)
 		res, err := control.Start(ctxFor(t, long), f.opts(), f.cmd())
-		want(t, "Start", res, err, control.Stale)
+		want(t, "Start", res, err, control.StatusStale)
 		proctest.Cleanup(t, res.After.PID)
 		if res.Before.State != lockfile.Stale || res.After.State != lockfile.Running || res.After.PID == old || !proctest.Alive(res.After.PID) {
 			t.Errorf("Before %v, After %v pid %d (old %d)", res.Before.State, res.After.State, res.After.PID, old)
@@ -152,7 +152,7 @@ func TestStart(t *testing.T) {
 	t.Run("command-fails", func(t *testing.T) {
 		f := newFixture(t)
 		res, err := control.Start(ctxFor(t, long), f.opts(), f.cmd("-fail", "config file broken"))
-		want(t, "Start", res, err, control.Error)
+		want(t, "Start", res, err, control.StatusFailed)
 		var xe *control.ExitError
 		if !errors.As(err, &xe) || xe.Code != 1 || xe.Message != "config file broken" {
 			t.Fatalf("error %v (%#v): want ExitError status 1 with the message", err, xe)
@@ -169,7 +169,7 @@ func TestStart(t *testing.T) {
 		c := control.Command(f.bin, "-holder")
 		c.Stdin, c.Stdout, c.Stderr = nil, nil, nil
 		res, err := control.Start(ctxFor(t, 300*time.Millisecond), f.opts(), c)
-		want(t, "Start", res, err, control.Error)
+		want(t, "Start", res, err, control.StatusFailed)
 		var xe *control.ExitError
 		if !errors.As(err, &xe) || xe.Signal != syscall.SIGTERM || !errors.Is(err, control.ErrTimeout) {
 			t.Errorf("error %v: want ExitError killed by SIGTERM and ErrTimeout", err)
@@ -178,12 +178,12 @@ func TestStart(t *testing.T) {
 	t.Run("command-missing", func(t *testing.T) {
 		f := newFixture(t)
 		res, err := control.Start(ctxFor(t, long), f.opts(), control.Command(filepath.Join(f.dir, "no-such-program")))
-		want(t, "Start", res, err, control.Error)
+		want(t, "Start", res, err, control.StatusFailed)
 	})
 	t.Run("not-running-after", func(t *testing.T) {
 		f := newFixture(t)
 		res, err := control.Start(ctxFor(t, long), f.opts(), f.cmd("-no-daemon"))
-		want(t, "Start", res, err, control.Error)
+		want(t, "Start", res, err, control.StatusFailed)
 		if !errors.Is(err, control.ErrNotStarted) || !strings.Contains(err.Error(), "stale") {
 			t.Errorf("error %v: want ErrNotStarted naming the stale state", err)
 		}
@@ -191,7 +191,7 @@ func TestStart(t *testing.T) {
 	t.Run("no-starter", func(t *testing.T) {
 		f := newFixture(t)
 		res, err := control.Start(ctxFor(t, long), f.opts(), nil)
-		want(t, "Start", res, err, control.Error)
+		want(t, "Start", res, err, control.StatusFailed)
 		if !errors.Is(err, control.ErrNoStarter) {
 			t.Errorf("error %v: want ErrNoStarter", err)
 		}
@@ -200,7 +200,7 @@ func TestStart(t *testing.T) {
 		f := newFixture(t)
 		f.hold("x\n")
 		res, err := control.Start(ctxFor(t, long), f.opts(), f.cmd())
-		want(t, "Start", res, err, control.Error)
+		want(t, "Start", res, err, control.StatusFailed)
 	})
 }
 
@@ -208,18 +208,18 @@ func TestStop(t *testing.T) {
 	t.Run("not-running", func(t *testing.T) {
 		f := newFixture(t)
 		res, err := control.Stop(ctxFor(t, long), f.opts())
-		want(t, "Stop", res, err, control.AlreadyDone)
+		want(t, "Stop", res, err, control.StatusAlreadyDone)
 	})
 	t.Run("running", func(t *testing.T) {
 		f := newFixture(t)
 		pid := f.start()
 		res, err := control.Stop(ctxFor(t, long), f.opts())
-		want(t, "Stop", res, err, control.OK)
+		want(t, "Stop", res, err, control.StatusOK)
 		if proctest.Alive(pid) || f.content() != "" || res.After.State != lockfile.NotRunning {
 			t.Errorf("after Stop: alive %v, content %q, state %v", proctest.Alive(pid), f.content(), res.After.State)
 		}
 		res, err = control.Stop(ctxFor(t, long), f.opts())
-		want(t, "second Stop", res, err, control.AlreadyDone)
+		want(t, "second Stop", res, err, control.StatusAlreadyDone)
 	})
 	t.Run("stale-is-kept", func(t *testing.T) {
 		// As libucw: 103, the file kept so that a later check still
@@ -229,14 +229,14 @@ func TestStop(t *testing.T) {
 		f.crash(pid)
 		content := f.content()
 		res, err := control.Stop(ctxFor(t, long), f.opts())
-		if res.Status != control.Stale || !errors.Is(err, control.ErrStale) || !strings.Contains(err.Error(), "died (pid "+strconv.Itoa(pid)+")") {
+		if res.Status != control.StatusStale || !errors.Is(err, control.ErrStale) || !strings.Contains(err.Error(), "died (pid "+strconv.Itoa(pid)+")") {
 			t.Fatalf("Stop = %v, %v; want stale, ErrStale naming pid %d", res.Status, err, pid)
 		}
 		if res.Before.State != lockfile.Stale || res.After.State != lockfile.Stale || f.content() != content {
 			t.Errorf("Before %v After %v content %q (was %q)", res.Before.State, res.After.State, f.content(), content)
 		}
 		res, err = control.Check(ctxFor(t, long), f.opts())
-		want(t, "Check after Stop", res, err, control.Stale)
+		want(t, "Check after Stop", res, err, control.StatusStale)
 	})
 	t.Run("signal-kills-and-file-is-emptied", func(t *testing.T) {
 		// SIGINT kills the test daemon without it cleaning up: Stop
@@ -246,7 +246,7 @@ func TestStop(t *testing.T) {
 		o := f.opts()
 		o.Signal = syscall.SIGINT
 		res, err := control.Stop(ctxFor(t, long), o)
-		want(t, "Stop", res, err, control.OK)
+		want(t, "Stop", res, err, control.StatusOK)
 		if proctest.Alive(pid) || f.content() != "" {
 			t.Errorf("after Stop: alive %v, content %q", proctest.Alive(pid), f.content())
 		}
@@ -258,7 +258,7 @@ func TestStop(t *testing.T) {
 		o.KillAfter = 200 * time.Millisecond
 		escalated := f.hooks.on("SIGKILL")
 		res, err := control.Stop(ctxFor(t, long), o)
-		want(t, "Stop", res, err, control.OK)
+		want(t, "Stop", res, err, control.StatusOK)
 		select {
 		case <-escalated:
 		default:
@@ -272,7 +272,7 @@ func TestStop(t *testing.T) {
 		f := newFixture(t)
 		pid := f.start("-ignore-term")
 		res, err := control.Stop(ctxFor(t, 300*time.Millisecond), f.opts())
-		want(t, "Stop", res, err, control.Error)
+		want(t, "Stop", res, err, control.StatusFailed)
 		if !errors.Is(err, control.ErrStillRunning) || !errors.Is(err, control.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) ||
 			!strings.Contains(err.Error(), "pid "+strconv.Itoa(pid)) {
 			t.Errorf("error %v: want ErrStillRunning, ErrTimeout, DeadlineExceeded naming pid %d", err, pid)
@@ -284,7 +284,7 @@ func TestStop(t *testing.T) {
 		o := f.opts()
 		o.KillAfter = time.Millisecond
 		res, err = control.Stop(ctxFor(t, long), o)
-		want(t, "second Stop", res, err, control.OK)
+		want(t, "second Stop", res, err, control.StatusOK)
 	})
 	// holdingDaemon starts a daemon whose child inherits the PID file lock.
 	holdingDaemon := func(f *fixture) (pid, holder int) {
@@ -304,7 +304,7 @@ func TestStop(t *testing.T) {
 		o := f.opts()
 		o.Signal = syscall.SIGKILL // the daemon is gone at once, even on a loaded machine
 		res, err := control.Stop(ctxFor(t, time.Second), o)
-		want(t, "Stop", res, err, control.Error)
+		want(t, "Stop", res, err, control.StatusFailed)
 		if !errors.Is(err, control.ErrLockHeld) || !errors.Is(err, control.ErrTimeout) || proctest.Alive(pid) {
 			t.Errorf("error %v, daemon alive %v: want ErrLockHeld and ErrTimeout, daemon gone", err, proctest.Alive(pid))
 		}
@@ -327,7 +327,7 @@ func TestStop(t *testing.T) {
 		await(t, waiting, done)
 		proctest.Kill(holder)
 		<-done
-		want(t, "Stop", res, err, control.OK)
+		want(t, "Stop", res, err, control.StatusOK)
 		if proctest.Alive(pid) || f.content() != "" || res.After.State != lockfile.NotRunning {
 			t.Errorf("alive %v, content %q, state %v", proctest.Alive(pid), f.content(), res.After.State)
 		}
@@ -348,7 +348,7 @@ func TestStop(t *testing.T) {
 		await(t, waiting, done)
 		release() // the "daemon" died while starting: now stale, and kept
 		<-done
-		if res.Status != control.Stale || !errors.Is(err, control.ErrStale) {
+		if res.Status != control.StatusStale || !errors.Is(err, control.ErrStale) {
 			t.Fatalf("Stop = %v, %v; want stale", res.Status, err)
 		}
 		if res.Before.State != lockfile.Starting || res.After.State != lockfile.Stale || f.content() != "(starting)\n" {
@@ -359,7 +359,7 @@ func TestStop(t *testing.T) {
 		f := newFixture(t)
 		f.hold("(starting)\n")
 		res, err := control.Stop(ctxFor(t, 200*time.Millisecond), f.opts())
-		want(t, "Stop", res, err, control.Error)
+		want(t, "Stop", res, err, control.StatusFailed)
 		if !errors.Is(err, control.ErrTimeout) {
 			t.Errorf("error %v: want ErrTimeout", err)
 		}
@@ -378,13 +378,13 @@ func TestStop(t *testing.T) {
 		await(t, waiting, done)
 		release()
 		<-done
-		want(t, "Stop", res, err, control.AlreadyDone)
+		want(t, "Stop", res, err, control.StatusAlreadyDone)
 	})
 	t.Run("invalid", func(t *testing.T) {
 		f := newFixture(t)
 		f.hold("(stopping)\n")
 		res, err := control.Stop(ctxFor(t, long), f.opts())
-		want(t, "Stop", res, err, control.Error)
+		want(t, "Stop", res, err, control.StatusFailed)
 	})
 }
 
@@ -394,7 +394,7 @@ func TestSignal(t *testing.T) {
 		hups := filepath.Join(f.dir, "hups")
 		pid := f.start("-hup-file", hups)
 		res, err := control.Signal(ctxFor(t, long), f.opts())
-		want(t, "Signal", res, err, control.OK)
+		want(t, "Signal", res, err, control.StatusOK)
 		proctest.WaitFor(t, 10*time.Second, "SIGHUP recorded", func() bool {
 			b, _ := os.ReadFile(hups)
 			return string(b) == "hup "+strconv.Itoa(pid)+"\n"
@@ -409,19 +409,19 @@ func TestSignal(t *testing.T) {
 		o := f.opts()
 		o.Signal = syscall.SIGTERM
 		res, err := control.Signal(ctxFor(t, long), o)
-		want(t, "Signal", res, err, control.OK)
+		want(t, "Signal", res, err, control.StatusOK)
 		proctest.WaitFor(t, 10*time.Second, "daemon exit on SIGTERM", func() bool { return !proctest.Alive(pid) })
 	})
 	t.Run("not-running", func(t *testing.T) {
 		f := newFixture(t)
 		res, err := control.Signal(ctxFor(t, long), f.opts())
-		want(t, "Signal", res, err, control.NotRunning)
+		want(t, "Signal", res, err, control.StatusNotRunning)
 	})
 	t.Run("stale", func(t *testing.T) {
 		f := newFixture(t)
 		f.crash(f.start())
 		res, err := control.Signal(ctxFor(t, long), f.opts())
-		want(t, "Signal", res, err, control.NotRunning)
+		want(t, "Signal", res, err, control.StatusNotRunning)
 		if res.Before.State != lockfile.Stale {
 			t.Errorf("Before %v, want stale", res.Before.State)
 		}
@@ -430,7 +430,7 @@ func TestSignal(t *testing.T) {
 		f := newFixture(t)
 		f.hold("12 34\n")
 		res, err := control.Signal(ctxFor(t, long), f.opts())
-		want(t, "Signal", res, err, control.Error)
+		want(t, "Signal", res, err, control.StatusFailed)
 	})
 }
 
@@ -439,7 +439,7 @@ func TestRestart(t *testing.T) {
 		f := newFixture(t)
 		old := f.start()
 		res, err := control.Restart(ctxFor(t, long), f.opts(), f.cmd())
-		want(t, "Restart", res, err, control.OK)
+		want(t, "Restart", res, err, control.StatusOK)
 		proctest.Cleanup(t, res.After.PID)
 		if proctest.Alive(old) || res.Before.PID != old || res.After.PID == old || !proctest.Alive(res.After.PID) {
 			t.Errorf("old %d alive %v; Before pid %d; After pid %d alive %v", old, proctest.Alive(old), res.Before.PID, res.After.PID, proctest.Alive(res.After.PID))
@@ -448,21 +448,21 @@ func TestRestart(t *testing.T) {
 	t.Run("not-running", func(t *testing.T) {
 		f := newFixture(t)
 		res, err := control.Restart(ctxFor(t, long), f.opts(), f.cmd())
-		want(t, "Restart", res, err, control.OK)
+		want(t, "Restart", res, err, control.StatusOK)
 		proctest.Cleanup(t, res.After.PID)
 	})
 	t.Run("stale", func(t *testing.T) {
 		f := newFixture(t)
 		f.crash(f.start())
 		res, err := control.Restart(ctxFor(t, long), f.opts(), f.cmd())
-		want(t, "Restart", res, err, control.Stale)
+		want(t, "Restart", res, err, control.StatusStale)
 		proctest.Cleanup(t, res.After.PID)
 	})
 	t.Run("start-fails", func(t *testing.T) {
 		f := newFixture(t)
 		f.start()
 		res, err := control.Restart(ctxFor(t, long), f.opts(), f.cmd("-fail", "bad config"))
-		want(t, "Restart", res, err, control.Error)
+		want(t, "Restart", res, err, control.StatusFailed)
 		if !strings.Contains(err.Error(), "bad config") {
 			t.Errorf("error %v lacks the command's message", err)
 		}
@@ -474,7 +474,7 @@ func TestRestart(t *testing.T) {
 			t.Error("started although stop failed")
 			return nil
 		}))
-		want(t, "Restart", res, err, control.Error)
+		want(t, "Restart", res, err, control.StatusFailed)
 		if !errors.Is(err, control.ErrStillRunning) || !proctest.Alive(pid) {
 			t.Errorf("error %v, alive %v", err, proctest.Alive(pid))
 		}
@@ -496,12 +496,12 @@ func TestNotHolder(t *testing.T) {
 				o = control.WithoutPidfd(o)
 			}
 			res, err := control.Stop(ctxFor(t, long), o)
-			want(t, "Stop", res, err, control.Error)
+			want(t, "Stop", res, err, control.StatusFailed)
 			if !errors.Is(err, control.ErrNotHolder) {
 				t.Errorf("Stop error %v: want ErrNotHolder", err)
 			}
 			res, err = control.Signal(ctxFor(t, long), o)
-			want(t, "Signal", res, err, control.Error)
+			want(t, "Signal", res, err, control.StatusFailed)
 			if !errors.Is(err, control.ErrNotHolder) {
 				t.Errorf("Signal error %v: want ErrNotHolder", err)
 			}
@@ -519,7 +519,7 @@ func TestKillFallback(t *testing.T) {
 		f := newFixture(t)
 		pid := f.start()
 		res, err := control.Stop(ctxFor(t, long), control.WithoutPidfd(f.opts()))
-		want(t, "Stop", res, err, control.OK)
+		want(t, "Stop", res, err, control.StatusOK)
 		// Without a pidfd, Stop returns once the lock is released, which
 		// can be a moment before the process has finished exiting.
 		proctest.WaitFor(t, 10*time.Second, "daemon exit", func() bool { return !proctest.Alive(pid) })
@@ -534,7 +534,7 @@ func TestKillFallback(t *testing.T) {
 		o.KillAfter = 200 * time.Millisecond
 		escalated := f.hooks.on("SIGKILL")
 		res, err := control.Stop(ctxFor(t, long), o)
-		want(t, "Stop", res, err, control.OK)
+		want(t, "Stop", res, err, control.StatusOK)
 		select {
 		case <-escalated:
 		default:
@@ -551,7 +551,7 @@ func TestKillFallback(t *testing.T) {
 		f := newFixture(t)
 		pid := f.start("-ignore-term")
 		res, err := control.Stop(ctxFor(t, 300*time.Millisecond), control.WithoutPidfd(f.opts()))
-		want(t, "Stop", res, err, control.Error)
+		want(t, "Stop", res, err, control.StatusFailed)
 		if !errors.Is(err, control.ErrStillRunning) || !proctest.Alive(pid) {
 			t.Errorf("error %v, alive %v: want ErrStillRunning, alive", err, proctest.Alive(pid))
 		}
@@ -561,7 +561,7 @@ func TestKillFallback(t *testing.T) {
 		hups := filepath.Join(f.dir, "hups")
 		pid := f.start("-hup-file", hups)
 		res, err := control.Signal(ctxFor(t, long), control.WithoutPidfd(f.opts()))
-		want(t, "Signal", res, err, control.OK)
+		want(t, "Signal", res, err, control.StatusOK)
 		proctest.WaitFor(t, 10*time.Second, "SIGHUP recorded", func() bool {
 			b, _ := os.ReadFile(hups)
 			return string(b) == "hup "+strconv.Itoa(pid)+"\n"

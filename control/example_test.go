@@ -24,7 +24,7 @@ func ExampleCheck() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	res, err := control.Check(ctx, control.Options{PIDFile: filepath.Join(dir, "exampled.pid")})
-	fmt.Println(res.Status, res.Status.ExitCode(), res.Before.State, err)
+	fmt.Println(res.Status, int(res.Status), res.Before.State, err)
 	// Output: not-running 101 not-running <nil>
 }
 

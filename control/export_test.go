@@ -6,3 +6,9 @@ func WithoutPidfd(o Options) Options {
 	o.noPidfd = true
 	return o
 }
+
+// Unexported names the external tests use.
+const (
+	ControllerEnv       = controllerEnv
+	DefaultMessageLimit = defaultMessageLimit
+)

@@ -26,7 +26,7 @@ const maxAncestors = 64
 // [StartedByController].
 var ErrOtherController = errors.New("refusing to start")
 
-// ControllerEnv is set by a [CommandStarter] that [Start] or [Restart]
+// controllerEnv is set by a [CommandStarter] that [Start] or [Restart]
 // runs in the command's environment: "<pid>:<dev>:<ino>", the controller
 // (this process) and the guard file (device and inode) it holds while the
 // command runs. It passes no descriptor and grants nothing: it only tells
@@ -35,27 +35,17 @@ var ErrOtherController = errors.New("refusing to start")
 // [controlsUs]). A daemonkit process may hold guard files for actions of
 // its own while it runs other programs; a controller run by any other
 // program (libucw's ucw-daemon-control, flock(1)) needs no such mark.
-const ControllerEnv = "DAEMONKIT_CONTROLLER"
+const controllerEnv = "DAEMONKIT_CONTROLLER"
 
-type guardKey struct{}
-
-// withGuard records in ctx the guard file g that this process holds for
-// the action whose start command runs with ctx.
-func withGuard(ctx context.Context, g *lockfile.File) context.Context {
-	if g == nil {
-		return ctx
-	}
-	return context.WithValue(ctx, guardKey{}, g)
-}
-
-// controllerEntry returns the [ControllerEnv] entry for a start command
-// run with ctx, if this process holds a guard file for it.
-func controllerEntry(ctx context.Context) (string, bool) {
-	g, ok := ctx.Value(guardKey{}).(*lockfile.File)
-	if !ok {
+// controllerEntry returns the the DAEMONKIT_CONTROLLER variable entry naming guard, the
+// guard file this process holds for the action whose start command is
+// being run, or false if it holds none (guard is nil: the action runs
+// under its own controller's lock).
+func controllerEntry(guard *lockfile.File) (string, bool) {
+	if guard == nil {
 		return "", false
 	}
-	return fmt.Sprintf("%s=%d:%d:%d", ControllerEnv, os.Getpid(), g.Dev(), g.Ino()), true
+	return fmt.Sprintf("%s=%d:%d:%d", controllerEnv, os.Getpid(), guard.Dev(), guard.Ino()), true
 }
 
 // acquireGuard locks the guard file path for an action, waiting until ctx
@@ -90,12 +80,12 @@ func acquireGuard(ctx context.Context, path string, log *slog.Logger) (*lockfile
 // file for an action of its own while other goroutines run other
 // programs, among them controllers of the same daemon, which must wait
 // for it; so its lock counts only for the start command it names in
-// [ControllerEnv].
+// the DAEMONKIT_CONTROLLER variable.
 func controlsUs(pid int, dev, ino uint64) bool {
 	if !guardDaemonkit(pid, dev, ino) {
 		return true
 	}
-	return os.Getenv(ControllerEnv) == fmt.Sprintf("%d:%d:%d", pid, dev, ino)
+	return os.Getenv(controllerEnv) == fmt.Sprintf("%d:%d:%d", pid, dev, ino)
 }
 
 // guardHolderAncestor reports whether an ancestor of this process holds

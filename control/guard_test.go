@@ -117,6 +117,6 @@ func TestGuardHeldSharedIsWaitedFor(t *testing.T) {
 		return strings.Contains(string(locks), fmt.Sprintf(":%d ", st.Sys().(*syscall.Stat_t).Ino))
 	})
 	res, err := control.Check(ctxFor(t, long), f.opts())
-	want(t, "Check behind a shared lock", res, err, control.NotRunning)
+	want(t, "Check behind a shared lock", res, err, control.StatusNotRunning)
 	reader.Wait()
 }

@@ -82,7 +82,7 @@ func TestReaderIsNeverSignalled(t *testing.T) {
 				"Check":  func() (control.Result, error) { return control.Check(ctxFor(t, long), o) },
 			} {
 				res, err := act()
-				want(t, name, res, err, control.Error)
+				want(t, name, res, err, control.StatusFailed)
 				if !errors.Is(err, control.ErrNotHolder) || !strings.Contains(err.Error(), "locked by pid "+strconv.Itoa(holder)) {
 					t.Errorf("%s error %v: want ErrNotHolder naming the lock holder %d", name, err, holder)
 				}
@@ -108,13 +108,13 @@ func TestCheckNamedPIDGone(t *testing.T) {
 	dead := cmd.Process.Pid
 	holder := lockedBy(f, strconv.Itoa(dead)+"\n")
 	res, err := control.Check(ctxFor(t, long), f.opts())
-	want(t, "Check", res, err, control.Error)
+	want(t, "Check", res, err, control.StatusFailed)
 	if !errors.Is(err, control.ErrNotHolder) || !strings.Contains(err.Error(), "pid "+strconv.Itoa(dead)+", which is gone") ||
 		!strings.Contains(err.Error(), "pid "+strconv.Itoa(holder)) {
 		t.Errorf("Check error %v: want the dead pid %d and the holder %d named", err, dead, holder)
 	}
 	res, err = control.Signal(ctxFor(t, long), f.opts())
-	want(t, "Signal", res, err, control.Error)
+	want(t, "Signal", res, err, control.StatusFailed)
 	if !proctest.Alive(holder) {
 		t.Fatal("the lock holder was signalled")
 	}
@@ -132,7 +132,7 @@ func TestUnlockedLiveProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err := control.Check(ctxFor(t, long), f.opts())
-	if res.Status != control.Stale || !errors.Is(err, control.ErrUnlockedLive) || strings.Contains(err.Error(), "gone") ||
+	if res.Status != control.StatusStale || !errors.Is(err, control.ErrUnlockedLive) || strings.Contains(err.Error(), "gone") ||
 		!strings.Contains(err.Error(), "names pid "+strconv.Itoa(live)+" (testdaemon") || !res.After.NamesLive {
 		t.Fatalf("Check = %v, %v; want stale naming the live pid %d", res.Status, err, live)
 	}
@@ -143,7 +143,7 @@ func TestUnlockedLiveProcess(t *testing.T) {
 		"Restart": func() (control.Result, error) { return control.Restart(ctxFor(t, long), f.opts(), f.cmd()) },
 	} {
 		res, err := act()
-		want(t, name, res, err, control.Error)
+		want(t, name, res, err, control.StatusFailed)
 		if !errors.Is(err, control.ErrUnlockedLive) {
 			t.Errorf("%s error %v: want ErrUnlockedLive", name, err)
 		}
@@ -178,7 +178,7 @@ func TestNotAPIDFile(t *testing.T) {
 				"Restart": func() (control.Result, error) { return control.Restart(ctxFor(t, long), f.opts(), f.cmd()) },
 			} {
 				res, err := run()
-				want(t, act, res, err, control.Error)
+				want(t, act, res, err, control.StatusFailed)
 				if !errors.Is(err, lockfile.ErrNotPIDFile) || !strings.Contains(err.Error(), f.pidFile+" is not a PID file (it holds ") {
 					t.Errorf("%s error %v: want ErrNotPIDFile", act, err)
 				}
@@ -206,19 +206,19 @@ func TestWorldWritable(t *testing.T) {
 		}
 		warned := f.hooks.on("world-writable")
 		res, err := control.Check(ctxFor(t, long), f.opts())
-		want(t, "Check", res, err, control.OK)
+		want(t, "Check", res, err, control.StatusOK)
 		select {
 		case <-warned:
 		default:
 			t.Error("Check gave no warning about the world-writable pid file")
 		}
 		res, err = control.Stop(ctxFor(t, long), f.opts())
-		want(t, "Stop", res, err, control.OK)
+		want(t, "Stop", res, err, control.StatusOK)
 		if proctest.Alive(pid) {
 			t.Error("daemon still alive")
 		}
 		res, err = control.Start(ctxFor(t, long), f.opts(), f.cmd())
-		want(t, "Start", res, err, control.OK)
+		want(t, "Start", res, err, control.StatusOK)
 		proctest.Cleanup(t, res.After.PID)
 	})
 	t.Run("not-holder", func(t *testing.T) {
@@ -229,7 +229,7 @@ func TestWorldWritable(t *testing.T) {
 			t.Fatal(err)
 		}
 		res, err := control.Stop(ctxFor(t, long), f.opts())
-		want(t, "Stop", res, err, control.Error)
+		want(t, "Stop", res, err, control.StatusFailed)
 		if !errors.Is(err, control.ErrNotHolder) {
 			t.Errorf("Stop error %v: want ErrNotHolder", err)
 		}
@@ -261,7 +261,7 @@ func TestGuardHolderNamed(t *testing.T) {
 		t.Errorf("guard file mode %v (%v), want 0600", st.Mode().Perm(), err)
 	}
 	res, err := control.Stop(ctxFor(t, 300*time.Millisecond), f.opts())
-	want(t, "Stop", res, err, control.Error)
+	want(t, "Stop", res, err, control.StatusFailed)
 	if !errors.Is(err, control.ErrTimeout) || !strings.Contains(err.Error(), "pid "+strconv.Itoa(holder)+" (testdaemon") ||
 		!strings.Contains(err.Error(), "not a controller") {
 		t.Errorf("error %v: want the guard holder %d named as not a controller", err, holder)

@@ -45,22 +45,22 @@ func TestHostileContent(t *testing.T) {
 			res, err := control.Check(ctxFor(t, long), f.opts())
 			if c.name == "own-pid" {
 				// We hold the lock and are named: that is a running daemon.
-				want(t, "Check", res, err, control.OK)
+				want(t, "Check", res, err, control.StatusOK)
 			} else {
-				want(t, "Check", res, err, control.Error)
+				want(t, "Check", res, err, control.StatusFailed)
 			}
 			res, err = control.Stop(ctxFor(t, long), f.opts())
-			want(t, "Stop", res, err, control.Error)
+			want(t, "Stop", res, err, control.StatusFailed)
 			if !errors.Is(err, lockfile.ErrInvalidPID) || !strings.Contains(err.Error(), f.pidFile) {
 				t.Errorf("Stop error %v: want ErrInvalidPID naming the pid file", err)
 			}
 			res, err = control.Signal(ctxFor(t, long), f.opts())
-			want(t, "Signal", res, err, control.Error)
+			want(t, "Signal", res, err, control.StatusFailed)
 			if !errors.Is(err, lockfile.ErrInvalidPID) {
 				t.Errorf("Signal error %v: want ErrInvalidPID", err)
 			}
 			res, err = control.Restart(ctxFor(t, long), f.opts(), f.cmd())
-			want(t, "Restart", res, err, control.Error)
+			want(t, "Restart", res, err, control.StatusFailed)
 			if !proctest.Alive(can) {
 				t.Fatal("canary was signalled")
 			}
@@ -77,23 +77,23 @@ func TestHostileContent(t *testing.T) {
 			if c.name == "own-pid" {
 				// A live process that holds no lock: stale (103), but
 				// never called dead, signalled or emptied.
-				if res.Status != control.Stale || !errors.Is(err, control.ErrUnlockedLive) || !res.After.NamesLive {
+				if res.Status != control.StatusStale || !errors.Is(err, control.ErrUnlockedLive) || !res.After.NamesLive {
 					t.Errorf("Check = %v, %v; want stale with ErrUnlockedLive", res.Status, err)
 				}
 			} else {
-				want(t, "Check", res, err, control.Error)
+				want(t, "Check", res, err, control.StatusFailed)
 				if !errors.Is(err, lockfile.ErrNotPIDFile) || !strings.Contains(err.Error(), "is not a PID file") {
 					t.Errorf("Check error %v: want ErrNotPIDFile", err)
 				}
 			}
 			res, err = control.Signal(ctxFor(t, long), f.opts())
-			want(t, "Signal", res, err, control.Error)
+			want(t, "Signal", res, err, control.StatusFailed)
 			res, err = control.Stop(ctxFor(t, long), f.opts())
-			want(t, "Stop", res, err, control.Error)
+			want(t, "Stop", res, err, control.StatusFailed)
 			res, err = control.Start(ctxFor(t, long), f.opts(), f.cmd())
-			want(t, "Start", res, err, control.Error)
+			want(t, "Start", res, err, control.StatusFailed)
 			res, err = control.Restart(ctxFor(t, long), f.opts(), f.cmd())
-			want(t, "Restart", res, err, control.Error)
+			want(t, "Restart", res, err, control.StatusFailed)
 			if f.content() != c.content {
 				t.Errorf("content %q changed to %q", c.content, f.content())
 			}
@@ -135,16 +135,16 @@ func TestUnsafeFile(t *testing.T) {
 				t.Fatal(err)
 			}
 			res, err := control.Check(ctxFor(t, long), f.opts())
-			want(t, "Check", res, err, control.Error)
+			want(t, "Check", res, err, control.StatusFailed)
 			res, err = control.Stop(ctxFor(t, long), f.opts())
-			want(t, "Stop", res, err, control.Error)
+			want(t, "Stop", res, err, control.StatusFailed)
 			if !errors.Is(err, lockfile.ErrNotRegular) {
 				t.Errorf("Stop error %v: want ErrNotRegular", err)
 			}
 			res, err = control.Signal(ctxFor(t, long), f.opts())
-			want(t, "Signal", res, err, control.Error)
+			want(t, "Signal", res, err, control.StatusFailed)
 			res, err = control.Start(ctxFor(t, long), f.opts(), f.cmd())
-			want(t, "Start", res, err, control.Error)
+			want(t, "Start", res, err, control.StatusFailed)
 			if !proctest.Alive(can) {
 				t.Fatal("canary was signalled")
 			}
@@ -184,9 +184,9 @@ func TestThreadID(t *testing.T) {
 				o = control.WithoutPidfd(o)
 			}
 			res, err := control.Stop(ctxFor(t, long), o)
-			want(t, "Stop", res, err, control.Error)
+			want(t, "Stop", res, err, control.StatusFailed)
 			res, err = control.Signal(ctxFor(t, long), o)
-			want(t, "Signal", res, err, control.Error)
+			want(t, "Signal", res, err, control.StatusFailed)
 			if !proctest.Alive(can) {
 				t.Fatal("canary was signalled")
 			}

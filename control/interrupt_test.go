@@ -35,13 +35,13 @@ func TestInterruptedIsNotTimeout(t *testing.T) {
 	await(t, locking, done)
 	cancel()
 	<-done
-	want(t, "Stop interrupted", res, err, control.Error)
+	want(t, "Stop interrupted", res, err, control.StatusFailed)
 	if !errors.Is(err, control.ErrInterrupted) || !errors.Is(err, context.Canceled) || errors.Is(err, control.ErrTimeout) {
 		t.Errorf("error %v: want ErrInterrupted and context.Canceled, not ErrTimeout", err)
 	}
 
 	res, err = control.Stop(ctxFor(t, 100*time.Millisecond), f.opts())
-	want(t, "Stop timed out", res, err, control.Error)
+	want(t, "Stop timed out", res, err, control.StatusFailed)
 	if !errors.Is(err, control.ErrTimeout) || errors.Is(err, control.ErrInterrupted) {
 		t.Errorf("error %v: want ErrTimeout, not ErrInterrupted", err)
 	}

@@ -93,7 +93,7 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 func (f *fixture) start(args ...string) int {
 	f.t.Helper()
 	res, err := control.Start(ctxFor(f.t, 30*time.Second), f.opts(), f.cmd(args...))
-	if err != nil || res.Status != control.OK {
+	if err != nil || res.Status != control.StatusOK {
 		f.t.Fatalf("Start = %v, %v; want ok", res.Status, err)
 	}
 	pid := res.After.PID
@@ -163,7 +163,7 @@ func want(t *testing.T, what string, res control.Result, err error, st control.S
 	if res.Status != st {
 		t.Fatalf("%s: status %v (err %v), want %v", what, res.Status, err, st)
 	}
-	if (err != nil) != (st == control.Error) {
+	if (err != nil) != (st == control.StatusFailed) {
 		t.Fatalf("%s: status %v with err %v", what, res.Status, err)
 	}
 	if err != nil {

@@ -28,7 +28,7 @@ func TestNestedController(t *testing.T) {
 		return c
 	}
 	res, err := control.Start(ctxFor(t, long), f.opts(), nested())
-	want(t, "Start", res, err, control.OK)
+	want(t, "Start", res, err, control.StatusOK)
 	pid := res.After.PID
 	proctest.Cleanup(t, pid)
 	if res.After.State != lockfile.Running || !proctest.Alive(pid) {
@@ -36,18 +36,18 @@ func TestNestedController(t *testing.T) {
 	}
 
 	res, err = control.Start(ctxFor(t, long), f.opts(), nested())
-	want(t, "Start when running", res, err, control.AlreadyDone)
+	want(t, "Start when running", res, err, control.StatusAlreadyDone)
 
 	f.crash(pid)
 	res, err = control.Start(ctxFor(t, long), f.opts(), nested())
-	want(t, "Start over a stale pid file", res, err, control.Stale)
+	want(t, "Start over a stale pid file", res, err, control.StatusStale)
 	proctest.Cleanup(t, res.After.PID)
 	if res.After.State != lockfile.Running || res.After.PID == pid || !proctest.Alive(res.After.PID) {
 		t.Errorf("after nested start over stale: %v pid %d", res.After.State, res.After.PID)
 	}
 
 	res, err = control.Restart(ctxFor(t, long), f.opts(), nested())
-	want(t, "Restart", res, err, control.OK)
+	want(t, "Restart", res, err, control.StatusOK)
 	proctest.Cleanup(t, res.After.PID)
 }
 
@@ -64,7 +64,7 @@ func TestNestedControllerIndirect(t *testing.T) {
 		if res.After.PID != 0 {
 			proctest.Cleanup(t, res.After.PID)
 		}
-		want(t, "Start through a wrapper", res, err, control.OK)
+		want(t, "Start through a wrapper", res, err, control.StatusOK)
 	})
 	t.Run("symlinked-dir", func(t *testing.T) {
 		f := newFixture(t)
@@ -78,7 +78,7 @@ func TestNestedControllerIndirect(t *testing.T) {
 		if res.After.PID != 0 {
 			proctest.Cleanup(t, res.After.PID)
 		}
-		want(t, "Start through a symlinked directory", res, err, control.OK)
+		want(t, "Start through a symlinked directory", res, err, control.StatusOK)
 	})
 }
 

@@ -35,15 +35,15 @@ func TestParseSignal(t *testing.T) {
 
 func TestStatusString(t *testing.T) {
 	for st, s := range map[control.Status]string{
-		control.OK: "ok", control.AlreadyDone: "already-done", control.NotRunning: "not-running",
-		control.Error: "error", control.Stale: "stale", 7: "Status(7)",
+		control.StatusOK: "ok", control.StatusAlreadyDone: "already-done", control.StatusNotRunning: "not-running",
+		control.StatusFailed: "failed", control.StatusStale: "stale", 7: "Status(7)",
 	} {
 		if st.String() != s {
 			t.Errorf("%d.String() = %q, want %q", int(st), st.String(), s)
 		}
 	}
-	if control.Stale.ExitCode() != 103 {
-		t.Errorf("Stale.ExitCode() = %d", control.Stale.ExitCode())
+	if int(control.StatusStale) != 103 {
+		t.Errorf("int(StatusStale) = %d, want libucw's 103", int(control.StatusStale))
 	}
 }
 

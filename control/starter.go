@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/daemonkit/daemonkit/lockfile"
 )
 
 // Starter starts a daemon and returns once it is running (its PID file
@@ -33,15 +35,15 @@ type StarterFunc func(ctx context.Context) error
 // Start calls f(ctx).
 func (f StarterFunc) Start(ctx context.Context) error { return f(ctx) }
 
-// DefaultMessageLimit is how many bytes of a command's standard error
+// defaultMessageLimit is how many bytes of a command's standard error
 // [Command] keeps for [ExitError.Message].
-const DefaultMessageLimit = 4096
+const defaultMessageLimit = 4096
 
-// DefaultWaitDelay is how long a [CommandStarter] waits for the pipes it
+// defaultWaitDelay is how long a [CommandStarter] waits for the pipes it
 // copies output through to close after the command exited (a daemon that
 // kept one open must not block the start), and after killing the command
 // when its context ended.
-const DefaultWaitDelay = time.Second
+const defaultWaitDelay = time.Second
 
 // CommandStarter is a [Starter] that runs a command (the daemon's launcher,
 // which exits once the daemon is ready) and waits for it to exit. Its
@@ -67,13 +69,13 @@ type CommandStarter struct {
 	// WaitDelay bounds how long to wait for output pipes (used for writers
 	// that are not an *os.File, and for standard error when MessageLimit >
 	// 0) to be closed after the command exited: a daemon it left behind may
-	// keep them open. Zero means [DefaultWaitDelay].
+	// keep them open. Zero means one second.
 	WaitDelay time.Duration
 }
 
 // Command returns a [CommandStarter] running name with args, with the
 // caller's standard input, output and error, keeping the last
-// [DefaultMessageLimit] bytes of standard error for error messages.
+// 4 KiB of standard error for error messages.
 func Command(name string, args ...string) *CommandStarter {
 	return &CommandStarter{
 		Path:         name,
@@ -81,7 +83,7 @@ func Command(name string, args ...string) *CommandStarter {
 		Stdin:        os.Stdin,
 		Stdout:       os.Stdout,
 		Stderr:       os.Stderr,
-		MessageLimit: DefaultMessageLimit,
+		MessageLimit: defaultMessageLimit,
 	}
 }
 
@@ -92,7 +94,7 @@ func Command(name string, args ...string) *CommandStarter {
 // detaching itself, as libucw's daemon_run does: a process-group leader
 // may not). Nothing of ours is passed to it but its standard streams: no
 // lock, in particular not the guard file that [Start] holds while it runs
-// (whose device and inode it names in [ControllerEnv]).
+// (whose device and inode it names in the DAEMONKIT_CONTROLLER variable).
 //
 // If ctx ends first, the command's process tree gets SIGTERM (the command
 // and its descendants, found through their parent links in /proc and held
@@ -105,7 +107,17 @@ func Command(name string, args ...string) *CommandStarter {
 // pidfds are missing, only the command itself is signalled. A command that
 // exits with a non-zero status or is killed by a signal yields an
 // [*ExitError].
-func (c *CommandStarter) Start(ctx context.Context) error {
+func (c *CommandStarter) Start(ctx context.Context) error { return c.start(ctx, nil) }
+
+// guardedStarter is a [Starter] that is told which guard file the action
+// holds while it runs (nil: none of its own), to mark it in the command's
+// environment.
+type guardedStarter interface {
+	start(ctx context.Context, guard *lockfile.File) error
+}
+
+// start runs the command; guard is the guard file held for it, if any.
+func (c *CommandStarter) start(ctx context.Context, guard *lockfile.File) error {
 	if c.Path == "" {
 		return fmt.Errorf("start command: %w", ErrNoStarter)
 	}
@@ -115,12 +127,12 @@ func (c *CommandStarter) Start(ctx context.Context) error {
 	}
 	grace := c.WaitDelay
 	if grace <= 0 {
-		grace = DefaultWaitDelay
+		grace = defaultWaitDelay
 	}
 	cmd := exec.Command(c.Path, args[1:]...)
 	cmd.Args = args
 	cmd.Env = c.Env
-	if kv, ok := controllerEntry(ctx); ok {
+	if kv, ok := controllerEntry(guard); ok {
 		// Tell a controller among the command's processes that the
 		// guard we hold is held for it (no descriptor is passed).
 		if cmd.Env == nil {
@@ -303,7 +315,7 @@ func (e *ExitError) Unwrap() error { return e.Err }
 
 // AlreadyRunning reports whether the command said, with exit status 100,
 // that the daemon was already running.
-func (e *ExitError) AlreadyRunning() bool { return e.Signal == 0 && e.Code == int(AlreadyDone) }
+func (e *ExitError) AlreadyRunning() bool { return e.Signal == 0 && e.Code == int(StatusAlreadyDone) }
 
 // tailWriter copies to pass (ignoring its errors, so that a closed terminal
 // does not break the command) and keeps the last limit bytes.

@@ -31,7 +31,7 @@ func TestStartWaitsForStopping(t *testing.T) {
 	if res.After.PID != 0 {
 		proctest.Cleanup(t, res.After.PID)
 	}
-	want(t, "Start while stopping", res, err, control.OK)
+	want(t, "Start while stopping", res, err, control.StatusOK)
 	if res.Before.State != lockfile.Stopping || res.After.State != lockfile.Running || !proctest.Alive(res.After.PID) {
 		t.Errorf("Before %v After %v pid %d", res.Before.State, res.After.State, res.After.PID)
 	}

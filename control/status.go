@@ -11,38 +11,36 @@ import (
 )
 
 // Status is the outcome of a control action. Its values are libucw's status
-// codes, which daemonctl uses as its exit status.
+// codes, and they are the exit statuses of daemonctl and of a daemonkit
+// service's control verbs: exit with int(status).
 type Status int
 
 // The status codes of libucw's daemon control protocol.
 const (
-	OK          Status = 0   // done (or, for Check, running)
-	AlreadyDone Status = 100 // nothing to do: already running (Start), not running (Stop)
-	NotRunning  Status = 101 // not running (Check, Signal)
-	Error       Status = 102 // failed; the action's error says why
-	Stale       Status = 103 // stale PID file: the daemon died without cleaning up
+	StatusOK          Status = 0   // done (or, for Check, running)
+	StatusAlreadyDone Status = 100 // nothing to do: already running (Start), not running (Stop)
+	StatusNotRunning  Status = 101 // not running (Check, Signal)
+	StatusFailed      Status = 102 // failed; the action's error says why
+	StatusStale       Status = 103 // stale PID file: the daemon died without cleaning up
 )
 
-// String returns the status name: ok, already-done, not-running, error or
-// stale.
+// String returns the status name: ok, already-done, not-running, failed
+// or stale.
 func (s Status) String() string {
 	switch s {
-	case OK:
+	case StatusOK:
 		return "ok"
-	case AlreadyDone:
+	case StatusAlreadyDone:
 		return "already-done"
-	case NotRunning:
+	case StatusNotRunning:
 		return "not-running"
-	case Error:
-		return "error"
-	case Stale:
+	case StatusFailed:
+		return "failed"
+	case StatusStale:
 		return "stale"
 	}
 	return fmt.Sprintf("Status(%d)", int(s))
 }
-
-// ExitCode returns the process exit status that reports s (libucw's codes).
-func (s Status) ExitCode() int { return int(s) }
 
 // Errors wrapped by the errors of this package. Test for them with
 // [errors.Is]. Errors about invalid PID file content also wrap
@@ -62,13 +60,13 @@ var (
 	// ErrLockHeld: the daemon's process is gone but its PID file is still
 	// locked, typically by a process that inherited the locked descriptor.
 	ErrLockHeld = errors.New("pid file still locked after the daemon exited")
-	// ErrUnsafe: the PID file is world-writable, so its content cannot be
+	// errUnsafe: the PID file is world-writable, so its content cannot be
 	// trusted to name the daemon. It is logged as a warning: actions still
 	// proceed, since only a process shown to hold the file's lock is ever
 	// signalled.
-	ErrUnsafe = errors.New("unsafe pid file")
+	errUnsafe = errors.New("unsafe pid file")
 	// ErrStale: the PID file is stale, the daemon died without cleaning up
-	// ([Stop] reports it with status [Stale] and keeps the file).
+	// ([Stop] reports it with status [StatusStale] and keeps the file).
 	ErrStale = errors.New("stale pid file: the daemon died")
 	// ErrUnlockedLive: the PID file is unlocked but names a live process,
 	// which therefore was not started under the locking protocol (e.g. by

@@ -55,32 +55,32 @@ func TestStorm(t *testing.T) {
 				)
 				switch rng.IntN(6) {
 				case 0:
-					name, ok = "start", []control.Status{control.OK, control.AlreadyDone, control.Stale}
+					name, ok = "start", []control.Status{control.StatusOK, control.StatusAlreadyDone, control.StatusStale}
 					res, err = control.Start(ctx, o, f.cmd())
 				case 1:
-					name, ok = "stop", []control.Status{control.OK, control.AlreadyDone, control.Stale}
+					name, ok = "stop", []control.Status{control.StatusOK, control.StatusAlreadyDone, control.StatusStale}
 					res, err = control.Stop(ctx, o)
 				case 2:
-					name, ok = "check", []control.Status{control.OK, control.NotRunning, control.Stale}
+					name, ok = "check", []control.Status{control.StatusOK, control.StatusNotRunning, control.StatusStale}
 					res, err = control.Check(ctx, o)
 				case 3:
-					name, ok = "signal", []control.Status{control.OK, control.NotRunning}
+					name, ok = "signal", []control.Status{control.StatusOK, control.StatusNotRunning}
 					res, err = control.Signal(ctx, o)
 				case 4:
-					name, ok = "restart", []control.Status{control.OK, control.Stale}
+					name, ok = "restart", []control.Status{control.StatusOK, control.StatusStale}
 					res, err = control.Restart(ctx, o, f.cmd())
 				case 5:
-					name, ok = "crash", []control.Status{control.OK}
+					name, ok = "crash", []control.Status{control.StatusOK}
 					err = crash(ctx, f.pidFile)
 				}
 				cancel()
 				mu.Lock()
 				counts[name+"/"+res.Status.String()]++
-				if (name == "start" || name == "restart") && (res.Status == control.OK || res.Status == control.Stale) {
+				if (name == "start" || name == "restart") && (res.Status == control.StatusOK || res.Status == control.StatusStale) {
 					started = append(started, res.After.PID)
 				}
 				mu.Unlock()
-				if res.Status == control.Stale && errors.Is(err, control.ErrStale) {
+				if res.Status == control.StatusStale && errors.Is(err, control.ErrStale) {
 					err = nil // Stop on a stale PID file says that the daemon died
 				}
 				if err != nil || !slices.Contains(ok, res.Status) {
@@ -96,7 +96,7 @@ func TestStorm(t *testing.T) {
 	wg.Wait()
 	t.Logf("outcomes: %v", counts)
 	res, err := control.Stop(ctxFor(t, long), o)
-	if err != nil && !(res.Status == control.Stale && errors.Is(err, control.ErrStale)) {
+	if err != nil && !(res.Status == control.StatusStale && errors.Is(err, control.ErrStale)) {
 		t.Fatalf("final Stop: %v", err)
 	}
 	if live := liveDaemons(f.pidFile); len(live) != 0 {

@@ -49,13 +49,13 @@ func TestStopStuckStarter(t *testing.T) {
 		f := newFixture(t)
 		holder := stuckStarter(f, f.bin, "-holder")
 		res, err := control.Stop(ctxFor(t, long), f.opts())
-		want(t, "Stop", res, err, control.OK)
+		want(t, "Stop", res, err, control.StatusOK)
 		proctest.WaitFor(t, 10*time.Second, "the lock holder to exit", func() bool { return !proctest.Alive(holder) })
 		if res.Before.State != lockfile.Starting || f.content() != "" {
 			t.Errorf("Before %v, content %q", res.Before.State, f.content())
 		}
 		res, err = control.Check(ctxFor(t, long), f.opts())
-		want(t, "Check after Stop", res, err, control.NotRunning)
+		want(t, "Check after Stop", res, err, control.StatusNotRunning)
 	})
 	t.Run("kill-after", func(t *testing.T) {
 		f := newFixture(t)
@@ -65,7 +65,7 @@ func TestStopStuckStarter(t *testing.T) {
 		o.KillAfter = 200 * time.Millisecond
 		escalated := f.hooks.on("SIGKILL")
 		res, err := control.Stop(ctxFor(t, long), o)
-		want(t, "Stop", res, err, control.OK)
+		want(t, "Stop", res, err, control.StatusOK)
 		select {
 		case <-escalated:
 		default:
@@ -81,7 +81,7 @@ func TestStopStuckStarter(t *testing.T) {
 		holder := stuckStarter(f, "sh", "-c", `trap "" TERM; exec sleep 1000`)
 		proctest.WaitFor(t, 10*time.Second, "sleep to run", func() bool { return procComm(holder) == "sleep" })
 		res, err := control.Stop(ctxFor(t, 500*time.Millisecond), f.opts())
-		want(t, "Stop", res, err, control.Error)
+		want(t, "Stop", res, err, control.StatusFailed)
 		if !strings.Contains(err.Error(), "pid "+strconv.Itoa(holder)) {
 			t.Errorf("error %q does not name the lock holder %d", err, holder)
 		}

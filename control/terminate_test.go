@@ -34,7 +34,7 @@ func TestStartTimeoutAbortsWrappedLauncher(t *testing.T) {
 			proctest.Cleanup(t, pid)
 		}
 	}
-	want(t, "Start", res, err, control.Error)
+	want(t, "Start", res, err, control.StatusFailed)
 	if !errors.Is(err, control.ErrTimeout) {
 		t.Errorf("error %v: want ErrTimeout", err)
 	}

@@ -100,7 +100,7 @@ func TestStartCommandCanSetsid(t *testing.T) {
 	if res.After.PID > 0 {
 		proctest.Cleanup(t, res.After.PID)
 	}
-	want(t, "Start of a command that calls setsid", res, err, control.OK)
+	want(t, "Start of a command that calls setsid", res, err, control.StatusOK)
 }
 
 // TestStartTimeoutEndsTree: when the start times out, the start command's
@@ -122,7 +122,7 @@ func TestStartTimeoutEndsTree(t *testing.T) {
 	c.WaitDelay = time.Second
 	start := time.Now()
 	res, err := control.Start(ctxFor(t, 5*time.Second), f.opts(), c)
-	want(t, "Start that times out", res, err, control.Error)
+	want(t, "Start that times out", res, err, control.StatusFailed)
 	all := readPIDs(t, pids, 5)
 	if d := time.Since(start); d > 8*time.Second {
 		t.Errorf("Start took %v with a 5s timeout", d)

@@ -23,8 +23,8 @@ func ExampleDaemon_Main() {
 		<-ctx.Done()
 		return nil
 	})
-	fmt.Print(strings.TrimSpace(out.String()), "; exit ", code)
-	// Output: hello: not running; exit 101
+	fmt.Print(strings.ReplaceAll(strings.TrimSpace(out.String()), dir, "DIR"), "; exit ", code)
+	// Output: hello: DIR/hello.pid: not running; exit 101
 }
 
 // Under systemd, log lines on stderr carry their sd-daemon(3) priority so

@@ -15,6 +15,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/daemonkit/daemonkit/lockfile"
+
+	"github.com/daemonkit/daemonkit/internal/verbs"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -92,8 +94,8 @@ func TestMainUsage(t *testing.T) {
 	for _, args := range [][]string{{}, {"frobnicate", "--pid-file", "x"}, {"start", "extra"}, {"status"}} {
 		d := New(Config{Name: "svc"})
 		errb.Reset()
-		if code := d.Main(context.Background(), args, &out, &errb, nil); code != ExitFailed {
-			t.Errorf("%q: exit %d, want %d (%s)", args, code, ExitFailed, errb.String())
+		if code := d.Main(context.Background(), args, &out, &errb, nil); code != verbs.ExitUsage {
+			t.Errorf("%q: exit %d, want %d (%s)", args, code, verbs.ExitUsage, errb.String())
 		}
 	}
 }

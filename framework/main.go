@@ -11,19 +11,9 @@ import (
 	"time"
 
 	"github.com/daemonkit/daemonkit/control"
+	"github.com/daemonkit/daemonkit/internal/verbs"
 	"github.com/daemonkit/daemonkit/lockfile"
 	"github.com/daemonkit/daemonkit/reexec"
-)
-
-// Exit codes of [Main], as in SPEC section 5 (libucw's), plus 1 for a
-// launcher whose daemon failed to start (SPEC section 2).
-const (
-	ExitOK          = 0
-	ExitFailed      = 1 // start failed, or usage error
-	ExitAlreadyDone = 100
-	ExitNotRunning  = 101
-	ExitError       = 102
-	ExitStale       = 103
 )
 
 // Main runs the service's command line and exits: see [Daemon.Main].
@@ -36,13 +26,15 @@ type flagValues struct {
 	timeout   time.Duration
 	killAfter time.Duration
 	signal    string
+	json      bool // status --json
+	version   bool // --version
 }
 
 // Flags returns the flag set [Daemon.Main] parses, so that a service can add
 // its own flags before calling [Main]. The standard flags are --pid-file,
 // --log-file, --user, --group, --chdir, --umask, --ready-timeout,
-// --stop-timeout, --foreground, --detach, and for the control verbs --timeout,
-// --kill-after and --signal.
+// --stop-timeout, --foreground, --detach, --version, and for the control
+// verbs --timeout, --kill-after, --signal and (status) --json.
 func (d *Daemon) Flags() *flag.FlagSet { return d.flags }
 
 func (d *Daemon) newFlagSet() *flag.FlagSet {
@@ -58,9 +50,11 @@ func (d *Daemon) newFlagSet() *flag.FlagSet {
 	fs.DurationVar(&c.StopTimeout, "stop-timeout", c.StopTimeout, "how long the daemon may take to stop (default 30s)")
 	fs.BoolVar(&c.Foreground, "foreground", c.Foreground, "start: do not detach (same as the run verb)")
 	fs.BoolVar(&c.Detach, "detach", c.Detach, "start: detach even under systemd (NOTIFY_SOCKET set); the launcher sends MAINPID= and READY=1")
-	fs.DurationVar(&d.fv.timeout, "timeout", 0, "start, stop, status, reload, restart: bound the whole action, guard wait included (default: enough for the ready and stop timeouts)")
+	fs.DurationVar(&d.fv.timeout, "timeout", 0, "start, stop, status, reload, restart: bound the whole action, guard wait included; 0 = none (default: 60s, or more for long ready and stop timeouts)")
 	fs.DurationVar(&d.fv.killAfter, "kill-after", 0, "stop: send SIGKILL if still running after this `duration`")
 	fs.StringVar(&d.fv.signal, "signal", "", "stop: the signal to send (default SIGTERM)")
+	fs.BoolVar(&d.fv.json, "json", false, "status: print the state as one JSON object on stdout")
+	fs.BoolVar(&d.fv.version, "version", false, "print the version and exit")
 	return fs
 }
 
@@ -76,6 +70,11 @@ verbs:
   reload   send SIGHUP (0; 101 if not running)
   restart  stop, then start, under one lock
   run      run in the foreground, without detaching
+  help     print this help
+
+Messages go to stderr; stdout carries only status --json, help and
+--version. Exit status: 0 done, 1 usage error or the daemon failed to
+start, 100 nothing to do, 101 not running, 102 failed, 103 stale PID file.
 
 examples:
   %[1]s start --pid-file /run/%[1]s.pid --log-file /var/log/%[1]s.log
@@ -89,148 +88,134 @@ flags:
 }
 
 // Main parses args (without the program name), runs the verb they name, and
-// returns the exit status. Messages go to stderr, status lines to stdout.
+// returns the exit status: a [control.Status] value, or 1 for a usage error
+// or a daemon that failed to start. Messages go to stderr; stdout carries
+// only what was asked for as data (status --json, help, --version).
 func (d *Daemon) Main(ctx context.Context, args []string, stdout, stderr io.Writer, body Body) int {
 	d.flags.SetOutput(io.Discard)
 	d.flags.Usage = func() {}
 	verb, err := d.parse(args)
-	if errors.Is(err, flag.ErrHelp) {
+	switch {
+	case errors.Is(err, flag.ErrHelp) || err == nil && verb == "help":
 		d.usage(stdout)
-		return ExitOK
+		return int(control.StatusOK)
+	case err != nil:
+		return verbs.Usage(stderr, d.cfg.Name, err)
+	case d.fv.version:
+		fmt.Fprintf(stdout, "%s %s\n", d.cfg.Name, verbs.Version())
+		return int(control.StatusOK)
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", d.cfg.Name, err)
-		d.usage(stderr)
-		return ExitFailed
-	}
-	say := func(format string, a ...any) {
-		fmt.Fprintf(stderr, "%s: %s\n", d.cfg.Name, fmt.Sprintf(format, a...))
-	}
-	if !isVerb(verb) {
-		say("unknown verb %q", verb)
-		d.usage(stderr)
-		return ExitFailed
-	}
+	rep := &verbs.Reporter{Prog: d.cfg.Name, PIDFile: d.cfg.PIDFile, W: stderr}
 	if reexec.Marked() {
-		if verb != "start" && verb != "restart" {
-			say("%s is set but the verb is %q; it is internal to daemonkit: unset it", reexec.EnvVar, verb)
-			return ExitFailed
-		}
-		if err := d.Run(ctx, body); err != nil {
-			say("%v", err)
-			return ExitFailed
-		}
-		return ExitOK
-	}
-	if d.fv.signal != "" {
-		if _, err := control.ParseSignal(d.fv.signal); err != nil {
-			say("%v", err)
-			return ExitFailed
-		}
+		return d.daemonStage(ctx, verb, stderr, body)
 	}
 	if verb == "run" || ((verb == "start" || verb == "restart") && d.foreground()) {
-		if verb == "restart" && d.cfg.PIDFile != "" {
-			// Stop under the guard, then run outside it: a foreground
-			// daemon must not hold the guard for its whole life.
-			if code := d.stop(ctx, stderr); code != ExitOK && code != ExitAlreadyDone {
-				return code
-			}
-		}
-		d.cfg.Foreground = true
-		if err := d.Run(ctx, body); err != nil {
-			say("%v", err)
-			if errors.Is(err, lockfile.ErrLocked) {
-				return ExitAlreadyDone
-			}
-			return ExitFailed
-		}
-		return ExitOK
+		return d.runVerb(ctx, verb, rep, body)
 	}
 	if d.cfg.PIDFile == "" {
-		say("%v", ErrNoPIDFile)
-		return ExitFailed
+		return verbs.Usage(stderr, d.cfg.Name, ErrNoPIDFile)
 	}
 	d.cfg = d.cfg.withDefaults()
-	opts := d.controlOptions()
-	ctx, cancel := context.WithTimeout(ctx, d.actionTimeout(verb))
+	ctx, cancel := d.withTimeout(ctx, verb)
 	defer cancel()
 	switch verb {
 	case "start", "restart":
-		// Run as the start command of a controller of our PID file
-		// (`daemonctl start -- myservice start`, `ucw-daemon-control
-		// --start -- myservice start`, through wrapper scripts), which
-		// holds the guard file and sets nothing: act under its lock and
-		// leave the verdict to it. Run by a controller of another PID
-		// file: refuse before starting anything.
-		held, err := control.StartedByController(d.cfg.PIDFile, "")
-		if err != nil {
-			say("%v", err)
-			return ExitError
-		}
-		opts.GuardHeld = held
-		var launchErr error
-		starter := control.StarterFunc(func(ctx context.Context) error {
-			launchErr = d.Run(ctx, body)
-			return launchErr
-		})
-		var res control.Result
-		if verb == "start" {
-			res, err = control.Start(ctx, opts, starter)
-		} else {
-			res, err = control.Restart(ctx, opts, starter)
-		}
-		switch res.Status {
-		case control.OK, control.Stale:
-			if opts.GuardHeld {
-				return ExitOK // our controller reports what it found itself
-			}
-			if res.Status == control.Stale {
-				say("started (pid %d); the PID file %s was stale", res.After.PID, d.cfg.PIDFile)
-				return ExitStale
-			}
-			say("started (pid %d)", res.After.PID)
-			return ExitOK
-		case control.AlreadyDone:
-			say("%s", describeRunning(res.Before, err))
-			return ExitAlreadyDone
-		}
-		say("%v", err)
-		if launchErr != nil && !errors.Is(launchErr, lockfile.ErrLocked) {
-			return ExitFailed // the daemon failed to start (SPEC section 2)
-		}
-		return ExitError // the control action failed (SPEC section 5)
+		return d.startVerb(ctx, verb, rep, body)
 	case "stop":
-		return d.stop(ctx, stderr)
+		res, err := control.Stop(ctx, d.controlOptions())
+		rep.Stopped(res, err)
 	case "reload":
+		opts := d.controlOptions()
 		opts.Signal = syscall.SIGHUP
 		res, err := control.Signal(ctx, opts)
-		return d.report(stderr, res, err, "reloading")
+		rep.Signalled(res, err, control.SignalName(opts.Signal), "reloaded")
 	case "status", "check":
-		res, err := control.Check(ctx, opts)
-		info := res.After
-		switch {
-		case err != nil: // also a stale file naming a live process (103)
-			say("%v", err)
-		case info.State == lockfile.Running:
-			fmt.Fprintf(stdout, "%s: running (pid %d) since %s\n", d.cfg.Name, info.PID, info.Since.Format(time.RFC3339))
-		case info.State == lockfile.Stale:
-			fmt.Fprintf(stdout, "%s: not running, stale PID file %s (content %q)\n", d.cfg.Name, d.cfg.PIDFile, info.Content)
-		case info.State == lockfile.NotRunning:
-			fmt.Fprintf(stdout, "%s: not running\n", d.cfg.Name)
-		case res.Note != "":
-			fmt.Fprintf(stdout, "%s: %s (%s)\n", d.cfg.Name, info.State, res.Note)
-		default:
-			fmt.Fprintf(stdout, "%s: %s\n", d.cfg.Name, info.State)
-		}
-		return int(res.Status)
+		res, err := control.Check(ctx, d.controlOptions())
+		rep.Status(stdout, res, err, lockfile.GuardPath(d.cfg.PIDFile), d.fv.json)
 	}
-	panic("unreachable: verb " + verb)
+	return rep.Code
+}
+
+// daemonStage runs the daemon stage of a start or restart: the launcher
+// re-executed the program with the stage marker set.
+func (d *Daemon) daemonStage(ctx context.Context, verb string, stderr io.Writer, body Body) int {
+	if verb != "start" && verb != "restart" {
+		fmt.Fprintf(stderr, "%s: %s is set but the verb is %q; it is internal to daemonkit: unset it\n", d.cfg.Name, reexec.EnvVar, verb)
+		return verbs.ExitUsage
+	}
+	if err := d.Run(ctx, body); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", d.cfg.Name, err)
+		return verbs.ExitUsage
+	}
+	return int(control.StatusOK)
+}
+
+// runVerb runs the daemon without detaching: the run verb, or start
+// and restart with --foreground (or under systemd).
+func (d *Daemon) runVerb(ctx context.Context, verb string, rep *verbs.Reporter, body Body) int {
+	if verb == "restart" && d.cfg.PIDFile != "" {
+		// Stop under the guard, then run outside it: a foreground
+		// daemon must not hold the guard for its whole life.
+		d.cfg = d.cfg.withDefaults()
+		sctx, cancel := d.withTimeout(ctx, "stop")
+		res, err := control.Stop(sctx, d.controlOptions())
+		cancel()
+		if rep.Stopped(res, err); rep.Code != int(control.StatusOK) && rep.Code != int(control.StatusAlreadyDone) {
+			return rep.Code
+		}
+	}
+	d.cfg.Foreground = true
+	if err := d.Run(ctx, body); err != nil {
+		fmt.Fprintf(rep.W, "%s: %v\n", d.cfg.Name, err)
+		if errors.Is(err, lockfile.ErrLocked) {
+			return int(control.StatusAlreadyDone)
+		}
+		return verbs.ExitUsage // the daemon failed to start
+	}
+	return int(control.StatusOK)
+}
+
+// startVerb starts (or restarts) the daemon through the launcher, under
+// the guard file.
+func (d *Daemon) startVerb(ctx context.Context, verb string, rep *verbs.Reporter, body Body) int {
+	// Run as the start command of a controller of our PID file
+	// (`daemonctl start -- myservice start`, `ucw-daemon-control
+	// --start -- myservice start`, through wrapper scripts), which
+	// holds the guard file and sets nothing: act under its lock and
+	// leave the verdict to it. Run by a controller of another PID
+	// file: refuse before starting anything.
+	opts := d.controlOptions()
+	held, err := control.StartedByController(d.cfg.PIDFile, "")
+	if err != nil {
+		rep.Fail(control.StatusFailed, "%v", err)
+		return rep.Code
+	}
+	opts.GuardHeld = held
+	var launchErr error
+	starter := control.StarterFunc(func(ctx context.Context) error {
+		launchErr = d.Run(ctx, body)
+		return launchErr
+	})
+	var res control.Result
+	if verb == "start" {
+		res, err = control.Start(ctx, opts, starter)
+	} else {
+		res, err = control.Restart(ctx, opts, starter)
+	}
+	if held && err == nil && res.Status != control.StatusAlreadyDone {
+		return int(control.StatusOK) // our controller reports what it found itself
+	}
+	rep.Started(res, err, verb == "restart")
+	if err != nil && launchErr != nil && !errors.Is(launchErr, lockfile.ErrLocked) {
+		return verbs.ExitUsage // the daemon failed to start, not the control action
+	}
+	return rep.Code
 }
 
 // isVerb reports whether [Daemon.Main] knows verb.
 func isVerb(verb string) bool {
 	switch verb {
-	case "start", "stop", "status", "check", "restart", "reload", "run":
+	case "start", "stop", "status", "check", "restart", "reload", "run", "help":
 		return true
 	}
 	return false
@@ -245,36 +230,50 @@ func (d *Daemon) controlOptions() control.Options {
 	return opts
 }
 
-// actionTimeout bounds a control verb: --timeout if given, else enough for
-// what the verb waits for (the guard, a stop, a start).
-func (d *Daemon) actionTimeout(verb string) time.Duration {
-	if d.fv.timeout > 0 {
-		return d.fv.timeout
+// withTimeout bounds a control verb: --timeout if given (0: no limit),
+// else [verbs.DefaultTimeout] for the daemon's ready and stop timeouts.
+func (d *Daemon) withTimeout(ctx context.Context, verb string) (context.Context, context.CancelFunc) {
+	limit := verbs.DefaultTimeout(verb, d.cfg.ReadyTimeout, d.cfg.StopTimeout)
+	if d.flagSet("timeout") {
+		limit = d.fv.timeout
 	}
-	const slack = 30 * time.Second      // waiting for the guard held by another action
-	stop := 2*d.cfg.StopTimeout + slack // the body's return, then the OnStop hooks
-	start := d.cfg.ReadyTimeout + slack
-	switch verb {
-	case "stop":
-		return stop
-	case "start":
-		return start
-	case "restart":
-		return stop + start
+	if limit == 0 {
+		return context.WithCancel(ctx)
 	}
-	return slack
+	return context.WithTimeout(ctx, limit)
 }
 
-// stop runs the stop verb and returns its exit status.
-func (d *Daemon) stop(ctx context.Context, stderr io.Writer) int {
-	d.cfg = d.cfg.withDefaults()
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d.actionTimeout("stop"))
-		defer cancel()
+// flagSet reports whether the flag name was given on the command line.
+func (d *Daemon) flagSet(name string) bool {
+	set := false
+	d.flags.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// checkFlags refuses values the verbs cannot use: a time limit given as
+// zero or negative, a bad signal.
+func (d *Daemon) checkFlags() error {
+	var errs []error
+	for _, f := range []struct {
+		name   string
+		d      time.Duration
+		zeroOK bool
+	}{
+		{"ready-timeout", d.cfg.ReadyTimeout, false},
+		{"stop-timeout", d.cfg.StopTimeout, false},
+		{"timeout", d.fv.timeout, true},
+		{"kill-after", d.fv.killAfter, true},
+	} {
+		if d.flagSet(f.name) {
+			errs = append(errs, verbs.CheckDuration(f.name, f.d, f.zeroOK))
+		}
 	}
-	res, err := control.Stop(ctx, d.controlOptions())
-	return d.report(stderr, res, err, "stopped")
+	if d.fv.signal != "" {
+		if _, err := control.ParseSignal(d.fv.signal); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // parse parses flags before and after the verb and returns the verb.
@@ -283,8 +282,11 @@ func (d *Daemon) parse(args []string) (string, error) {
 		return "", err
 	}
 	rest := d.flags.Args()
+	if len(rest) == 0 && d.fv.version {
+		return "", nil
+	}
 	if len(rest) == 0 {
-		return "", errors.New("no verb given")
+		return "", errors.New("no verb given: use start, stop, status, reload, restart, run or help")
 	}
 	verb := rest[0]
 	if err := d.flags.Parse(rest[1:]); err != nil {
@@ -293,32 +295,8 @@ func (d *Daemon) parse(args []string) (string, error) {
 	if extra := d.flags.Args(); len(extra) > 0 {
 		return "", fmt.Errorf("unexpected arguments after %s: %q", verb, extra)
 	}
-	return verb, nil
-}
-
-func describeRunning(info lockfile.Info, err error) string {
-	var le *lockfile.LockedError
-	if errors.As(err, &le) {
-		return le.Error()
+	if !isVerb(verb) {
+		return "", fmt.Errorf("unknown verb %q", verb)
 	}
-	if info.State == lockfile.Running {
-		return fmt.Sprintf("already running (pid %d)", info.PID)
-	}
-	if !info.State.Alive() {
-		return "already running: the PID file was locked by another process just now (a start without the guard file?)"
-	}
-	return "already running (" + info.State.String() + ")"
-}
-
-// report prints the outcome of stop or reload and returns its exit status.
-func (d *Daemon) report(stderr io.Writer, res control.Result, err error, done string) int {
-	switch res.Status {
-	case control.OK:
-		fmt.Fprintf(stderr, "%s: %s (pid %d)\n", d.cfg.Name, done, res.Before.PID)
-	case control.AlreadyDone, control.NotRunning:
-		fmt.Fprintf(stderr, "%s: not running (%s)\n", d.cfg.Name, d.cfg.PIDFile)
-	default:
-		fmt.Fprintf(stderr, "%s: %v\n", d.cfg.Name, err)
-	}
-	return int(res.Status)
+	return verb, d.checkFlags()
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/daemonkit/daemonkit/internal/proctest"
 	"github.com/daemonkit/daemonkit/lockfile"
+
+	"github.com/daemonkit/daemonkit/control"
 )
 
 // nestedBins builds examples/hello and daemonctl into a temporary
@@ -101,8 +103,8 @@ func TestStartUnderControllerOfAnotherPIDFile(t *testing.T) {
 	stopAfter(t, hello, a)
 	stopAfter(t, hello, b)
 	code, out := runNested(t, daemonctl, "start", "-p", a, "--timeout", "30s", "--", hello, "start", "--pid-file", b, "--timeout", "20s")
-	if code != ExitError || !strings.Contains(out, "started by a controller for "+a) || !strings.Contains(out, "my pid file is "+b) {
-		t.Errorf("exit %d, want %d with the reason: %s", code, ExitError, out)
+	if code != int(control.StatusFailed) || !strings.Contains(out, "started by a controller for "+a) || !strings.Contains(out, "my pid file is "+b) {
+		t.Errorf("exit %d, want %d with the reason: %s", code, int(control.StatusFailed), out)
 	}
 	for _, p := range []string{a, b} {
 		if info, err := lockfile.Inspect(p); err != nil || info.State.Alive() || info.State == lockfile.Stale {

@@ -76,8 +76,8 @@ func TestHelloLifecycle(t *testing.T) {
 
 	r := run(t, nil, hello, "status", "--pid-file", pidFile)
 	r.expect(t, 0, "status")
-	if !strings.Contains(r.stdout, "running (pid "+strconv.Itoa(pid)+")") {
-		t.Errorf("status says %q", r.stdout)
+	if !strings.Contains(r.stderr, "running (pid "+strconv.Itoa(pid)+", since ") {
+		t.Errorf("status says %q", r.stderr)
 	}
 
 	syscall.Kill(pid, syscall.SIGTERM)

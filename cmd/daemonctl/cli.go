@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,21 +12,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/daemonkit/daemonkit/background"
 	"github.com/daemonkit/daemonkit/control"
 	"github.com/daemonkit/daemonkit/internal/umask"
+	"github.com/daemonkit/daemonkit/internal/verbs"
 	"github.com/daemonkit/daemonkit/lockfile"
-)
-
-// Exit statuses besides control's: a usage error.
-const exitUsage = 1
-
-// Default time limits of a whole action (guard wait included), used when
-// --timeout is not given. --timeout 0 means no limit.
-const (
-	defaultTimeout        = 60 * time.Second  // start, stop, status, signal, reload
-	defaultRestartTimeout = 120 * time.Second // restart: a stop and a start
 )
 
 // noLimit stands for "no time limit" where a duration is needed.
@@ -54,31 +47,31 @@ type cli struct {
 	killAfter  time.Duration
 	jsonOutput bool // status
 
-	code int // the exit status decided by the action
+	rep verbs.Reporter // prints the outcome and keeps the exit status
 }
 
 // run parses args (without the program name), runs the action and returns
 // the exit status: control's status codes, or 1 for a usage error.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := &cli{stdout: stdout, stderr: stderr}
-	args, err := rewriteUCW(args)
-	if err != nil {
-		return c.usage(err)
+	if len(args) == 1 && args[0] == "--version" {
+		// Without building the commands, nor cobra's version template.
+		fmt.Fprintf(stdout, "daemonctl %s\n", verbs.Version())
+		return int(control.StatusOK)
 	}
+	c := &cli{stdout: stdout, stderr: stderr}
+	c.rep = verbs.Reporter{Prog: "daemonctl", W: stderr}
 	root := c.commands()
+	args, err := rewriteUCW(spellingOf(root), args)
+	if err != nil {
+		return verbs.Usage(stderr, "daemonctl", err)
+	}
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
-		return c.usage(err)
+		return verbs.Usage(stderr, "daemonctl", err)
 	}
-	return c.code
-}
-
-// usage reports a command-line mistake.
-func (c *cli) usage(err error) int {
-	fmt.Fprintf(c.stderr, "daemonctl: %v\nRun 'daemonctl --help' for usage.\n", err)
-	return exitUsage
+	return c.rep.Code
 }
 
 const rootLong = `daemonctl starts, stops, checks and signals daemons through their PID files,
@@ -89,6 +82,10 @@ and signals go through a pidfd after the PID file was checked again.
 With start --background it daemonizes a program that stays in the foreground:
 new session, user, group, directory, umask, output file, the locked PID file
 as inherited fd 3, and a readiness check (exec, sd_notify or a ready fd).
+
+Messages, reports and errors alike, go to stderr as "daemonctl: PIDFILE:
+message"; stdout carries only what is asked for as data (status --json,
+--help, --version).
 
 Exit status (libucw's):
   0    done; for status: running, starting or stopping
@@ -120,13 +117,16 @@ func (c *cli) commands() *cobra.Command {
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return usageErrorf("no action given: use start, stop, status, signal, reload or restart")
+			return verbs.Usagef("no action given: use start, stop, status, signal, reload or restart")
 		},
 	}
 	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
 		c.timeoutSet = cmd.Flags().Changed("timeout")
+		c.rep.PIDFile, c.rep.Quiet = c.pidFile, c.quiet
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &verbs.UsageError{Msg: err.Error()} })
+	root.Version = verbs.Version()
+	root.SetVersionTemplate("daemonctl {{.Version}}\n")
 	pf := root.PersistentFlags()
 	pf.StringVarP(&c.pidFile, "pid-file", "p", "", "the daemon's PID file (required)")
 	pf.StringVar(&c.guardFile, "guard-file", "", "the guard file locked during the action (default: X.pid -> X.lock, else PIDFILE.lock)")
@@ -167,7 +167,7 @@ exit status and the last lines of --output.`,
       --chdir /var/lib/app --umask 027 --output /var/log/app.log \
       --env GOMAXPROCS=2 -- /usr/bin/app serve`,
 		Args: needCommand,
-		RunE: func(cmd *cobra.Command, args []string) error { return c.start(cmd.Context(), args, false) },
+		RunE: func(cmd *cobra.Command, args []string) error { return c.start(cmd.Context(), cmd.Flags(), args, false) },
 	}
 	c.startFlags(start)
 
@@ -178,7 +178,8 @@ exit status and the last lines of --output.`,
 that the PID file is still locked and names it, then waits until the daemon has
 exited and released its PID file, at most --timeout (default 60s). With
 --kill-after D it sends SIGKILL if the daemon is still running D after the
-first signal. Exit 100 if it was not running (a stale PID file is emptied).`,
+first signal. Exit 100 if it was not running, 103 if its PID file is stale
+(the daemon died; the file is kept, as libucw does).`,
 		Example: `  daemonctl stop --pid-file /run/app.pid
   daemonctl stop --pid-file /run/app.pid --signal INT --timeout 30s --kill-after 10s`,
 		Args: cobra.NoArgs,
@@ -236,7 +237,7 @@ It takes start's options and stop's --signal and --kill-after. --timeout
 (default 120s) bounds the whole restart.`,
 		Example: `  daemonctl restart -p /run/sleep.pid --background -- sleep 1000`,
 		Args:    needCommand,
-		RunE:    func(cmd *cobra.Command, args []string) error { return c.start(cmd.Context(), args, true) },
+		RunE:    func(cmd *cobra.Command, args []string) error { return c.start(cmd.Context(), cmd.Flags(), args, true) },
 	}
 	c.startFlags(restart)
 	c.stopFlags(restart)
@@ -267,7 +268,7 @@ func commonSignals() []string {
 // needCommand requires the daemon's command line (start, restart).
 func needCommand(cmd *cobra.Command, args []string) error {
 	if len(args) == 0 {
-		return usageErrorf("%s needs the daemon's command after --, e.g. daemonctl %s --pid-file F -- /usr/sbin/mydaemon --flag", cmd.Name(), cmd.Name())
+		return verbs.Usagef("%s needs the daemon's command after --, e.g. daemonctl %s --pid-file F -- /usr/sbin/mydaemon --flag", cmd.Name(), cmd.Name())
 	}
 	return nil
 }
@@ -276,7 +277,7 @@ func needCommand(cmd *cobra.Command, args []string) error {
 func exactArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != n {
-			return usageErrorf("%s takes %s, got %d arguments", cmd.Name(), what, len(args))
+			return verbs.Usagef("%s takes %s, got %d arguments", cmd.Name(), what, len(args))
 		}
 		return nil
 	}
@@ -294,7 +295,13 @@ func (c *cli) startFlags(cmd *cobra.Command) {
 	f.StringVar(&c.output, "output", "", "with --background: append CMD's stdout and stderr to this file (default /dev/null)")
 	f.StringArrayVar(&c.env, "env", nil, "with --background: set K=V in CMD's environment (repeatable)")
 	cmd.MarkFlagsMutuallyExclusive("notify", "ready-fd")
+	for _, name := range []string{"notify", "ready-fd", "user", "group", "chdir", "umask", "output", "env"} {
+		f.SetAnnotation(name, backgroundOnly, nil)
+	}
 }
+
+// backgroundOnly annotates the flags that only apply with --background.
+const backgroundOnly = "daemonctl_background_only"
 
 func (c *cli) stopFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
@@ -309,20 +316,19 @@ func (c *cli) prepare(ctx context.Context, sig string, def time.Duration) (contr
 	o := control.Options{PIDFile: c.pidFile, GuardFile: c.guardFile, KillAfter: c.killAfter, Logger: c.logger()}
 	switch {
 	case c.pidFile == "":
-		return o, nil, nil, usageErrorf("--pid-file is required")
+		return o, nil, nil, verbs.Usagef("--pid-file is required")
 	case namesDir(c.pidFile):
-		return o, nil, nil, usageErrorf("--pid-file %s names a directory: give a file path such as %s", c.pidFile, filepath.Join(c.pidFile, "NAME.pid"))
+		return o, nil, nil, verbs.Usagef("--pid-file %s names a directory: give a file path such as %s", c.pidFile, filepath.Join(c.pidFile, "NAME.pid"))
 	case c.guardFile != "" && namesDir(c.guardFile):
-		return o, nil, nil, usageErrorf("--guard-file %s names a directory: give a file path such as %s", c.guardFile, filepath.Join(c.guardFile, "NAME.lock"))
-	case c.killAfter < 0:
-		return o, nil, nil, usageErrorf("--kill-after %v: must not be negative", c.killAfter)
-	case c.timeout < 0:
-		return o, nil, nil, usageErrorf("--timeout %v: must not be negative", c.timeout)
+		return o, nil, nil, verbs.Usagef("--guard-file %s names a directory: give a file path such as %s", c.guardFile, filepath.Join(c.guardFile, "NAME.lock"))
+	}
+	if err := errors.Join(verbs.CheckDuration("kill-after", c.killAfter, true), verbs.CheckDuration("timeout", c.timeout, true)); err != nil {
+		return o, nil, nil, err
 	}
 	if sig != "" {
 		s, err := control.ParseSignal(sig)
 		if err != nil {
-			return o, nil, nil, &usageError{msg: err.Error()}
+			return o, nil, nil, &verbs.UsageError{Msg: err.Error()}
 		}
 		o.Signal = s
 	}
@@ -352,15 +358,20 @@ func namesDir(path string) bool {
 }
 
 // starter builds the Starter for start and restart.
-func (c *cli) starter(args []string, timeout time.Duration) (control.Starter, error) {
+func (c *cli) starter(flags *pflag.FlagSet, args []string, timeout time.Duration) (control.Starter, error) {
 	if !c.bg {
-		for name, set := range map[string]bool{
-			"--notify": c.notify, "--ready-fd": c.readyFD != 0, "--user": c.user != "", "--group": c.group != "",
-			"--chdir": c.chdir != "", "--umask": c.umask != "", "--output": c.output != "", "--env": len(c.env) > 0,
-		} {
-			if set {
-				return nil, usageErrorf("%s only applies with --background", name)
+		var misused []string // in the flag set's (sorted) order
+		flags.Visit(func(f *pflag.Flag) {
+			if _, ok := f.Annotations[backgroundOnly]; ok {
+				misused = append(misused, "--"+f.Name)
 			}
+		})
+		switch len(misused) {
+		case 0:
+		case 1:
+			return nil, verbs.Usagef("%s only applies with --background", misused[0])
+		default:
+			return nil, verbs.Usagef("%s only apply with --background", strings.Join(misused, ", "))
 		}
 		cs := control.Command(args[0], args[1:]...)
 		cs.Stdout, cs.Stderr = c.stdout, c.stderr
@@ -383,7 +394,7 @@ func (c *cli) starter(args []string, timeout time.Duration) (control.Starter, er
 	if c.umask != "" {
 		m, err := umask.Parse(c.umask)
 		if err != nil {
-			return nil, usageErrorf("--umask: %v", err)
+			return nil, verbs.Usagef("--umask: %v", err)
 		}
 		o.Umask, o.UmaskSet = os.FileMode(m), true
 	}
@@ -392,29 +403,25 @@ func (c *cli) starter(args []string, timeout time.Duration) (control.Starter, er
 		o.Readiness = background.ReadyNotify
 	case c.readyFD != 0:
 		if c.readyFD <= background.PIDFileFD || c.readyFD > background.MaxReadyFD {
-			return nil, usageErrorf("--ready-fd %d: must be between %d and %d (0-2 are stdio, 3 is the PID file)",
+			return nil, verbs.Usagef("--ready-fd %d: must be between %d and %d (0-2 are stdio, 3 is the PID file)",
 				c.readyFD, background.PIDFileFD+1, background.MaxReadyFD)
 		}
 		o.Readiness, o.ReadyFD = background.ReadyFD, c.readyFD
 	}
 	for _, kv := range c.env {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
-			return nil, usageErrorf("--env %q: want KEY=VALUE", kv)
+			return nil, verbs.Usagef("--env %q: want KEY=VALUE", kv)
 		}
 	}
 	return background.Starter{Options: o}, nil
 }
 
-func (c *cli) start(ctx context.Context, args []string, restart bool) error {
-	sig := ""
+func (c *cli) start(ctx context.Context, flags *pflag.FlagSet, args []string, restart bool) error {
+	sig, verb := "", "start"
 	if restart {
-		sig = c.signal
+		sig, verb = c.signal, "restart"
 	}
-	def := defaultTimeout
-	if restart {
-		def = defaultRestartTimeout
-	}
-	o, ctx, cancel, err := c.prepare(ctx, sig, def)
+	o, ctx, cancel, err := c.prepare(ctx, sig, verbs.DefaultTimeout(verb, 0, 0))
 	if err != nil {
 		return err
 	}
@@ -423,7 +430,7 @@ func (c *cli) start(ctx context.Context, args []string, restart bool) error {
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	s, err := c.starter(args, timeout)
+	s, err := c.starter(flags, args, timeout)
 	if err != nil {
 		return err
 	}
@@ -433,125 +440,45 @@ func (c *cli) start(ctx context.Context, args []string, restart bool) error {
 	} else {
 		res, err = control.Start(ctx, o, s)
 	}
-	after := res.After
-	switch {
-	case err != nil:
-		verb := "start"
-		if restart {
-			verb = "restart"
-		}
-		c.fail(res.Status, "%s failed: %v", verb, err)
-	case res.Status == control.AlreadyDone:
-		c.say(res.Status, "already running%s", describePID(pick(res.Before, after)))
-	case restart && res.Before.PID != 0:
-		c.say(res.Status, "restarted (pid %d, was pid %d)", after.PID, res.Before.PID)
-	case res.Status == control.Stale:
-		c.say(res.Status, "started (pid %d); the PID file was stale: the previous daemon had died", after.PID)
-	default:
-		c.say(res.Status, "started (pid %d)", after.PID)
-	}
+	c.rep.Started(res, err, restart)
 	return nil
 }
 
 func (c *cli) stop(ctx context.Context) error {
-	o, ctx, cancel, err := c.prepare(ctx, c.signal, defaultTimeout)
+	o, ctx, cancel, err := c.prepare(ctx, c.signal, verbs.DefaultTimeout("stop", 0, 0))
 	if err != nil {
 		return err
 	}
 	defer cancel()
 	res, err := control.Stop(ctx, o)
-	switch {
-	case res.Status == control.Stale && err != nil:
-		c.say(res.Status, "not running: %v", err) // the daemon died; the file is kept
-	case err != nil:
-		c.fail(res.Status, "stop failed: %v", err)
-	case res.Status == control.AlreadyDone:
-		c.say(res.Status, "not running")
-	case res.Before.PID != 0:
-		c.say(res.Status, "stopped (pid %d)", res.Before.PID)
-	default:
-		c.say(res.Status, "stopped")
-	}
+	c.rep.Stopped(res, err)
 	return nil
 }
 
 func (c *cli) sendSignal(ctx context.Context, sigName, done string) error {
-	o, ctx, cancel, err := c.prepare(ctx, sigName, defaultTimeout)
+	o, ctx, cancel, err := c.prepare(ctx, sigName, verbs.DefaultTimeout("signal", 0, 0))
 	if err != nil {
 		return err
 	}
 	defer cancel()
 	res, err := control.Signal(ctx, o)
-	switch {
-	case err != nil:
-		c.fail(res.Status, "signal %s failed: %v", control.SignalName(o.Signal), err)
-	case res.Status == control.NotRunning:
-		c.say(res.Status, "not running")
-	case done != "":
-		c.say(res.Status, "%s: sent %s (pid %d)", done, control.SignalName(o.Signal), res.After.PID)
-	default:
-		c.say(res.Status, "sent %s (pid %d)", control.SignalName(o.Signal), res.After.PID)
-	}
+	c.rep.Signalled(res, err, control.SignalName(o.Signal), done)
 	return nil
 }
 
 func (c *cli) status(ctx context.Context) error {
-	o, ctx, cancel, err := c.prepare(ctx, "", defaultTimeout)
+	o, ctx, cancel, err := c.prepare(ctx, "", verbs.DefaultTimeout("status", 0, 0))
 	if err != nil {
 		return err
 	}
 	defer cancel()
 	res, err := control.Check(ctx, o)
-	c.code = int(res.Status)
-	if c.jsonOutput {
-		guard := o.GuardFile
-		if guard == "" {
-			guard = lockfile.GuardPath(o.PIDFile)
-		}
-		if jerr := writeStatusJSON(c.stdout, o.PIDFile, res.After, guard, err, time.Now()); jerr != nil {
-			c.fail(control.Error, "writing status: %v", jerr)
-			return nil
-		}
-		if err != nil {
-			c.fail(res.Status, "%v", err)
-		}
-		return nil
+	guard := o.GuardFile
+	if guard == "" {
+		guard = lockfile.GuardPath(o.PIDFile)
 	}
-	if err != nil {
-		c.fail(res.Status, "%v", err)
-		return nil
-	}
-	info := res.After
-	switch info.State {
-	case lockfile.Running:
-		c.say(res.Status, "running (pid %d, since %s)", info.PID, info.Since.Format(time.RFC3339))
-	case lockfile.Stale:
-		c.say(res.Status, "stale PID file: the daemon died%s", describeStalePID(info))
-	case lockfile.Starting, lockfile.Stopping:
-		c.say(res.Status, "%s (%s)", info.State, res.Note)
-	default:
-		c.say(res.Status, "%s", strings.ReplaceAll(info.State.String(), "-", " "))
-	}
+	c.rep.Status(c.stdout, res, err, guard, c.jsonOutput)
 	return nil
-}
-
-// say records the exit status and prints a message naming the PID file,
-// unless --quiet.
-func (c *cli) say(st control.Status, format string, args ...any) {
-	c.code = int(st)
-	if !c.quiet {
-		fmt.Fprintf(c.stderr, "daemonctl: %s: %s\n", c.pidFile, fmt.Sprintf(format, args...))
-	}
-}
-
-// fail records a failure (102 unless st says otherwise) and prints it even
-// with --quiet.
-func (c *cli) fail(st control.Status, format string, args ...any) {
-	if st == control.OK {
-		st = control.Error
-	}
-	c.code = int(st)
-	fmt.Fprintf(c.stderr, "daemonctl: %s: %s\n", c.pidFile, fmt.Sprintf(format, args...))
 }
 
 // logger logs control's and background's records on stderr: warnings by
@@ -565,39 +492,4 @@ func (c *cli) logger() *slog.Logger {
 		level = slog.LevelError
 	}
 	return slog.New(newLineHandler(c.stderr, level))
-}
-
-// pick returns a if it describes a live daemon, else b.
-func pick(a, b lockfile.Info) lockfile.Info {
-	if a.State.Alive() {
-		return a
-	}
-	return b
-}
-
-// describePID says " (pid N)", " (starting)" or " (stopping)" for a locked
-// PID file.
-func describePID(info lockfile.Info) string {
-	switch info.State {
-	case lockfile.Running:
-		return fmt.Sprintf(" (pid %d)", info.PID)
-	case lockfile.Starting, lockfile.Stopping:
-		return " (" + info.State.String() + ")"
-	}
-	return ""
-}
-
-// stalePID returns the PID a stale PID file names, or 0.
-func stalePID(info lockfile.Info) int {
-	if c, pid, _ := lockfile.ParseContent(info.Content, lockfile.PIDMax()); c == lockfile.ContentPID {
-		return pid
-	}
-	return 0
-}
-
-func describeStalePID(info lockfile.Info) string {
-	if pid := stalePID(info); pid != 0 {
-		return fmt.Sprintf(" (pid %d is gone)", pid)
-	}
-	return fmt.Sprintf(" (content %q)", info.Content)
 }

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/daemonkit/daemonkit/internal/proctest"
+	"github.com/daemonkit/daemonkit/internal/verbs"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
@@ -192,24 +193,6 @@ func TestStatusStaleAndJSON(t *testing.T) {
 	}
 }
 
-func TestWriteStatusJSONRunning(t *testing.T) {
-	since := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	var b bytes.Buffer
-	err := writeStatusJSON(&b, "/run/x.pid", lockfile.Info{Path: "/run/x.pid", State: lockfile.Running, PID: 42, Since: since},
-		"/run/x.lock", nil, since.Add(90*time.Second+500*time.Millisecond))
-	want := `{"state":"running","pid":42,"pid_file":"/run/x.pid","guard_file":"/run/x.lock","since":"2026-01-02T03:04:05Z","uptime_seconds":90}` + "\n"
-	if err != nil || b.String() != want {
-		t.Errorf("got %q, %v\nwant %q", b.String(), err, want)
-	}
-	b.Reset()
-	writeStatusJSON(&b, "/run/x.pid", lockfile.Info{Path: "/run/x.pid", State: lockfile.Invalid, Content: []byte("junk")},
-		"/run/x.lock", errors.New("invalid pid file"), since)
-	want = `{"state":"invalid","pid":null,"pid_file":"/run/x.pid","guard_file":"/run/x.lock","error":"invalid pid file"}` + "\n"
-	if b.String() != want {
-		t.Errorf("got %q\nwant %q", b.String(), want)
-	}
-}
-
 // A guard lock held by another action: status --json times out and says
 // "unknown" rather than "not-running".
 func TestStatusJSONGuardTimeout(t *testing.T) {
@@ -269,7 +252,7 @@ func TestPIDFileDirectory(t *testing.T) {
 	for _, p := range []string{dir + "/", filepath.Join(dir, "missing") + "/", ".", "..", dir + "/.", dir + "/.."} {
 		for _, verb := range []string{"status", "stop", "reload"} {
 			code, _, stderr := daemonctl(t, verb, "--pid-file", p)
-			if code != exitUsage || !strings.Contains(stderr, "names a directory") {
+			if code != verbs.ExitUsage || !strings.Contains(stderr, "names a directory") {
 				t.Errorf("%s --pid-file %s: exit %d, %q; want 1 and 'names a directory'", verb, p, code, stderr)
 			}
 		}
@@ -278,7 +261,27 @@ func TestPIDFileDirectory(t *testing.T) {
 		t.Errorf("guard file %s/.lock created (%v)", dir, err)
 	}
 	code, _, stderr := daemonctl(t, "status", "--pid-file", filepath.Join(dir, "d.pid"), "--guard-file", dir+"/")
-	if code != exitUsage || !strings.Contains(stderr, "--guard-file") {
+	if code != verbs.ExitUsage || !strings.Contains(stderr, "--guard-file") {
 		t.Errorf("--guard-file DIR: exit %d, %q; want a usage error", code, stderr)
+	}
+}
+
+// TestVersion: daemonctl --version prints one line on stdout, alone or
+// with other options, and exits 0.
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"--version"}, {"--version", "-q"}} {
+		code, stdout, stderr := daemonctl(t, args...)
+		if code != 0 || !strings.HasPrefix(stdout, "daemonctl ") || strings.Count(stdout, "\n") != 1 || stderr != "" {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, stdout, stderr)
+		}
+	}
+}
+
+// TestUsageErrorOneLine: a usage error prints the error and one line
+// pointing to --help.
+func TestUsageErrorOneLine(t *testing.T) {
+	code, stdout, stderr := daemonctl(t, "stop", "--bogus")
+	if want := "daemonctl: unknown flag: --bogus\nRun 'daemonctl --help' for usage.\n"; code != 1 || stderr != want || stdout != "" {
+		t.Errorf("exit %d, stderr %q, stdout %q; want 1, %q", code, stderr, stdout, want)
 	}
 }

@@ -5,6 +5,10 @@
 // See docs/daemonctl.md or `daemonctl --help`.
 package main
 
+// The man pages under docs/man are generated from the cobra commands;
+// TestManPages fails when they differ.
+//go:generate go test -run ^TestManPages$ -update-man .
+
 import (
 	"context"
 	"os"

@@ -2,68 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 	"sync"
-	"time"
-
-	"github.com/daemonkit/daemonkit/lockfile"
 )
-
-// statusJSON is what `status --json` prints.
-type statusJSON struct {
-	State     string `json:"state"`      // not-running, stale, starting, running, stopping, invalid, unknown
-	PID       *int   `json:"pid"`        // the daemon's PID (for stale: the dead one), else null
-	PIDFile   string `json:"pid_file"`   // the PID file
-	GuardFile string `json:"guard_file"` // the guard file
-	// Since is when the PID file was written (RFC 3339), for running.
-	Since string `json:"since,omitempty"`
-	// UptimeSeconds is how long the daemon has been running, in whole
-	// seconds, for running.
-	UptimeSeconds *int64 `json:"uptime_seconds,omitempty"`
-	// Error says why the state could not be read or is invalid.
-	Error string `json:"error,omitempty"`
-}
-
-// stateUnknown is the JSON state when the PID file could not be examined
-// at all (e.g. the guard lock was not obtained in time).
-const stateUnknown = "unknown"
-
-// writeStatusJSON prints info about pidFile as one JSON object and a
-// newline. err is the error of the check, if any; now is the time uptime is
-// measured to.
-func writeStatusJSON(w io.Writer, pidFile string, info lockfile.Info, guardFile string, err error, now time.Time) error {
-	s := statusJSON{State: info.State.String(), PIDFile: pidFile, GuardFile: guardFile}
-	if err != nil && info.Path == "" {
-		s.State = stateUnknown
-	}
-	switch info.State {
-	case lockfile.Running:
-		pid := info.PID
-		s.PID = &pid
-		if !info.Since.IsZero() {
-			s.Since = info.Since.Format(time.RFC3339)
-			up := int64(max(now.Sub(info.Since), 0) / time.Second)
-			s.UptimeSeconds = &up
-		}
-	case lockfile.Stale:
-		if pid := stalePID(info); pid != 0 {
-			s.PID = &pid
-		}
-	}
-	if err != nil {
-		s.Error = err.Error()
-	}
-	b, jerr := json.Marshal(s)
-	if jerr != nil {
-		return jerr
-	}
-	_, werr := w.Write(append(b, '\n'))
-	return werr
-}
 
 // lineHandler is a slog.Handler that prints one line per record:
 // "daemonctl: message key=value ...".

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/daemonkit/daemonkit/background"
+
+	"github.com/spf13/pflag"
 )
 
 // TestKillAfterNotBeforeTimeoutWarns: a --kill-after that the time limit
@@ -40,7 +42,7 @@ func TestKillAfterNotBeforeTimeoutWarns(t *testing.T) {
 func TestUmaskSpellings(t *testing.T) {
 	for s, want := range map[string]os.FileMode{"027": 0o27, "0027": 0o27, "0o027": 0o27, "0": 0} {
 		c := &cli{bg: true, umask: s, pidFile: "x.pid"}
-		st, err := c.starter([]string{"sleep", "1"}, time.Second)
+		st, err := c.starter(pflag.NewFlagSet("start", pflag.ContinueOnError), []string{"sleep", "1"}, time.Second)
 		if err != nil {
 			t.Errorf("--umask %s: %v", s, err)
 			continue

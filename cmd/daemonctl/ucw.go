@@ -1,8 +1,12 @@
 package main
 
 import (
-	"fmt"
 	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/daemonkit/daemonkit/internal/verbs"
 )
 
 // isUCWAction reports whether a is one of libucw's action options.
@@ -14,26 +18,37 @@ func isUCWAction(a string) bool {
 	return false
 }
 
-// isVerb reports whether a is a subcommand name (or alias) of daemonctl.
-func isVerb(a string) bool {
-	switch a {
-	case "start", "stop", "status", "check", "signal", "reload", "restart",
-		"help", "completion", "__complete", "__completeNoDesc":
-		return true
-	}
-	return false
+// spelling is what rewriteUCW needs to know about daemonctl's own command
+// line, read from its cobra commands: the subcommand names (and aliases)
+// and the options that take a value as the next argument.
+type spelling struct {
+	verbs  map[string]bool
+	valued map[string]bool
 }
 
-// takesValue reports whether option a takes a value as the next argument
-// (when not given as --flag=value): that argument is never an action or a
-// verb.
-func takesValue(a string) bool {
-	switch a {
-	case "--pid-file", "-p", "--guard-file", "--timeout", "--kill-after",
-		"--user", "--group", "--chdir", "--umask", "--output", "--env", "--ready-fd":
-		return true
+// spellingOf reads root's subcommands and flags.
+func spellingOf(root *cobra.Command) spelling {
+	sp := spelling{verbs: map[string]bool{"help": true, "completion": true,
+		cobra.ShellCompRequestCmd: true, cobra.ShellCompNoDescRequestCmd: true}, valued: map[string]bool{}}
+	addFlags := func(fs *pflag.FlagSet) {
+		fs.VisitAll(func(f *pflag.Flag) {
+			if f.NoOptDefVal == "" { // not a boolean: takes a value
+				sp.valued["--"+f.Name] = true
+				if f.Shorthand != "" {
+					sp.valued["-"+f.Shorthand] = true
+				}
+			}
+		})
 	}
-	return false
+	addFlags(root.PersistentFlags())
+	for _, cmd := range root.Commands() {
+		sp.verbs[cmd.Name()] = true
+		for _, a := range cmd.Aliases {
+			sp.verbs[a] = true
+		}
+		addFlags(cmd.Flags())
+	}
+	return sp
 }
 
 // rewriteUCW turns libucw's ucw-daemon-control spelling
@@ -43,7 +58,7 @@ func takesValue(a string) bool {
 //
 // into daemonctl's subcommand spelling. Arguments in the subcommand
 // spelling are returned unchanged. Only arguments before "--" are examined.
-func rewriteUCW(args []string) ([]string, error) {
+func rewriteUCW(sp spelling, args []string) ([]string, error) {
 	head, tail := args, []string(nil)
 	for i, a := range args {
 		if a == "--" {
@@ -58,34 +73,34 @@ func rewriteUCW(args []string) ([]string, error) {
 		a := head[i]
 		if isUCWAction(a) {
 			if action != "" && action != a {
-				return nil, usageErrorf("%s and %s cannot be combined: give one action", action, a)
+				return nil, verbs.Usagef("%s and %s cannot be combined: give one action", action, a)
 			}
 			action = a
 			continue
 		}
 		if a == "--signal" || strings.HasPrefix(a, "--signal=") {
 			if hasSig {
-				return nil, usageErrorf("--signal given twice")
+				return nil, verbs.Usagef("--signal given twice")
 			}
 			hasSig = true
 			if v, ok := strings.CutPrefix(a, "--signal="); ok {
 				sig = v
 			} else {
 				if i+1 >= len(head) {
-					return nil, usageErrorf("--signal needs a signal name or number")
+					return nil, verbs.Usagef("--signal needs a signal name or number")
 				}
 				i++
 				sig = head[i]
 			}
 			continue
 		}
-		if takesValue(a) && i+1 < len(head) {
+		if a != "--signal" && sp.valued[a] && i+1 < len(head) {
 			// --pid-file stop: "stop" is the file's name.
 			rest = append(rest, a, head[i+1])
 			i++
 			continue
 		}
-		if !strings.HasPrefix(a, "-") && isVerb(a) {
+		if !strings.HasPrefix(a, "-") && sp.verbs[a] {
 			hasVerb = true
 		}
 		rest = append(rest, a)
@@ -94,13 +109,13 @@ func rewriteUCW(args []string) ([]string, error) {
 		return args, nil // the subcommand spelling
 	}
 	if hasVerb {
-		return nil, usageErrorf("%s cannot be combined with a subcommand", action)
+		return nil, verbs.Usagef("%s cannot be combined with a subcommand", action)
 	}
 	var out []string
 	switch action {
 	case "--start":
 		if hasSig {
-			return nil, usageErrorf("--signal does not apply to --start")
+			return nil, verbs.Usagef("--signal does not apply to --start")
 		}
 		out = append([]string{"start"}, rest...)
 	case "--stop":
@@ -110,7 +125,7 @@ func rewriteUCW(args []string) ([]string, error) {
 		}
 	case "--check":
 		if hasSig {
-			return nil, usageErrorf("--signal does not apply to --check")
+			return nil, verbs.Usagef("--signal does not apply to --check")
 		}
 		out = append([]string{"status"}, rest...)
 	case "--reload", "":
@@ -123,16 +138,7 @@ func rewriteUCW(args []string) ([]string, error) {
 		}
 	}
 	if len(tail) > 0 && action != "--start" {
-		return nil, usageErrorf("a command after -- is only taken by --start")
+		return nil, verbs.Usagef("a command after -- is only taken by --start")
 	}
 	return append(out, tail...), nil
-}
-
-// usageError is a mistake in the command line: exit status 1.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usageErrorf(format string, args ...any) error {
-	return &usageError{msg: fmt.Sprintf(format, args...)}
 }

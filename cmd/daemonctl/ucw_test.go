@@ -2,9 +2,14 @@ package main
 
 import (
 	"errors"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
+
+	"github.com/daemonkit/daemonkit/internal/verbs"
 )
 
 func TestRewriteUCW(t *testing.T) {
@@ -47,8 +52,8 @@ func TestRewriteUCW(t *testing.T) {
 		{in: "--stop --signal 1 --signal 2 -p p", bad: true},
 		{in: "--stop stop -p p", bad: true},
 	} {
-		got, err := rewriteUCW(strings.Fields(tc.in))
-		var ue *usageError
+		got, err := rewriteUCW(spellingOf(new(cli).commands()), strings.Fields(tc.in))
+		var ue *verbs.UsageError
 		if tc.bad {
 			if !errors.As(err, &ue) {
 				t.Errorf("rewriteUCW(%q) = %q, %v; want a usage error", tc.in, got, err)
@@ -57,6 +62,40 @@ func TestRewriteUCW(t *testing.T) {
 		}
 		if err != nil || !slices.Equal(got, strings.Fields(tc.want)) {
 			t.Errorf("rewriteUCW(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+// TestUCWSpellingFromFlags: every option of daemonctl that takes a value
+// is known to the libucw rewriting as taking one (its value is never taken
+// for an action or a verb), read from the cobra flag set itself.
+func TestUCWSpellingFromFlags(t *testing.T) {
+	root := new(cli).commands()
+	sp := spellingOf(root)
+	for _, cmd := range append(root.Commands(), root) {
+		cmd.Flags().VisitAll(func(f *pflag.Flag) {
+			if f.NoOptDefVal == "" && !sp.valued["--"+f.Name] {
+				t.Errorf("%s --%s takes a value but the libucw spelling does not know it", cmd.Name(), f.Name)
+			}
+		})
+		if cmd != root && !sp.verbs[cmd.Name()] {
+			t.Errorf("verb %s unknown to the libucw spelling", cmd.Name())
+		}
+	}
+	got, err := rewriteUCW(sp, []string{"--start", "-p", "p", "--output", "stop", "--", "x"})
+	if want := []string{"start", "-p", "p", "--output", "stop", "--", "x"}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("--output stop: %q, %v; want %q", got, err, want)
+	}
+}
+
+// TestBackgroundOnlyDeterministic: several options that need --background
+// are all named, always in the same order.
+func TestBackgroundOnlyDeterministic(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "d.pid")
+	for range 20 {
+		code, _, stderr := daemonctl(t, "start", "-p", pidFile, "--user", "nobody", "--notify", "--chdir", "/", "--", "true")
+		if want := "--chdir, --notify, --user only apply with --background"; code != 1 || !strings.Contains(stderr, want) {
+			t.Fatalf("exit %d, %q; want 1 and %q", code, stderr, want)
 		}
 	}
 }

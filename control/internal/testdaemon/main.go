@@ -182,7 +182,7 @@ func runControl(action, pidFile string) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 	}
-	os.Exit(res.Status.ExitCode())
+	os.Exit(int(res.Status))
 }
 
 func check(err error) {
