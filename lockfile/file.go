@@ -403,14 +403,20 @@ func Adopt(fd uintptr, path string, dev, ino uint64) (*File, error) {
 // file content (nothing, "(starting)\n" or "<pid>\n"), or the error that
 // kept it from reading the file.
 func (f *File) checkContent() error {
+	_, err := f.pidContent()
+	return err
+}
+
+// pidContent returns the file's content if it is a PID file's.
+func (f *File) pidContent() ([]byte, error) {
 	b, err := readContent(f.f)
 	if err != nil {
-		return &os.PathError{Op: "read", Path: f.path, Err: err}
+		return nil, &os.PathError{Op: "read", Path: f.path, Err: err}
 	}
 	if c, _, _ := ParseContent(b, PIDMax()); c == ContentInvalid {
-		return &NotPIDFileError{Path: f.path, Content: b}
+		return nil, &NotPIDFileError{Path: f.path, Content: b}
 	}
-	return nil
+	return b, nil
 }
 
 // write replaces the content with s: truncate, then write at offset 0. It
@@ -421,8 +427,15 @@ func (f *File) write(s string) error {
 	if f.guard {
 		return fmt.Errorf("write %s: %w", f.path, ErrGuardWrite)
 	}
-	if err := f.checkContent(); err != nil {
+	cur, err := f.pidContent()
+	if err != nil {
 		return err
+	}
+	if string(cur) == s {
+		// Rewriting what is there would empty the file for a moment, and
+		// a controller reading it then would see "stopping": a daemon
+		// whose launcher died after writing its PID writes it again.
+		return nil
 	}
 	if err := f.f.Truncate(0); err != nil {
 		return fmt.Errorf("truncate pid file %s: %w", f.path, err)

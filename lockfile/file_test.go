@@ -1035,7 +1035,7 @@ func TestAcquireWaitGivesUpOnEndlessReplacement(t *testing.T) {
 
 func TestWriteErrorsNamePath(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "d.pid")
-	writeFile(t, path, "")
+	writeFile(t, path, "4243\n") // unlike what any of the writes below writes
 	ro, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -1061,6 +1061,35 @@ func TestWriteErrorsNamePath(t *testing.T) {
 		if err := write(); err == nil || !strings.Contains(err.Error(), path) {
 			t.Errorf("%s on a read-only descriptor = %v; want an error naming %s", name, err, path)
 		}
+	}
+}
+
+// TestRewriteSameContentKeepsFile: writing what the file already holds
+// leaves it alone (no truncation a reader could see as "stopping").
+func TestRewriteSameContentKeepsFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.pid")
+	f, err := Acquire(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.WritePID(4242); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour).Truncate(time.Second)
+	os.Chtimes(path, old, old)
+	if err := f.WritePID(4242); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(path)
+	if b, _ := os.ReadFile(path); string(b) != "4242\n" || !st.ModTime().Equal(old) {
+		t.Errorf("after rewriting the same pid: %q, mtime %v; want it untouched (%v)", b, st.ModTime(), old)
+	}
+	if err := f.WritePID(4243); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "4243\n" {
+		t.Errorf("after writing another pid: %q", b)
 	}
 }
 
