@@ -243,26 +243,29 @@ func TestJournalHandler(t *testing.T) {
 	}
 }
 
+// TestStderrIsJournal: the journal format only when JOURNAL_STREAM names
+// stderr (systemd's rule); NOTIFY_SOCKET alone (daemonctl --notify, whose
+// service writes to a file) gives text lines with times.
 func TestStderrIsJournal(t *testing.T) {
 	t.Setenv("NOTIFY_SOCKET", "")
 	t.Setenv("JOURNAL_STREAM", "")
-	if stderrIsJournal("foreground") {
-		t.Error("journal without JOURNAL_STREAM or NOTIFY_SOCKET")
+	if stderrIsJournal() {
+		t.Error("journal without JOURNAL_STREAM")
 	}
 	t.Setenv("NOTIFY_SOCKET", "/nonexistent")
-	if !stderrIsJournal("foreground") || stderrIsJournal("daemon") {
-		t.Error("NOTIFY_SOCKET: want prefixes in the foreground only")
+	if stderrIsJournal() {
+		t.Error("NOTIFY_SOCKET alone: want no prefixes")
 	}
 	var st syscall.Stat_t
 	if err := syscall.Fstat(2, &st); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("JOURNAL_STREAM", strconv.FormatUint(uint64(st.Dev), 10)+":"+strconv.FormatUint(uint64(st.Ino), 10))
-	if !stderrIsJournal("daemon") {
+	if !stderrIsJournal() {
 		t.Error("JOURNAL_STREAM naming stderr: want prefixes")
 	}
 	t.Setenv("JOURNAL_STREAM", "1:2")
-	if stderrIsJournal("foreground") {
+	if stderrIsJournal() {
 		t.Error("JOURNAL_STREAM naming another file: want no prefixes")
 	}
 }
