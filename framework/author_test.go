@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/daemonkit/daemonkit/lifecycle"
 )
 
 // captureStderr points fd 2 at a file while fn runs and returns what was
@@ -287,4 +289,24 @@ func dupFile(f *os.File) (*os.File, error) {
 		return nil, err
 	}
 	return os.NewFile(uintptr(fd), f.Name()), nil
+}
+
+// TestBodyPanicStackIsLines: a panicking body fails Run with a
+// lifecycle.PanicError, and its stack is logged one frame a line.
+func TestBodyPanicStackIsLines(t *testing.T) {
+	t.Setenv("NOTIFY_SOCKET", "")
+	var buf syncBuffer
+	d := New(Config{Name: "p", Foreground: true, Dir: mustGetwd(t), Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	err := d.Run(context.Background(), func(context.Context) error { panic("kaboom") })
+	var pe *lifecycle.PanicError
+	if !errors.As(err, &pe) || pe.Value != "kaboom" || len(pe.Stack) == 0 {
+		t.Fatalf("Run: %v, want a PanicError with its stack", err)
+	}
+	out := buf.String()
+	if strings.Contains(out, `\n`) {
+		t.Errorf("escaped newlines in the log:\n%s", out)
+	}
+	if !strings.Contains(out, `msg="body panicked: stack"`) || !strings.Contains(out, "TestBodyPanicStackIsLines.func1") {
+		t.Errorf("want one line per frame naming the body:\n%s", out)
+	}
 }
