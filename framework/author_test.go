@@ -310,3 +310,33 @@ func TestBodyPanicStackIsLines(t *testing.T) {
 		t.Errorf("want one line per frame naming the body:\n%s", out)
 	}
 }
+
+// TestLoggerTakenEarlyForeground: a logger taken before Run, and one
+// derived from it with With, label lines with the stage they are logged
+// from: the foreground once Run runs, in every hook and the body.
+func TestLoggerTakenEarlyForeground(t *testing.T) {
+	t.Setenv("NOTIFY_SOCKET", "")
+	var buf syncBuffer
+	d := New(Config{Name: "fg", Foreground: true, Dir: mustGetwd(t), Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	log := d.Logger()
+	sub := log.With("k", "v").WithGroup("g")
+	log.Info("before run")
+	d.PreDetach("pre", func(context.Context, *Handoff) error { log.Info("in pre-detach"); return nil })
+	d.PostDetach("post", func(context.Context) error { sub.Info("in post-detach", "a", 1); return nil })
+	err := d.Run(context.Background(), func(context.Context) error { log.Info("in body"); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if l := lineWith(out, `msg="before run"`); !strings.Contains(l, "stage=launcher") {
+		t.Errorf("before Run: %q, want stage=launcher", l)
+	}
+	for _, msg := range []string{`msg="in pre-detach"`, `msg="in body"`} {
+		if l := lineWith(out, msg); !strings.Contains(l, "stage=foreground") {
+			t.Errorf("%s: %q, want stage=foreground", msg, l)
+		}
+	}
+	if l := lineWith(out, `msg="in post-detach"`); !strings.Contains(l, "stage=foreground") || !strings.HasSuffix(l, "k=v g.a=1") {
+		t.Errorf("in post-detach: %q, want stage=foreground ... k=v g.a=1", l)
+	}
+}

@@ -121,14 +121,13 @@ var ErrDuplicateName = errors.New("name already used for a handed-over file")
 //	})
 func (h *Handoff) Listen(name, network, addr string) (net.Addr, error) {
 	if f := h.file(name); f != nil {
-		ln, err := net.FileListener(f) // a duplicate: f stays handed over
+		// A duplicate, closed at once: f stays handed over, and a listener
+		// made from a file never unlinks a Unix socket's path.
+		ln, err := net.FileListener(f)
 		if err != nil {
 			return nil, fmt.Errorf("handoff %q: the file handed over under that name is not a listening socket: %w", name, err)
 		}
 		defer ln.Close()
-		if u, ok := ln.(*net.UnixListener); ok {
-			u.SetUnlinkOnClose(false) // closing the duplicate must not remove the path
-		}
 		return ln.Addr(), nil
 	}
 	ln, err := net.Listen(network, addr)
