@@ -95,15 +95,7 @@ func TestForegroundNotifyReloadStop(t *testing.T) {
 		return nil
 	})
 	d.OnStop("mark", func(context.Context) error { daemon.SdNotify(false, "X_HOOK=stop"); return nil })
-	running := make(chan struct{})
-	errc := make(chan error, 1)
-	go func() {
-		errc <- d.Run(context.Background(), func(ctx context.Context) error {
-			close(running)
-			<-ctx.Done()
-			return nil
-		})
-	}()
+	running, errc := runUntilStopped(d)
 	for _, want := range []string{"X_HOOK=ready", "READY=1"} {
 		msg := m.next(want, "READY=1")
 		if !strings.Contains(msg, want) {
@@ -344,6 +336,21 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// runUntilStopped runs d in a goroutine with a body that waits for the
+// stop; running is closed once the body runs, errc gets Run's result.
+func runUntilStopped(d *Daemon) (running <-chan struct{}, errc <-chan error) {
+	r := make(chan struct{})
+	e := make(chan error, 1)
+	go func() {
+		e <- d.Run(context.Background(), func(ctx context.Context) error {
+			close(r)
+			<-ctx.Done()
+			return nil
+		})
+	}()
+	return r, e
+}
+
 // recvErr receives Run's result, failing t if it does not come within 30 s.
 func recvErr(t *testing.T, errc <-chan error) error {
 	t.Helper()
@@ -370,15 +377,7 @@ func TestStopDuringReloadSendsNoReady(t *testing.T) {
 		return ctx.Err()
 	})
 	d.OnStop("mark", func(context.Context) error { daemon.SdNotify(false, "X_HOOK=stop"); return nil })
-	running := make(chan struct{})
-	errc := make(chan error, 1)
-	go func() {
-		errc <- d.Run(context.Background(), func(ctx context.Context) error {
-			close(running)
-			<-ctx.Done()
-			return nil
-		})
-	}()
+	running, errc := runUntilStopped(d)
 	m.next("READY=1")
 	<-running
 	syscall.Kill(syscall.Getpid(), syscall.SIGHUP)

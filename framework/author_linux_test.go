@@ -2,11 +2,13 @@ package framework
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -64,11 +66,42 @@ func TestLoggerTakenEarlyCarriesStage(t *testing.T) {
 	}
 }
 
-func lineWith(s, sub string) string {
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, sub) {
-			return l
+// TestNotifyFailureWarnedOnce: once the manager's socket is gone (daemonctl
+// --notify exits after READY), reloads and the stop warn about sd_notify
+// once; later failures go to debug level.
+func TestNotifyFailureWarnedOnce(t *testing.T) {
+	m := newFakeManager(t)
+	t.Setenv("WATCHDOG_USEC", "")
+	var buf syncBuffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	d := New(Config{Name: "n", Dir: mustGetwd(t), Logger: log})
+	reloads := make(chan struct{}, 4)
+	d.OnReload("count", func(context.Context) error { reloads <- struct{}{}; return nil })
+	running, errc := runUntilStopped(d)
+	m.next("READY=1")
+	<-running
+	m.conn.Close() // the manager is gone; its socket path stays, unbound
+	for i := 0; i < 2; i++ {
+		syscall.Kill(syscall.Getpid(), syscall.SIGHUP)
+		select {
+		case <-reloads:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the reload hook did not run within 30s of SIGHUP")
+		}
+		// The READY=1 after the hook is sent once the hook returned.
+		if !proctest.Eventually(30*time.Second, func() bool { return strings.Count(buf.String(), "sd_notify failed") >= 2*(i+1) }) {
+			t.Fatalf("reload %d: no sd_notify failures logged:\n%s", i+1, buf.String())
 		}
 	}
-	return ""
+	syscall.Kill(syscall.Getpid(), syscall.SIGTERM)
+	if err := recvErr(t, errc); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if n := strings.Count(out, "level=WARN msg=\"sd_notify failed"); n != 1 {
+		t.Errorf("%d warnings about sd_notify, want 1:\n%s", n, out)
+	}
+	if n := strings.Count(out, "level=DEBUG msg=\"sd_notify failed\""); n < 4 {
+		t.Errorf("%d debug lines about sd_notify, want the later failures (>= 4):\n%s", n, out)
+	}
 }
