@@ -5,13 +5,13 @@ import (
 	"time"
 )
 
-// Defaults of [Config].
+// Defaults of [Config], as its fields document them.
 const (
-	DefaultReadyTimeout  = 60 * time.Second
-	DefaultStopTimeout   = 30 * time.Second
-	DefaultReloadTimeout = 30 * time.Second
-	DefaultDir           = "/"
-	DefaultUmask         = "022"
+	defaultReadyTimeout  = 60 * time.Second
+	defaultStopTimeout   = 30 * time.Second
+	defaultReloadTimeout = 30 * time.Second
+	defaultDir           = "/"
+	defaultUmask         = "022"
 )
 
 // Config describes a daemon. The zero value of every field has a documented
@@ -62,19 +62,19 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.ReadyTimeout <= 0 {
-		c.ReadyTimeout = DefaultReadyTimeout
+		c.ReadyTimeout = defaultReadyTimeout
 	}
 	if c.StopTimeout <= 0 {
-		c.StopTimeout = DefaultStopTimeout
+		c.StopTimeout = defaultStopTimeout
 	}
 	if c.ReloadTimeout <= 0 {
-		c.ReloadTimeout = DefaultReloadTimeout
+		c.ReloadTimeout = defaultReloadTimeout
 	}
 	if c.Dir == "" {
-		c.Dir = DefaultDir
+		c.Dir = defaultDir
 	}
 	if c.Umask == "" {
-		c.Umask = DefaultUmask
+		c.Umask = defaultUmask
 	}
 	return c
 }

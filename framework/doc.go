@@ -7,11 +7,8 @@
 //
 //	d := framework.New(framework.Config{Name: "hello", PIDFile: "/run/hello.pid"})
 //	d.PreDetach("listen", func(ctx context.Context, h *framework.Handoff) error {
-//		ln, err := net.Listen("tcp", ":80") // still root, still on the terminal
-//		if err != nil {
-//			return err
-//		}
-//		return h.PassListener("http", ln)
+//		_, err := h.Listen("http", "tcp", ":80") // still root, still on the terminal
+//		return err
 //	})
 //	d.PostDetach("open-db", openDB)           // in the daemon
 //	d.OnReady("announce", announce)           // just before READY
@@ -49,6 +46,20 @@
 // reverse order of registration within [Config.StopTimeout], the PID file is
 // truncated to empty while still locked, and the process exits.
 //
-// See docs/lifecycle.md for which hook runs in which process, as which user,
-// and what happens on each failure.
+// # Logging and errors
+//
+// [Daemon.Logger] may be taken at any time, even before [Main]: each line
+// says the stage it was logged from. Under systemd, when stderr is the
+// journal, lines carry sd-daemon(3) priorities instead of times. A hook
+// that fails stops the start (or is reported, for OnReload and OnStop) as
+// a [github.com/daemonkit/daemonkit/lifecycle.HookError] naming the stage
+// and the hook; a panic in a hook or the body becomes a
+// [github.com/daemonkit/daemonkit/lifecycle.PanicError], and its stack is
+// logged one frame a line. [github.com/daemonkit/daemonkit/lifecycle.HookErrors]
+// lists every hook failure in an error that [Daemon.Run] returns in the
+// process the hooks ran in (the launcher reports the daemon's as text).
+//
+// See the package example for a whole service, and docs/lifecycle.md for
+// which hook runs in which process, as which user, and what happens on
+// each failure.
 package framework

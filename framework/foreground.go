@@ -65,6 +65,7 @@ func (d *Daemon) runForeground(ctx context.Context, body Body) error {
 	if err := d.redirectToLog(); err != nil {
 		return fail(err)
 	}
+	d.setStage("foreground") // stderr may be the log file now, not the journal
 	if err := d.becomeForeground(umask); err != nil {
 		return fail(err)
 	}

@@ -19,7 +19,13 @@ import (
 	"github.com/daemonkit/daemonkit/internal/verbs"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(testServiceEnv) != "" {
+		testServiceMain() // this test binary is run as a service: see stage_test.go
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // TestForegroundRunsAllStagesInOrder runs a daemon in-process in the
 // foreground: hooks in stage order, a listener handed over by name, the PID

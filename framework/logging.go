@@ -7,7 +7,10 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
+
+	"github.com/daemonkit/daemonkit/reexec"
 )
 
 // Priorities of sd-daemon(3) for the levels of log/slog.
@@ -119,18 +122,102 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// stderrIsJournal reports whether this process's stderr goes to systemd's
-// journal, so that log lines should carry sd-daemon(3) priority prefixes:
-// JOURNAL_STREAM names stderr's device and inode, or (for a stage that logs
-// on stderr under a service manager that does not set JOURNAL_STREAM)
-// NOTIFY_SOCKET is set.
-func stderrIsJournal(stage string) bool {
-	if js := os.Getenv("JOURNAL_STREAM"); js != "" {
-		var st syscall.Stat_t
-		if err := syscall.Fstat(2, &st); err != nil {
-			return false
-		}
-		return js == strconv.FormatUint(uint64(st.Dev), 10)+":"+strconv.FormatUint(uint64(st.Ino), 10)
+// stderrIsJournal reports whether this process's stderr is systemd's
+// journal, so that log lines should carry sd-daemon(3) priority prefixes
+// and no time: JOURNAL_STREAM names stderr's device and inode, as
+// systemd.exec(5) says to check. NOTIFY_SOCKET alone says nothing about
+// stderr (daemonctl --notify sets it and sends stderr to a file).
+func stderrIsJournal() bool {
+	js := os.Getenv("JOURNAL_STREAM")
+	if js == "" {
+		return false
 	}
-	return stage != "daemon" && supervised()
+	var st syscall.Stat_t
+	if err := syscall.Fstat(2, &st); err != nil {
+		return false
+	}
+	return js == strconv.FormatUint(uint64(st.Dev), 10)+":"+strconv.FormatUint(uint64(st.Ino), 10)
+}
+
+// stageLog is the handler of one stage: the base handler with the service
+// name, the stage and the PID.
+type stageLog struct {
+	h slog.Handler
+}
+
+// initialStage is the stage a logger taken before [Daemon.Run] starts with.
+func initialStage() string {
+	if reexec.Marked() {
+		return "daemon"
+	}
+	return "launcher"
+}
+
+// setStage makes every logger of d (taken before or after) label records
+// with stage, and picks the format for what stderr is now.
+func (d *Daemon) setStage(stage string) {
+	base := d.cfg.Logger
+	switch {
+	case base != nil:
+	case stderrIsJournal():
+		base = slog.New(NewJournalHandler(os.Stderr, nil))
+	default:
+		base = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	l := base.With("service", d.cfg.Name, "stage", stage, "pid", os.Getpid())
+	d.stage.Store(&stageLog{h: l.Handler()})
+}
+
+// newLogger sets the stage this process is in and returns d's logger.
+func (d *Daemon) newLogger(stage string) *slog.Logger {
+	d.setStage(stage)
+	return d.log
+}
+
+// stageHandler is the handler of [Daemon.Logger]: it hands each record to
+// the handler of the stage the daemon is in when the record is logged,
+// with the attributes and groups added to this logger since.
+type stageHandler struct {
+	d     *Daemon
+	ops   []func(slog.Handler) slog.Handler // WithAttrs and WithGroup, in order
+	cache atomic.Pointer[stageCache]
+}
+
+// stageCache is the handler derived for one stage.
+type stageCache struct {
+	stage *stageLog
+	h     slog.Handler
+}
+
+func (s *stageHandler) current() slog.Handler {
+	st := s.d.stage.Load()
+	if c := s.cache.Load(); c != nil && c.stage == st {
+		return c.h
+	}
+	h := st.h
+	for _, op := range s.ops {
+		h = op(h)
+	}
+	s.cache.Store(&stageCache{stage: st, h: h})
+	return h
+}
+
+func (s *stageHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return s.current().Enabled(ctx, l)
+}
+
+func (s *stageHandler) Handle(ctx context.Context, r slog.Record) error {
+	return s.current().Handle(ctx, r)
+}
+
+func (s *stageHandler) with(op func(slog.Handler) slog.Handler) slog.Handler {
+	return &stageHandler{d: s.d, ops: append(s.ops[:len(s.ops):len(s.ops)], op)}
+}
+
+func (s *stageHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return s.with(func(h slog.Handler) slog.Handler { return h.WithAttrs(attrs) })
+}
+
+func (s *stageHandler) WithGroup(name string) slog.Handler {
+	return s.with(func(h slog.Handler) slog.Handler { return h.WithGroup(name) })
 }

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
 	"github.com/daemonkit/daemonkit/control"
+	"github.com/daemonkit/daemonkit/internal/panics"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
@@ -95,9 +97,9 @@ func (d *Daemon) starting(ctx context.Context, sigs <-chan os.Signal) (started, 
 		}
 	}()
 	runner := lifecycle.Runner{Logger: d.log}
-	err := runner.Run(ctx, lifecycle.PostDetach, d.hooks.Hooks(lifecycle.PostDetach))
+	err := runner.Run(ctx, lifecycle.PostDetach, d.hooks[lifecycle.PostDetach])
 	if err == nil {
-		err = runner.Run(ctx, lifecycle.Ready, d.hooks.Hooks(lifecycle.Ready))
+		err = runner.Run(ctx, lifecycle.Ready, d.hooks[lifecycle.Ready])
 	}
 	if err == nil && ctx.Err() != nil {
 		// Every hook returned, but the ready timeout or a stop came first:
@@ -131,8 +133,8 @@ func (d *Daemon) serve(ctx context.Context, body Body, sigs <-chan os.Signal, st
 	go func() {
 		defer func() {
 			if v := recover(); v != nil {
-				pe := &lifecycle.PanicError{Value: v}
-				d.log.Error("body panicked", "panic", fmt.Sprint(v))
+				pe := &lifecycle.PanicError{Value: v, Stack: debug.Stack()}
+				panics.Log(d.log, "body panicked", v, pe.Stack)
 				bodyDone <- pe
 			}
 		}()
@@ -212,7 +214,7 @@ loop:
 	// overran its time does not leave them none.
 	stopCtx, stopCancel := context.WithTimeout(context.Background(), d.cfg.StopTimeout)
 	defer stopCancel()
-	stopErr := lifecycle.Runner{Logger: d.log}.RunReverse(stopCtx, lifecycle.Stop, d.hooks.Hooks(lifecycle.Stop))
+	stopErr := lifecycle.Runner{Logger: d.log}.RunReverse(stopCtx, lifecycle.Stop, d.hooks[lifecycle.Stop])
 	if stopErr != nil {
 		d.log.Error("stop hooks failed", "err", stopErr)
 	}
@@ -246,7 +248,7 @@ func (d *Daemon) reload(parent context.Context, notify func(string)) {
 	}
 	d.log.Info("reloading")
 	status := "running"
-	if err := (lifecycle.Runner{Logger: d.log}).Run(ctx, lifecycle.Reload, d.hooks.Hooks(lifecycle.Reload)); err != nil {
+	if err := (lifecycle.Runner{Logger: d.log}).Run(ctx, lifecycle.Reload, d.hooks[lifecycle.Reload]); err != nil {
 		d.log.Error("reload failed", "err", err)
 		status = "running; the last reload failed: " + err.Error()
 	}

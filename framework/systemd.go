@@ -25,11 +25,20 @@ func (d *Daemon) foreground() bool {
 }
 
 // sdNotify sends state to the service manager, if there is one
-// (NOTIFY_SOCKET); a failure is logged, not fatal.
+// (NOTIFY_SOCKET); a failure is logged, not fatal: as a warning the first
+// time, then at debug level (a manager that went away, such as daemonctl
+// --notify once the service is ready, makes every later message fail).
 func (d *Daemon) sdNotify(state string) {
-	if _, err := daemon.SdNotify(false, state); err != nil {
-		d.log.Warn("sd_notify failed", "state", state, "socket", os.Getenv("NOTIFY_SOCKET"), "err", err)
+	_, err := daemon.SdNotify(false, state)
+	if err == nil {
+		return
 	}
+	socket := os.Getenv("NOTIFY_SOCKET")
+	if d.notifyFailed.CompareAndSwap(false, true) {
+		d.log.Warn("sd_notify failed; further failures are logged at debug level", "state", state, "socket", socket, "err", err)
+		return
+	}
+	d.log.Debug("sd_notify failed", "state", state, "socket", socket, "err", err)
 }
 
 // statusLine is an sd_notify STATUS= assignment for text, on one line.
@@ -47,7 +56,7 @@ func statusLine(text string) string {
 func (d *Daemon) HealthCheck(name string, fn HookFunc) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.checks = append(d.checks, lifecycle.Hook{Name: name, Fn: lifecycle.Func(fn)})
+	d.checks = append(d.checks, lifecycle.Hook{Name: name, Fn: fn})
 }
 
 func (d *Daemon) healthChecks() []lifecycle.Hook {

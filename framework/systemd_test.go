@@ -95,15 +95,7 @@ func TestForegroundNotifyReloadStop(t *testing.T) {
 		return nil
 	})
 	d.OnStop("mark", func(context.Context) error { daemon.SdNotify(false, "X_HOOK=stop"); return nil })
-	running := make(chan struct{})
-	errc := make(chan error, 1)
-	go func() {
-		errc <- d.Run(context.Background(), func(ctx context.Context) error {
-			close(running)
-			<-ctx.Done()
-			return nil
-		})
-	}()
+	running, errc := runUntilStopped(d)
 	for _, want := range []string{"X_HOOK=ready", "READY=1"} {
 		msg := m.next(want, "READY=1")
 		if !strings.Contains(msg, want) {
@@ -243,26 +235,29 @@ func TestJournalHandler(t *testing.T) {
 	}
 }
 
+// TestStderrIsJournal: the journal format only when JOURNAL_STREAM names
+// stderr (systemd's rule); NOTIFY_SOCKET alone (daemonctl --notify, whose
+// service writes to a file) gives text lines with times.
 func TestStderrIsJournal(t *testing.T) {
 	t.Setenv("NOTIFY_SOCKET", "")
 	t.Setenv("JOURNAL_STREAM", "")
-	if stderrIsJournal("foreground") {
-		t.Error("journal without JOURNAL_STREAM or NOTIFY_SOCKET")
+	if stderrIsJournal() {
+		t.Error("journal without JOURNAL_STREAM")
 	}
 	t.Setenv("NOTIFY_SOCKET", "/nonexistent")
-	if !stderrIsJournal("foreground") || stderrIsJournal("daemon") {
-		t.Error("NOTIFY_SOCKET: want prefixes in the foreground only")
+	if stderrIsJournal() {
+		t.Error("NOTIFY_SOCKET alone: want no prefixes")
 	}
 	var st syscall.Stat_t
 	if err := syscall.Fstat(2, &st); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("JOURNAL_STREAM", strconv.FormatUint(uint64(st.Dev), 10)+":"+strconv.FormatUint(uint64(st.Ino), 10))
-	if !stderrIsJournal("daemon") {
+	if !stderrIsJournal() {
 		t.Error("JOURNAL_STREAM naming stderr: want prefixes")
 	}
 	t.Setenv("JOURNAL_STREAM", "1:2")
-	if stderrIsJournal("foreground") {
+	if stderrIsJournal() {
 		t.Error("JOURNAL_STREAM naming another file: want no prefixes")
 	}
 }
@@ -341,6 +336,21 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// runUntilStopped runs d in a goroutine with a body that waits for the
+// stop; running is closed once the body runs, errc gets Run's result.
+func runUntilStopped(d *Daemon) (running <-chan struct{}, errc <-chan error) {
+	r := make(chan struct{})
+	e := make(chan error, 1)
+	go func() {
+		e <- d.Run(context.Background(), func(ctx context.Context) error {
+			close(r)
+			<-ctx.Done()
+			return nil
+		})
+	}()
+	return r, e
+}
+
 // recvErr receives Run's result, failing t if it does not come within 30 s.
 func recvErr(t *testing.T, errc <-chan error) error {
 	t.Helper()
@@ -367,15 +377,7 @@ func TestStopDuringReloadSendsNoReady(t *testing.T) {
 		return ctx.Err()
 	})
 	d.OnStop("mark", func(context.Context) error { daemon.SdNotify(false, "X_HOOK=stop"); return nil })
-	running := make(chan struct{})
-	errc := make(chan error, 1)
-	go func() {
-		errc <- d.Run(context.Background(), func(ctx context.Context) error {
-			close(running)
-			<-ctx.Done()
-			return nil
-		})
-	}()
+	running, errc := runUntilStopped(d)
 	m.next("READY=1")
 	<-running
 	syscall.Kill(syscall.Getpid(), syscall.SIGHUP)

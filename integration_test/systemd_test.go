@@ -151,7 +151,7 @@ func httpGet(t *testing.T, addr, path string) (int, string) {
 // only after READY=1, ping the watchdog, report RELOADING=1 (with
 // MONOTONIC_USEC) then READY=1 around a reload that re-reads its config,
 // and STOPPING=1 on SIGTERM, in that order; log with <N> priority prefixes
-// on stderr; and lock and write its PID file itself.
+// on stderr, which JOURNAL_STREAM names as the journal; and lock and write its PID file itself.
 func TestHTTPDUnderFakeSystemd(t *testing.T) {
 	httpd := binary(t, "./examples/httpd")
 	dir := t.TempDir()
@@ -192,8 +192,13 @@ func TestHTTPDUnderFakeSystemd(t *testing.T) {
 	// sets them to its own and execs httpd in the same process.
 	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ WATCHDOG_PID=$$ exec "$0" "$@"`,
 		httpd, "start", "--listen", "256.0.0.1:1", "--config", conf, "--pid-file", pidFile, "--chdir", dir)
+	// stderr is the journal: JOURNAL_STREAM names it, as systemd sets it.
+	var est syscall.Stat_t
+	if err := syscall.Fstat(int(errf.Fd()), &est); err != nil {
+		t.Fatal(err)
+	}
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sd.path, "LISTEN_FDS=1", "LISTEN_FDNAMES=http",
-		"WATCHDOG_USEC=1000000", "JOURNAL_STREAM=")
+		"WATCHDOG_USEC=1000000", fmt.Sprintf("JOURNAL_STREAM=%d:%d", est.Dev, est.Ino))
 	cmd.ExtraFiles = []*os.File{lnFile}
 	cmd.Stdout, cmd.Stderr = errf, errf
 	if err := cmd.Start(); err != nil {

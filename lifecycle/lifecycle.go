@@ -1,4 +1,4 @@
-// Package lifecycle keeps a daemon's hooks by stage and runs them: in order
+// Package lifecycle runs a daemon's hooks of one stage: in order
 // for the start stages, in reverse order for stop, each bounded by a context,
 // with panics turned into errors and failures named after their hook.
 //
@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-multierror"
+
+	"github.com/daemonkit/daemonkit/internal/panics"
 )
 
 // Stage names a point in a daemon's life at which hooks run.
@@ -30,32 +32,12 @@ const (
 	Stop       Stage = "stop"        // in the daemon, on SIGTERM/SIGINT or when the body returned, in reverse order
 )
 
-// Func is a hook. It should return promptly once ctx is done.
-type Func func(ctx context.Context) error
-
-// Hook is a named [Func].
+// Hook is a named hook function. Fn should return promptly once its
+// context is done.
 type Hook struct {
 	Name string
-	Fn   Func
+	Fn   func(ctx context.Context) error
 }
-
-// Registry holds hooks by stage in registration order. The zero value is
-// ready to use. It is not safe for concurrent use: register hooks before the
-// daemon runs.
-type Registry struct {
-	hooks map[Stage][]Hook
-}
-
-// Add registers fn under name for stage.
-func (r *Registry) Add(stage Stage, name string, fn Func) {
-	if r.hooks == nil {
-		r.hooks = make(map[Stage][]Hook)
-	}
-	r.hooks[stage] = append(r.hooks[stage], Hook{Name: name, Fn: fn})
-}
-
-// Hooks returns the hooks of stage in registration order.
-func (r *Registry) Hooks(stage Stage) []Hook { return r.hooks[stage] }
 
 // HookError is the failure of one hook: it names the stage and the hook.
 type HookError struct {
@@ -81,18 +63,19 @@ type PanicError struct {
 // Error gives the panic value.
 func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
 
-// DefaultGrace is how long a hook may take to return after its context
+// defaultGrace is how long a hook may take to return after its context
 // ended before it is abandoned (see [Runner.Grace]).
-const DefaultGrace = 500 * time.Millisecond
+const defaultGrace = 500 * time.Millisecond
 
-// Runner runs hooks. The zero value logs nothing and uses [DefaultGrace].
+// Runner runs hooks. The zero value logs nothing and gives hooks a grace of
+// 500 ms.
 type Runner struct {
-	// Logger receives a line per hook run and the stack of a panic.
-	// Nil discards.
+	// Logger receives a line per hook run and, for a panic, one line per
+	// stack frame. Nil discards.
 	Logger *slog.Logger
 	// Grace is how long a hook may still take to return once its context
 	// ended: a hook that honours cancellation gets to report its own
-	// result. Zero means DefaultGrace.
+	// result. Zero means 500 ms.
 	Grace time.Duration
 }
 
@@ -120,9 +103,12 @@ func (r Runner) Run(ctx context.Context, stage Stage, hooks []Hook) error {
 }
 
 // RunReverse runs every hook in reverse order, even after failures, and
-// returns all failures aggregated (a [*multierror.Error] of [*HookError]).
-// A hook still running when ctx is done is abandoned and reported, and the
-// hooks after it are reported as not run.
+// returns all failures aggregated in one error, whose message gives them on
+// one line, separated by "; ". Each failure is a [*HookError]: get them
+// all with [HookErrors]; [errors.Is] and [errors.As] look at each (the
+// error has an Unwrap() []error method). A hook still running when ctx is
+// done is abandoned and reported, and the hooks after it are reported as
+// not run.
 func (r Runner) RunReverse(ctx context.Context, stage Stage, hooks []Hook) error {
 	errs := &multierror.Error{ErrorFormat: oneLine}
 	for i := len(hooks) - 1; i >= 0; i-- {
@@ -135,7 +121,42 @@ func (r Runner) RunReverse(ctx context.Context, stage Stage, hooks []Hook) error
 			errs = multierror.Append(errs, err)
 		}
 	}
-	return errs.ErrorOrNil()
+	if errs.ErrorOrNil() == nil {
+		return nil
+	}
+	return &aggregate{errs}
+}
+
+// aggregate is the failures of the hooks of one [Runner.RunReverse],
+// gathered with go-multierror, which stays out of the API.
+type aggregate struct{ m *multierror.Error }
+
+func (a *aggregate) Error() string   { return a.m.Error() }
+func (a *aggregate) Unwrap() []error { return a.m.WrappedErrors() }
+
+// HookErrors returns every [*HookError] in err's tree, in the order the
+// hooks failed: the one of [Runner.Run], the several of
+// [Runner.RunReverse], and those among errors joined with [errors.Join] (as
+// [github.com/daemonkit/daemonkit/framework]'s Run returns the body's and
+// the OnStop hooks' failures). It returns nil if there is none.
+func HookErrors(err error) []*HookError {
+	var out []*HookError
+	var walk func(error)
+	walk = func(err error) {
+		switch e := err.(type) {
+		case nil:
+		case *HookError:
+			out = append(out, e)
+		case interface{ Unwrap() []error }:
+			for _, inner := range e.Unwrap() {
+				walk(inner)
+			}
+		case interface{ Unwrap() error }:
+			walk(e.Unwrap())
+		}
+	}
+	walk(err)
+	return out
 }
 
 // oneLine formats aggregated hook errors on one line, for logs and for the
@@ -158,7 +179,7 @@ func (r Runner) call(ctx context.Context, stage Stage, h Hook) error {
 		defer func() {
 			if v := recover(); v != nil {
 				pe := &PanicError{Value: v, Stack: debug.Stack()}
-				log.Error("hook panicked", "panic", fmt.Sprint(v), "stack", string(pe.Stack))
+				panics.Log(log, "hook panicked", v, pe.Stack)
 				done <- pe
 			}
 		}()
@@ -170,7 +191,7 @@ func (r Runner) call(ctx context.Context, stage Stage, h Hook) error {
 	case <-ctx.Done():
 		grace := r.Grace
 		if grace <= 0 {
-			grace = DefaultGrace
+			grace = defaultGrace
 		}
 		t := time.NewTimer(grace)
 		defer t.Stop()

@@ -1,14 +1,15 @@
 package lifecycle_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-multierror"
 	"go.uber.org/goleak"
 
 	"github.com/daemonkit/daemonkit/lifecycle"
@@ -16,21 +17,18 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func record(log *[]string, name string, err error) lifecycle.Func {
-	return func(context.Context) error {
+func record(log *[]string, name string, err error) lifecycle.Hook {
+	return lifecycle.Hook{Name: name, Fn: func(context.Context) error {
 		*log = append(*log, name)
 		return err
-	}
+	}}
 }
 
 func TestRunInOrderStopsAtFirstFailure(t *testing.T) {
-	var r lifecycle.Registry
 	var ran []string
 	boom := errors.New("boom")
-	r.Add(lifecycle.PostDetach, "a", record(&ran, "a", nil))
-	r.Add(lifecycle.PostDetach, "b", record(&ran, "b", boom))
-	r.Add(lifecycle.PostDetach, "c", record(&ran, "c", nil))
-	err := lifecycle.Runner{}.Run(context.Background(), lifecycle.PostDetach, r.Hooks(lifecycle.PostDetach))
+	hooks := []lifecycle.Hook{record(&ran, "a", nil), record(&ran, "b", boom), record(&ran, "c", nil)}
+	err := lifecycle.Runner{}.Run(context.Background(), lifecycle.PostDetach, hooks)
 	if got := strings.Join(ran, ","); got != "a,b" {
 		t.Errorf("ran %s, want a,b", got)
 	}
@@ -44,18 +42,32 @@ func TestRunInOrderStopsAtFirstFailure(t *testing.T) {
 }
 
 func TestRunReverseRunsAllAndAggregates(t *testing.T) {
-	var r lifecycle.Registry
 	var ran []string
-	r.Add(lifecycle.Stop, "a", record(&ran, "a", errors.New("a failed")))
-	r.Add(lifecycle.Stop, "b", record(&ran, "b", nil))
-	r.Add(lifecycle.Stop, "c", record(&ran, "c", errors.New("c failed")))
-	err := lifecycle.Runner{}.RunReverse(context.Background(), lifecycle.Stop, r.Hooks(lifecycle.Stop))
+	aFailed, cFailed := errors.New("a failed"), errors.New("c failed")
+	hooks := []lifecycle.Hook{record(&ran, "a", aFailed), record(&ran, "b", nil), record(&ran, "c", cFailed)}
+	err := lifecycle.Runner{}.RunReverse(context.Background(), lifecycle.Stop, hooks)
 	if got := strings.Join(ran, ","); got != "c,b,a" {
 		t.Errorf("ran %s, want c,b,a", got)
 	}
-	var me *multierror.Error
-	if !errors.As(err, &me) || len(me.Errors) != 2 {
-		t.Fatalf("err = %v, want 2 aggregated errors", err)
+	// Each failure is reachable, without knowing how they are aggregated.
+	hes := lifecycle.HookErrors(err)
+	if len(hes) != 2 || hes[0].Hook != "c" || hes[1].Hook != "a" || hes[0].Stage != lifecycle.Stop {
+		t.Fatalf("HookErrors(%v) = %v, want the failures of c then a", err, hes)
+	}
+	if !errors.Is(err, aFailed) || !errors.Is(err, cFailed) {
+		t.Errorf("errors.Is does not find each hook's error in %v", err)
+	}
+	var he *lifecycle.HookError
+	if !errors.As(err, &he) || he.Hook != "c" {
+		t.Errorf("errors.As: %v, want the first failure (c)", he)
+	}
+	// Joined with other errors, as framework's Run returns them.
+	joined := errors.Join(errors.New("body failed"), err)
+	if got := lifecycle.HookErrors(joined); len(got) != 2 {
+		t.Errorf("HookErrors of a joined error: %v, want 2", got)
+	}
+	if lifecycle.HookErrors(errors.New("other")) != nil || lifecycle.HookErrors(nil) != nil {
+		t.Error("HookErrors of an error without hook errors: want nil")
 	}
 	for _, name := range []string{`"c"`, `"a"`} {
 		if !strings.Contains(err.Error(), name) {
@@ -73,6 +85,30 @@ func TestPanicBecomesError(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), `ready hook "p": panic: kaboom`) {
 		t.Errorf("message %q", err)
+	}
+}
+
+// TestPanicStackIsLines: the stack of a hook's panic is logged one frame a
+// line, readable with cat, not one line with escaped newlines.
+func TestPanicStackIsLines(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	hooks := []lifecycle.Hook{{Name: "p", Fn: func(context.Context) error { panic("kaboom") }}}
+	if err := (lifecycle.Runner{Logger: log}).Run(context.Background(), lifecycle.Ready, hooks); err == nil {
+		t.Fatal("no error from a panicking hook")
+	}
+	out := buf.String()
+	if strings.Contains(out, `\n`) || strings.Contains(out, `\t`) {
+		t.Errorf("escaped newlines in the log:\n%s", out)
+	}
+	frames := 0
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "msg=\"hook panicked: stack\"") && strings.Contains(line, "hook=p") {
+			frames++
+		}
+	}
+	if frames < 2 || !strings.Contains(out, "TestPanicStackIsLines.func1") {
+		t.Errorf("want one line per frame, naming the panicking hook:\n%s", out)
 	}
 }
 
@@ -94,10 +130,11 @@ func TestStopHookIgnoringContextIsAbandoned(t *testing.T) {
 }
 
 func Example() {
-	var r lifecycle.Registry
-	r.Add(lifecycle.Stop, "close-db", func(context.Context) error { fmt.Println("close db"); return nil })
-	r.Add(lifecycle.Stop, "stop-http", func(context.Context) error { fmt.Println("stop http"); return nil })
-	_ = lifecycle.Runner{}.RunReverse(context.Background(), lifecycle.Stop, r.Hooks(lifecycle.Stop))
+	hooks := []lifecycle.Hook{
+		{Name: "close-db", Fn: func(context.Context) error { fmt.Println("close db"); return nil }},
+		{Name: "stop-http", Fn: func(context.Context) error { fmt.Println("stop http"); return nil }},
+	}
+	_ = lifecycle.Runner{}.RunReverse(context.Background(), lifecycle.Stop, hooks)
 	// Output:
 	// stop http
 	// close db

@@ -191,15 +191,9 @@ func main() {
 		if _, err := loadConfig(*configPath); err != nil {
 			return err
 		}
-		if h.Has("http") {
-			return nil // systemd socket activation: FileDescriptorName=http
-		}
-		var lc net.ListenConfig
-		ln, err := lc.Listen(ctx, "tcp", *listen)
-		if err != nil {
-			return err
-		}
-		return h.PassListener("http", ln)
+		// The socket systemd passed (FileDescriptorName=http), or a new one.
+		_, err := h.Listen("http", "tcp", *listen)
+		return err
 	})
 	d.PostDetach("config", func(context.Context) error {
 		c, err := loadConfig(*configPath)
