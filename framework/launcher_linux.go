@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/daemonkit/daemonkit/internal/launch"
 	"github.com/daemonkit/daemonkit/internal/umask"
 
 	"github.com/daemonkit/daemonkit/lifecycle"
@@ -46,7 +48,7 @@ func (d *Daemon) launch(ctx context.Context) error {
 	if err := d.absolutePaths(); err != nil {
 		return err
 	}
-	if err := checkDir(d.cfg.Dir); err != nil {
+	if err := launch.CheckDir("working directory (--chdir)", d.cfg.Dir); err != nil {
 		return err
 	}
 	umask, err := umask.Parse(d.cfg.Umask)
@@ -91,17 +93,21 @@ func (d *Daemon) launch(ctx context.Context) error {
 	h := withActivation() // sockets systemd passed to the launcher go on to the daemon
 	defer h.closeAll()
 	d.sdNotify(statusLine("running pre-detach hooks"))
-	if err := (lifecycle.Runner{Logger: d.log}).Run(ctx, lifecycle.PreDetach, d.preDetachHooks(h)); err != nil {
+	// A failing hook is reported once, by the launcher's error.
+	quiet := slog.New(dropHookFailed{d.log.Handler()})
+	if err := (lifecycle.Runner{Logger: quiet}).Run(ctx, lifecycle.PreDetach, d.preDetachHooks(h)); err != nil {
 		return fail(err)
 	}
 	spec := reexec.Spec{
-		Dir:        d.cfg.Dir,
-		Credential: cred,
-		Output:     logf,
-		LogFile:    d.cfg.LogFile,
-		PIDFile:    pf,
-		Umask:      umask,
-		Env:        daemonEnv(),
+		Args:    d.daemonArgs(os.Args),
+		Dir:     d.cfg.Dir,
+		User:    d.cfg.User,
+		Group:   d.cfg.Group,
+		Output:  logf,
+		LogFile: d.cfg.LogFile,
+		PIDFile: pf,
+		Umask:   umask,
+		Env:     daemonEnv(),
 	}
 	for _, f := range h.files {
 		spec.Files = append(spec.Files, reexec.NamedFile{Name: f.name, File: f.file})
@@ -215,4 +221,23 @@ func (d *Daemon) runDaemon(ctx context.Context, body Body) error {
 	// Under systemd (--detach), the launcher sent READY=1 for us; reloads,
 	// stop and watchdog pings are ours to report.
 	return d.serve(ctx, body, sigs, early, pf, d.sdNotify)
+}
+
+// dropHookFailed drops the runner's "hook failed" records: the launcher
+// reports the failure itself, once.
+type dropHookFailed struct{ slog.Handler }
+
+func (h dropHookFailed) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelError && r.Message == "hook failed" {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h dropHookFailed) WithAttrs(as []slog.Attr) slog.Handler {
+	return dropHookFailed{h.Handler.WithAttrs(as)}
+}
+
+func (h dropHookFailed) WithGroup(name string) slog.Handler {
+	return dropHookFailed{h.Handler.WithGroup(name)}
 }

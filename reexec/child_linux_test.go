@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daemonkit/daemonkit/internal/launch"
 	"github.com/daemonkit/daemonkit/internal/proctest"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
@@ -83,8 +84,8 @@ func TestChildReadyThenAck(t *testing.T) {
 	}
 	c.Abort()
 	<-c.exited
-	if c.waitErr != nil {
-		t.Errorf("the acknowledged daemon exited with %v, want 0 (it was killed?)", c.waitErr)
+	if !c.state.Success() {
+		t.Errorf("the acknowledged daemon ended with %v, want exit status 0 (it was killed?)", c.state)
 	}
 }
 
@@ -93,8 +94,9 @@ func TestChildReadyThenAck(t *testing.T) {
 func TestChildFailure(t *testing.T) {
 	c := spawnChild(t, "fail")
 	err := c.WaitReady(context.Background())
-	var f *Failure
-	if !errors.As(err, &f) || f.Message != "boom" || f.Exit != "exit status 1" || f.Reason != "failed to start" {
+	var f *launch.Failure
+	if !errors.As(err, &f) || f.Message != "boom" || f.ProcessState.String() != "exit status 1" || f.Killed ||
+		f.Err.Error() != "failed to start" || !errors.Is(err, launch.ErrReportedFailure) {
 		t.Fatalf("WaitReady = %#v", err)
 	}
 	c.Abort()
@@ -108,8 +110,9 @@ func TestChildNotReadyInTime(t *testing.T) {
 	ctx, cancel := context.WithTimeoutCause(context.Background(), 200*time.Millisecond, errors.New("no READY within 200ms"))
 	defer cancel()
 	err := c.WaitReady(ctx)
-	var f *Failure
-	if !errors.As(err, &f) || !strings.Contains(f.Reason, "no READY within 200ms") || f.Exit != "signal: killed" {
+	var f *launch.Failure
+	if !errors.As(err, &f) || !strings.Contains(f.Err.Error(), "no READY within 200ms") || f.ProcessState.String() != "signal: killed" ||
+		!f.Killed || !errors.Is(err, launch.ErrNotReady) {
 		t.Fatalf("WaitReady = %v", err)
 	}
 	if proctest.Alive(c.PID()) {

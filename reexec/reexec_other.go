@@ -3,23 +3,36 @@
 package reexec
 
 import (
-	"errors"
-	"os"
+	"context"
+	"time"
 )
 
-// ErrUnsupported: the daemon stage needs Linux (SOCK_SEQPACKET socketpairs
-// and /proc/self/exe).
-var ErrUnsupported = errors.New("re-exec daemonization is only supported on Linux; run in the foreground")
+// Child is a daemon stage started by [Spawn], seen from the launcher.
+type Child struct{}
 
-// EnvVar marks the daemon stage.
-const EnvVar = "DAEMONKIT_STAGE"
+// Spawn returns [ErrUnsupported].
+func Spawn(Spec) (*Child, error) { return nil, ErrUnsupported }
 
-// ErrNoLauncher: the marker is set, but this process was not started by a
-// daemonkit launcher.
-var ErrNoLauncher = errors.New("not started by a daemonkit launcher")
+// PID returns 0.
+func (*Child) PID() int { return 0 }
 
-// Marked reports whether the environment carries the daemon-stage marker.
-func Marked() bool {
-	_, ok := os.LookupEnv(EnvVar)
-	return ok
-}
+// WaitReady returns [ErrUnsupported].
+func (*Child) WaitReady(context.Context) error { return ErrUnsupported }
+
+// Ack returns [ErrUnsupported].
+func (*Child) Ack() error { return ErrUnsupported }
+
+// Abort does nothing.
+func (*Child) Abort() {}
+
+// Adopt returns [ErrUnsupported].
+func Adopt() (*Stage, error) { return nil, ErrUnsupported }
+
+// Fail returns [ErrUnsupported].
+func (*Stage) Fail(string) error { return ErrUnsupported }
+
+// Ready returns false.
+func (*Stage) Ready(time.Duration) bool { return false }
+
+// Close does nothing.
+func (*Stage) Close() {}
