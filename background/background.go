@@ -147,10 +147,13 @@ type Options struct {
 	Umask    os.FileMode
 	UmaskSet bool
 	// Output is a file that receives the command's stdout and stderr,
-	// opened by [Launch] (as the caller) with O_APPEND|O_CREAT|O_NOFOLLOW,
-	// mode 0640, without blocking; it must be a regular file (a FIFO,
-	// device, socket or directory is refused). Empty: /dev/null. Its last TailLines lines written during
-	// this start are quoted in the error when the command fails.
+	// opened by [Launch] (as the caller) under the rules of the
+	// framework's --log-file: appending, without following a symbolic
+	// link and without blocking; it must be a regular file with no other
+	// hard link (a FIFO, device, socket or directory is refused); a
+	// missing file is created with mode 0640 and handed to User and Group.
+	// Empty: /dev/null. Its last TailLines lines written during this
+	// start are quoted in the error when the command fails.
 	Output string
 	// Env lists KEY=VALUE pairs added to (or replacing in) the caller's
 	// environment. NOTIFY_SOCKET, LISTEN_* and WATCHDOG_* of the caller are

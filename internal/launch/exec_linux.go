@@ -36,6 +36,10 @@ func startError(s Spec, err error) error {
 	} else {
 		who = "user " + who
 	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		err = errno // "fork/exec /proc/self/exe" would name no file the user knows
+	}
 	switch {
 	case !mayAccess(path, cred, 0o1, s.Path != "/proc/self/exe"):
 		return fmt.Errorf("%s cannot execute %s: put it where that user can read and execute it, e.g. /usr/local/bin (%w)", who, path, err)
