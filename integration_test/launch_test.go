@@ -213,3 +213,21 @@ func runIn(t *testing.T, dir, bin string, args ...string) result {
 	}
 	return r
 }
+
+// TestLaunchHookFailureOnce: a failing hook is reported once, by the
+// launcher's error, whether it failed in the launcher (PreDetach) or in
+// the daemon (PostDetach, with the log tail).
+func TestLaunchHookFailureOnce(t *testing.T) {
+	failing := binary(t, "./examples/failing")
+	dir := t.TempDir()
+	for _, c := range []struct{ stage, says string }{
+		{"predetach", `config invalid: port missing`}, // not in a log line too
+		{"postdetach", `post-detach hook "open-store": cannot open store: permission denied`},
+	} {
+		r := run(t, nil, failing, "start", "--pid-file", filepath.Join(dir, c.stage+".pid"),
+			"--log-file", filepath.Join(dir, c.stage+".log"), "--fail-in", c.stage)
+		if r.code != 1 || strings.Count(r.stderr, c.says) != 1 {
+			t.Errorf("--fail-in %s: exit %d, stderr %q; want exit 1 and %q exactly once", c.stage, r.code, r.stderr, c.says)
+		}
+	}
+}
