@@ -1,11 +1,7 @@
 package integration_test
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -193,25 +189,10 @@ func TestLaunchPathFlag(t *testing.T) {
 	}
 }
 
-// runIn is run in working directory dir.
+// runIn is run in working directory dir (a t.TempDir, no quoting needed).
 func runIn(t *testing.T, dir, bin string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Dir = dir
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("%s %v: %v", bin, args, err)
-	}
-	return r
+	return run(t, nil, "/bin/sh", "-c", "cd "+dir+" && exec "+bin+" "+strings.Join(args, " "))
 }
 
 // TestLaunchHookFailureOnce: a failing hook is reported once, by the
