@@ -2,6 +2,7 @@ package framework
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -27,47 +28,15 @@ func (d *Daemon) launch(ctx context.Context) error {
 	if d.cfg.PIDFile == "" {
 		return ErrNoPIDFile
 	}
-	// SIGINT, SIGTERM or SIGHUP to the launcher abandon the start. They are
-	// caught before the PID file is locked, so that none can kill the
-	// launcher between writing "(starting)" and clearing it.
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
-	stopWatch := make(chan struct{})
-	defer close(stopWatch)
-	go func() {
-		select {
-		case sig := <-sigs:
-			cancel(fmt.Errorf("launcher interrupted by %s", signalName(sig)))
-		case <-stopWatch:
-		}
-	}()
-	// The daemon runs in another directory: it must see the same files.
-	if err := d.absolutePaths(); err != nil {
-		return err
+	ctx, stop := interruptible(ctx)
+	defer stop()
+	spec, err := d.prepare()
+	if spec.Output != nil {
+		defer spec.Output.Close()
 	}
-	if err := launch.CheckDir("working directory (--chdir)", d.cfg.Dir); err != nil {
-		return err
-	}
-	umask, err := umask.Parse(d.cfg.Umask)
 	if err != nil {
 		return err
 	}
-	cred, err := credential(d.cfg.User, d.cfg.Group)
-	if err != nil {
-		return err
-	}
-	var logf *os.File
-	if d.cfg.LogFile != "" {
-		uid, gid := owner(cred)
-		if logf, err = openLog(d.cfg.LogFile, uid, gid); err != nil {
-			return err
-		}
-		defer logf.Close()
-	}
-
 	if err := fault(faultBeforeLock); err != nil {
 		return err
 	}
@@ -76,70 +45,106 @@ func (d *Daemon) launch(ctx context.Context) error {
 		return err
 	}
 	defer pf.Close()
-	fail := func(err error) error {
+	spec.PIDFile = pf
+	if err := d.start(ctx, spec); err != nil {
+		var na noAck
+		if errors.As(err, &na) {
+			return na.error // the daemon writes its own PID: it got no ACK
+		}
 		d.sdNotify(statusLine("failed to start: " + err.Error()))
 		if cerr := pf.Clear(); cerr != nil {
 			return fmt.Errorf("%w (and %v)", err, cerr)
 		}
 		return err
 	}
+	return nil
+}
+
+// noAck is a failure after the PID was written, without ACK: the PID file
+// is the daemon's.
+type noAck struct{ error }
+
+// interruptible makes SIGINT, SIGTERM or SIGHUP to the launcher abandon the
+// start. They are caught before the PID file is locked, so that none can
+// kill the launcher between writing "(starting)" and clearing it.
+func interruptible(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	stopWatch := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-sigs:
+			cancel(fmt.Errorf("launcher interrupted by %s", signalName(sig)))
+		case <-stopWatch:
+		}
+	}()
+	return ctx, func() {
+		close(stopWatch)
+		signal.Stop(sigs)
+		cancel(nil)
+	}
+}
+
+// prepare checks the configuration and opens the log file before anything
+// is locked: the daemon stage's spec, less the PID file and the files the
+// PreDetach hooks hand over.
+func (d *Daemon) prepare() (reexec.Spec, error) {
+	spec := reexec.Spec{Dir: d.cfg.Dir, User: d.cfg.User, Group: d.cfg.Group, Env: daemonEnv()}
+	// The daemon runs in another directory: it must see the same files.
+	if err := d.absolutePaths(); err != nil {
+		return spec, err
+	}
+	spec.Dir, spec.LogFile, spec.Args = d.cfg.Dir, d.cfg.LogFile, d.daemonArgs(os.Args)
+	if err := launch.CheckDir("working directory (--chdir)", d.cfg.Dir); err != nil {
+		return spec, err
+	}
+	var err error
+	if spec.Umask, err = umask.Parse(d.cfg.Umask); err != nil {
+		return spec, err
+	}
+	cred, err := credential(d.cfg.User, d.cfg.Group)
+	if err != nil || d.cfg.LogFile == "" {
+		return spec, err
+	}
+	uid, gid := owner(cred)
+	spec.Output, err = openLog(d.cfg.LogFile, uid, gid)
+	return spec, err
+}
+
+// start runs under the locked PID file: "(starting)", the PreDetach hooks,
+// the daemon stage, its READY, its PID and the ACK.
+func (d *Daemon) start(ctx context.Context, spec reexec.Spec) error {
+	pf := spec.PIDFile
 	if err := pf.WriteStarting(); err != nil {
-		return fail(err)
+		return err
 	}
 	if err := fault(faultAfterLock); err != nil {
-		return fail(err)
+		return err
 	}
-
 	h := withActivation() // sockets systemd passed to the launcher go on to the daemon
 	defer h.closeAll()
 	d.sdNotify(statusLine("running pre-detach hooks"))
 	// A failing hook is reported once, by the launcher's error.
 	quiet := slog.New(dropHookFailed{d.log.Handler()})
 	if err := (lifecycle.Runner{Logger: quiet}).Run(ctx, lifecycle.PreDetach, d.preDetachHooks(h)); err != nil {
-		return fail(err)
-	}
-	spec := reexec.Spec{
-		Args:    d.daemonArgs(os.Args),
-		Dir:     d.cfg.Dir,
-		User:    d.cfg.User,
-		Group:   d.cfg.Group,
-		Output:  logf,
-		LogFile: d.cfg.LogFile,
-		PIDFile: pf,
-		Umask:   umask,
-		Env:     daemonEnv(),
+		return err
 	}
 	for _, f := range h.files {
 		spec.Files = append(spec.Files, reexec.NamedFile{Name: f.name, File: f.file})
 	}
 	child, err := reexec.Spawn(spec)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	h.closeAll()
 	d.sdNotify(statusLine("starting: waiting for the daemon (pid " + strconv.Itoa(child.PID()) + ") to be ready"))
-	if err := fault(faultAfterSpawn); err != nil {
-		child.Abort()
-		return fail(err)
-	}
-	readyCtx, readyCancel := context.WithTimeoutCause(ctx, d.cfg.ReadyTimeout,
-		fmt.Errorf("no READY within the ready timeout %v (raise --ready-timeout if it needs longer)", d.cfg.ReadyTimeout))
-	defer readyCancel()
-	if err := child.WaitReady(readyCtx); err != nil {
-		return fail(err)
-	}
-	if err := fault(faultAfterReady); err != nil {
-		child.Abort()
-		return fail(err)
-	}
-	if err := pf.WritePID(child.PID()); err != nil {
-		// We cannot name the daemon: a start that reports failure must
-		// not leave it running.
-		child.Abort()
-		return fail(err)
+	if err := d.waitReady(ctx, child, pf); err != nil {
+		child.Abort() // nothing, if WaitReady failed: it ended the daemon
+		return err
 	}
 	if err := fault(faultAfterPID); err != nil {
-		return err // the daemon writes its own PID: it got no ACK
+		return noAck{err}
 	}
 	if supervised() {
 		// Detaching under systemd (--detach): the daemon becomes the
@@ -149,8 +154,26 @@ func (d *Daemon) launch(ctx context.Context) error {
 		d.sdNotify("READY=1\n" + statusLine("running (pid "+strconv.Itoa(child.PID())+")"))
 	}
 	child.Ack()
-	d.log.Debug("daemon ready", "daemon_pid", child.PID())
 	return nil
+}
+
+// waitReady waits for the daemon's READY and writes its PID. Whatever
+// fails, the caller aborts the daemon: a start that reports failure must
+// not leave it running.
+func (d *Daemon) waitReady(ctx context.Context, child *reexec.Child, pf *lockfile.File) error {
+	if err := fault(faultAfterSpawn); err != nil {
+		return err
+	}
+	readyCtx, readyCancel := context.WithTimeoutCause(ctx, d.cfg.ReadyTimeout,
+		fmt.Errorf("no READY within the ready timeout %v (raise --ready-timeout if it needs longer)", d.cfg.ReadyTimeout))
+	defer readyCancel()
+	if err := child.WaitReady(readyCtx); err != nil {
+		return err
+	}
+	if err := fault(faultAfterReady); err != nil {
+		return err
+	}
+	return pf.WritePID(child.PID())
 }
 
 // daemonEnv is the daemon stage's environment: the launcher's, except that
