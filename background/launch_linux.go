@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -25,10 +24,6 @@ import (
 	"github.com/daemonkit/daemonkit/internal/procfs"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
-
-// umaskMu serialises the umask switch around fork among concurrent
-// Launch calls of one process.
-var umaskMu sync.Mutex
 
 // Launch starts opts.Command as a daemon (see the package documentation)
 // and returns its PID once it is ready. The PID file then holds that PID and
@@ -51,24 +46,14 @@ func Launch(ctx context.Context, opts Options) (int, error) {
 		return 0, err
 	}
 
-	pf, err := lockfile.Acquire(o.PIDFile)
+	pf, err := launch.Lock(o.PIDFile)
 	if err != nil {
 		return 0, err
 	}
 	defer pf.Close()
-	if err := pf.WriteStarting(); err != nil {
-		pf.Clear()
-		return 0, err
-	}
-
 	l := &job{o: o, pf: pf}
 	defer l.closeAll()
-	pid, err := l.run(ctx, path, id, env)
-	if err != nil {
-		pf.Clear()
-		return 0, err
-	}
-	return pid, nil
+	return l.run(ctx, path, id, env)
 }
 
 // job holds the resources of one Launch call.
@@ -79,6 +64,9 @@ type job struct {
 	p       *launch.Proc
 	pidfd   int
 	status  string
+	notify  *notifySocket // for ReadyNotify
+	readyR  *os.File      // for ReadyFD, and the write end the command gets
+	readyW  *os.File
 	watch   *watcher // nil when none runs
 }
 
@@ -134,7 +122,8 @@ func identity(o Options) (ident.Identity, []string, error) {
 	return id, launch.Environ(env, id, o.Env...), nil
 }
 
-// run starts the command and waits until it is ready or has failed.
+// run starts the command and waits until it is ready or has failed; on
+// failure the PID file is cleared.
 func (l *job) run(ctx context.Context, path string, id ident.Identity, env []string) (int, error) {
 	o := l.o
 	spec := launch.Spec{Path: path, Args: append([]string{o.Command}, o.Args...), Dir: o.Dir,
@@ -146,62 +135,70 @@ func (l *job) run(ctx context.Context, path string, id ident.Identity, env []str
 		}
 		out, err := launch.OpenOutput("output file", o.Output, uid, gid)
 		if err != nil {
-			return 0, err
+			return 0, launch.Clear(l.pf, err)
 		}
 		l.closers = append(l.closers, out)
 		spec.Output = out
 	}
-	var readyR *os.File
-	var notify *notifySocket
 	switch o.Readiness {
 	case ReadyNotify:
 		ns, err := newNotifySocket()
 		if err != nil {
-			return 0, err
+			return 0, launch.Clear(l.pf, err)
 		}
-		notify = ns
-		l.closers = append(l.closers, notify)
-		env = launch.MergeEnv(env, "NOTIFY_SOCKET="+notify.addr)
+		l.notify = ns
+		l.closers = append(l.closers, ns)
+		env = launch.MergeEnv(env, "NOTIFY_SOCKET="+ns.addr)
 	case ReadyFD:
 		r, w, err := os.Pipe()
 		if err != nil {
-			return 0, fmt.Errorf("ready pipe: %w", err)
+			return 0, launch.Clear(l.pf, fmt.Errorf("ready pipe: %w", err))
 		}
-		readyR = r
+		l.readyR, l.readyW = r, w
 		l.closers = append(l.closers, r, w)
 		spec.Files = make([]*os.File, o.ReadyFD-PIDFileFD)
 		spec.Files[len(spec.Files)-1] = w
 	}
 	spec.Env = env
-	p, err := launch.Start(spec)
-	if err != nil {
-		return 0, fmt.Errorf("start %s: %w", o.Command, err)
+	pid, err := launch.Run(ctx, spec, o.Command, l)
+	var f *Error
+	if err != nil && !errors.As(err, &f) {
+		err = fmt.Errorf("start %s: %w", o.Command, err)
 	}
+	return pid, err
+}
+
+// Wait is the readiness strategy of daemonctl start --background (see
+// [launch.Readiness]): it starts the watcher, then waits as
+// Options.Readiness says.
+func (l *job) Wait(ctx context.Context, p *launch.Proc) (int, error) {
 	l.p, l.pidfd = p, p.Pidfd()
-	pid := p.PID()
-	o.Logger.Debug("started", "command", o.Command, "pid", pid, "pid_file", o.PIDFile, "readiness", o.Readiness.String())
-	// Our copy of the ready pipe's write end must go so that EOF can be seen.
-	if readyR != nil {
-		spec.Files[len(spec.Files)-1].Close()
+	l.o.Logger.Debug("started", "command", l.o.Command, "pid", p.PID(), "pid_file", l.o.PIDFile, "readiness", l.o.Readiness.String())
+	if l.readyW != nil {
+		l.readyW.Close() // ours must go so that EOF can be seen
 	}
 	l.startWatcher(l.pidfd)
-	mainPID, err := l.wait(ctx, notify, readyR)
-	if err != nil {
-		return 0, l.fail(err)
-	}
-	if err := l.pf.WritePID(mainPID); err != nil {
-		return 0, l.fail(err)
-	}
-	// Ready means alive when the PID is written: a command (or MAINPID)
-	// that is already gone is reported, never "started". One that dies a
-	// moment later died after it was ready; its PID file then shows stale.
-	if err := l.checkAlive(mainPID); err != nil {
-		return 0, l.fail(err)
+	return l.wait(ctx, l.notify, l.readyR)
+}
+
+// Written checks that the daemon is still alive once its PID is written,
+// and ends the watcher: ready means alive when the PID is written; a
+// command (or MAINPID) that is already gone is reported, never "started".
+// One that dies a moment later died after it was ready; its PID file then
+// shows it as stale.
+func (l *job) Written(_ *launch.Proc, pid int) error {
+	if err := l.checkAlive(pid); err != nil {
+		return err
 	}
 	l.stopWatcher(true)
-	p.Detach()
-	o.Logger.Debug("ready", "pid", mainPID, "pid_file", o.PIDFile)
-	return mainPID, nil
+	l.o.Logger.Debug("ready", "pid", pid, "pid_file", l.o.PIDFile)
+	return nil
+}
+
+// Failed adds the last STATUS= to f and ends the watcher.
+func (l *job) Failed(f *launch.Failure) {
+	f.Status = l.status
+	l.stopWatcher(false)
 }
 
 // wait runs the readiness strategy and returns the PID to write: the
@@ -375,15 +372,6 @@ func (l *job) warnForeign(ns *notifySocket, sender int) {
 		msg = fmt.Sprintf("ignoring notifications from a process outside the daemon's tree; %d senders were logged, further ones are not", maxWarnedSenders)
 	}
 	l.o.Logger.Warn(msg, "sender", sender, "pid", l.p.PID(), "pid_file", l.o.PIDFile)
-}
-
-// fail ends the command and its process group (see [launch.Proc.Fail])
-// and returns the *Error for cause.
-func (l *job) fail(cause error) error {
-	e := l.p.Fail(l.o.Command, cause)
-	e.Status = l.status
-	l.stopWatcher(false)
-	return e
 }
 
 // isDescendant reports whether pid is a descendant of ancestor.

@@ -12,17 +12,19 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/daemonkit/daemonkit/internal/ident"
 	"github.com/daemonkit/daemonkit/internal/launch"
+	"github.com/daemonkit/daemonkit/internal/readych"
 	"github.com/daemonkit/daemonkit/internal/umask"
 
 	"github.com/daemonkit/daemonkit/lifecycle"
-	"github.com/daemonkit/daemonkit/lockfile"
 	"github.com/daemonkit/daemonkit/reexec"
 )
 
 // launch is the launcher stage: lock, PreDetach, re-exec, wait for READY,
-// write the PID. On failure the PID file is left empty and unlocked and no
-// daemon is left running.
+// write the PID (see internal/launch, which does the same for daemonctl
+// start --background). On failure the PID file is left empty and unlocked
+// and no daemon is left running.
 func (d *Daemon) launch(ctx context.Context) error {
 	d.log = d.newLogger("launcher")
 	if d.cfg.PIDFile == "" {
@@ -40,29 +42,19 @@ func (d *Daemon) launch(ctx context.Context) error {
 	if err := fault(faultBeforeLock); err != nil {
 		return err
 	}
-	pf, err := lockfile.Acquire(d.cfg.PIDFile)
+	pf, err := launch.Lock(d.cfg.PIDFile)
 	if err != nil {
 		return err
 	}
 	defer pf.Close()
 	spec.PIDFile = pf
-	if err := d.start(ctx, spec); err != nil {
-		var na noAck
-		if errors.As(err, &na) {
-			return na.error // the daemon writes its own PID: it got no ACK
-		}
+	err = d.start(ctx, spec)
+	var kept launch.Kept
+	if err != nil && !errors.As(err, &kept) {
 		d.sdNotify(statusLine("failed to start: " + err.Error()))
-		if cerr := pf.Clear(); cerr != nil {
-			return fmt.Errorf("%w (and %v)", err, cerr)
-		}
-		return err
 	}
-	return nil
+	return err
 }
-
-// noAck is a failure after the PID was written, without ACK: the PID file
-// is the daemon's.
-type noAck struct{ error }
 
 // interruptible makes SIGINT, SIGTERM or SIGHUP to the launcher abandon the
 // start. They are caught before the PID file is locked, so that none can
@@ -87,15 +79,15 @@ func interruptible(ctx context.Context) (context.Context, func()) {
 }
 
 // prepare checks the configuration and opens the log file before anything
-// is locked: the daemon stage's spec, less the PID file and the files the
-// PreDetach hooks hand over.
-func (d *Daemon) prepare() (reexec.Spec, error) {
-	spec := reexec.Spec{Dir: d.cfg.Dir, User: d.cfg.User, Group: d.cfg.Group, Env: daemonEnv()}
+// is locked: the daemon stage's spec, less the PID file and what the ready
+// channel and the PreDetach hooks add.
+func (d *Daemon) prepare() (launch.Spec, error) {
+	spec := launch.Spec{Path: "/proc/self/exe", Dir: d.cfg.Dir, Env: daemonEnv()}
 	// The daemon runs in another directory: it must see the same files.
 	if err := d.absolutePaths(); err != nil {
 		return spec, err
 	}
-	spec.Dir, spec.LogFile, spec.Args = d.cfg.Dir, d.cfg.LogFile, d.daemonArgs(os.Args)
+	spec.Dir, spec.Args = d.cfg.Dir, d.daemonArgs(os.Args)
 	if err := launch.CheckDir("working directory (--chdir)", d.cfg.Dir); err != nil {
 		return spec, err
 	}
@@ -103,24 +95,20 @@ func (d *Daemon) prepare() (reexec.Spec, error) {
 	if spec.Umask, err = umask.Parse(d.cfg.Umask); err != nil {
 		return spec, err
 	}
-	cred, err := credential(d.cfg.User, d.cfg.Group)
-	if err != nil || d.cfg.LogFile == "" {
+	if spec.Identity, err = ident.Resolve(d.cfg.User, d.cfg.Group); err != nil || d.cfg.LogFile == "" {
 		return spec, err
 	}
-	uid, gid := owner(cred)
+	uid, gid := owner(spec.Identity.Cred)
 	spec.Output, err = openLog(d.cfg.LogFile, uid, gid)
 	return spec, err
 }
 
-// start runs under the locked PID file: "(starting)", the PreDetach hooks,
-// the daemon stage, its READY, its PID and the ACK.
-func (d *Daemon) start(ctx context.Context, spec reexec.Spec) error {
-	pf := spec.PIDFile
-	if err := pf.WriteStarting(); err != nil {
-		return err
-	}
+// start runs under the locked PID file, which says "(starting)": the
+// PreDetach hooks, then the daemon stage until its READY, its PID and the
+// ACK.
+func (d *Daemon) start(ctx context.Context, spec launch.Spec) error {
 	if err := fault(faultAfterLock); err != nil {
-		return err
+		return launch.Clear(spec.PIDFile, err)
 	}
 	h := withActivation() // sockets systemd passed to the launcher go on to the daemon
 	defer h.closeAll()
@@ -128,52 +116,76 @@ func (d *Daemon) start(ctx context.Context, spec reexec.Spec) error {
 	// A failing hook is reported once, by the launcher's error.
 	quiet := slog.New(dropHookFailed{d.log.Handler()})
 	if err := (lifecycle.Runner{Logger: quiet}).Run(ctx, lifecycle.PreDetach, d.preDetachHooks(h)); err != nil {
-		return err
+		return launch.Clear(spec.PIDFile, err)
 	}
+	var names []string
 	for _, f := range h.files {
-		spec.Files = append(spec.Files, reexec.NamedFile{Name: f.name, File: f.file})
+		names = append(names, f.name)
 	}
-	child, err := reexec.Spawn(spec)
+	ch, files, marker, err := readych.Open(spec.PIDFile, d.cfg.LogFile, names)
 	if err != nil {
-		return err
+		return launch.Clear(spec.PIDFile, err)
 	}
-	h.closeAll()
-	d.sdNotify(statusLine("starting: waiting for the daemon (pid " + strconv.Itoa(child.PID()) + ") to be ready"))
-	if err := d.waitReady(ctx, child, pf); err != nil {
-		child.Abort() // nothing, if WaitReady failed: it ended the daemon
-		return err
+	defer ch.Close()
+	for _, f := range h.files {
+		files = append(files, f.file)
 	}
+	spec.Files = files
+	spec.Env = launch.Environ(withoutMarker(spec.Env), spec.Identity, marker)
+	_, err = launch.Run(ctx, spec, "daemon", &readiness{d: d, ch: ch, h: h})
+	return err
+}
+
+// readiness is the framework's readiness strategy: the ready channel, with
+// the fault-injection points and the systemd notifications of the launcher.
+type readiness struct {
+	d  *Daemon
+	ch *readych.Channel
+	h  *Handoff
+}
+
+func (r *readiness) Wait(ctx context.Context, p *launch.Proc) (int, error) {
+	r.h.closeAll() // the daemon has them now
+	r.d.sdNotify(statusLine("starting: waiting for the daemon (pid " + strconv.Itoa(p.PID()) + ") to be ready"))
+	if err := fault(faultAfterSpawn); err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, r.d.cfg.ReadyTimeout,
+		fmt.Errorf("no READY within the ready timeout %v (raise --ready-timeout if it needs longer)", r.d.cfg.ReadyTimeout))
+	defer cancel()
+	pid, err := r.ch.Wait(ctx, p)
+	if err != nil {
+		return 0, err
+	}
+	return pid, fault(faultAfterReady)
+}
+
+func (r *readiness) Written(p *launch.Proc, pid int) error {
 	if err := fault(faultAfterPID); err != nil {
-		return noAck{err}
+		return launch.Kept{Err: err} // the daemon writes its own PID: it got no ACK
 	}
 	if supervised() {
 		// Detaching under systemd (--detach): the daemon becomes the
 		// main process before the service is ready, and before the ACK
 		// lets the daemon send anything itself.
-		d.sdNotify("MAINPID=" + strconv.Itoa(child.PID()))
-		d.sdNotify("READY=1\n" + statusLine("running (pid "+strconv.Itoa(child.PID())+")"))
+		r.d.sdNotify("MAINPID=" + strconv.Itoa(pid))
+		r.d.sdNotify("READY=1\n" + statusLine("running (pid "+strconv.Itoa(pid)+")"))
 	}
-	child.Ack()
-	return nil
+	return r.ch.Written(p, pid)
 }
 
-// waitReady waits for the daemon's READY and writes its PID. Whatever
-// fails, the caller aborts the daemon: a start that reports failure must
-// not leave it running.
-func (d *Daemon) waitReady(ctx context.Context, child *reexec.Child, pf *lockfile.File) error {
-	if err := fault(faultAfterSpawn); err != nil {
-		return err
+func (r *readiness) Failed(f *launch.Failure) { r.ch.Failed(f) }
+
+// withoutMarker returns env without a daemon-stage marker the launcher may
+// have inherited.
+func withoutMarker(env []string) []string {
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, reexec.EnvVar+"=") {
+			out = append(out, kv)
+		}
 	}
-	readyCtx, readyCancel := context.WithTimeoutCause(ctx, d.cfg.ReadyTimeout,
-		fmt.Errorf("no READY within the ready timeout %v (raise --ready-timeout if it needs longer)", d.cfg.ReadyTimeout))
-	defer readyCancel()
-	if err := child.WaitReady(readyCtx); err != nil {
-		return err
-	}
-	if err := fault(faultAfterReady); err != nil {
-		return err
-	}
-	return pf.WritePID(child.PID())
+	return out
 }
 
 // daemonEnv is the daemon stage's environment: the launcher's, except that

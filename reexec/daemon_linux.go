@@ -52,7 +52,7 @@ func Adopt() (*Stage, error) {
 		return fmt.Errorf("%s is set, but %s: %w; it is internal to daemonkit, unset it and run the program again",
 			EnvVar, fmt.Sprintf(format, args...), ErrNoLauncher)
 	}
-	token, ok := strings.CutPrefix(marker, markerPrefix)
+	token, ok := strings.CutPrefix(marker, readych.MarkerPrefix)
 	if !ok || len(token) != 32 {
 		return nil, explain("its value %q is not a launcher token", readych.Truncate([]byte(marker), 40))
 	}

@@ -2,28 +2,7 @@
 
 package reexec
 
-import (
-	"context"
-	"time"
-)
-
-// Child is a daemon stage started by [Spawn], seen from the launcher.
-type Child struct{}
-
-// Spawn returns [ErrUnsupported].
-func Spawn(Spec) (*Child, error) { return nil, ErrUnsupported }
-
-// PID returns 0.
-func (*Child) PID() int { return 0 }
-
-// WaitReady returns [ErrUnsupported].
-func (*Child) WaitReady(context.Context) error { return ErrUnsupported }
-
-// Ack returns [ErrUnsupported].
-func (*Child) Ack() error { return ErrUnsupported }
-
-// Abort does nothing.
-func (*Child) Abort() {}
+import "time"
 
 // Adopt returns [ErrUnsupported].
 func Adopt() (*Stage, error) { return nil, ErrUnsupported }

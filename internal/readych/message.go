@@ -22,6 +22,12 @@ const (
 	Error Kind = "ERROR" // daemon → launcher: startup failed; payload is the message
 )
 
+// EnvVar marks the daemon stage: [MarkerPrefix] and a random token.
+const EnvVar = "DAEMONKIT_STAGE"
+
+// MarkerPrefix starts EnvVar's value.
+const MarkerPrefix = "daemon:"
+
 // The descriptors of the daemon stage. The PID file is at the same number
 // as for every daemon daemonkit starts (see internal/launch).
 const (
