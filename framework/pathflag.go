@@ -1,11 +1,3 @@
-package framework
-
-import (
-	"flag"
-	"path/filepath"
-	"strings"
-)
-
 // # Path flags
 //
 // The daemon stage runs in another working directory ("/" unless --chdir
@@ -21,8 +13,16 @@ import (
 //
 // The daemon stage's command line also reads `start`, whatever verb
 // started it (`restart` included), so that ps shows what runs.
+package framework
 
-// PathVar defines a path flag (see "Path flags" above) on [Daemon.Flags]:
+import (
+	"flag"
+	"path/filepath"
+	"strings"
+)
+
+// PathVar defines a path flag (see "Path flags" in the package
+// documentation) on [Daemon.Flags]:
 // name, with default value def and the usage string, stored in *p as an
 // absolute path ("" stays "").
 func (d *Daemon) PathVar(p *string, name, def, usage string) {

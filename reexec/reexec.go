@@ -4,12 +4,11 @@ import (
 	"errors"
 	"os"
 
-	"github.com/daemonkit/daemonkit/internal/readych"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
 // EnvVar marks the daemon stage: "daemon:" and a random token.
-const EnvVar = readych.EnvVar
+const EnvVar = "DAEMONKIT_STAGE" // the same as internal/readych.EnvVar
 
 // ErrNoLauncher: the marker is set, but this process was not started by a
 // daemonkit launcher (no valid ready channel, or a token mismatch).
