@@ -69,6 +69,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/daemonkit/daemonkit/internal/launch"
 )
 
 // Readiness says when a started command counts as ready.
@@ -101,8 +103,8 @@ const (
 	DefaultReadyTimeout = 60 * time.Second
 	DefaultTailLines    = 10
 	// PIDFileFD is the descriptor under which the command inherits the
-	// locked PID file.
-	PIDFileFD = 3
+	// locked PID file, as every daemon daemonkit starts does.
+	PIDFileFD = launch.PIDFileFD
 	// MaxReadyFD is the largest descriptor accepted for [Options.ReadyFD].
 	MaxReadyFD = 255
 )
@@ -145,10 +147,13 @@ type Options struct {
 	Umask    os.FileMode
 	UmaskSet bool
 	// Output is a file that receives the command's stdout and stderr,
-	// opened by [Launch] (as the caller) with O_APPEND|O_CREAT|O_NOFOLLOW,
-	// mode 0640, without blocking; it must be a regular file (a FIFO,
-	// device, socket or directory is refused). Empty: /dev/null. Its last TailLines lines written during
-	// this start are quoted in the error when the command fails.
+	// opened by [Launch] (as the caller) under the rules of the
+	// framework's --log-file: appending, without following a symbolic
+	// link and without blocking; it must be a regular file with no other
+	// hard link (a FIFO, device, socket or directory is refused); a
+	// missing file is created with mode 0640 and handed to User and Group.
+	// Empty: /dev/null. Its last TailLines lines written during this
+	// start are quoted in the error when the command fails.
 	Output string
 	// Env lists KEY=VALUE pairs added to (or replacing in) the caller's
 	// environment. NOTIFY_SOCKET, LISTEN_* and WATCHDOG_* of the caller are
@@ -223,62 +228,28 @@ func (o Options) validate() error {
 // Errors wrapped by [*Error]; test with [errors.Is].
 var (
 	// ErrExited: the command exited before it was ready.
-	ErrExited = errors.New("exited before it was ready")
+	ErrExited = launch.ErrExited
 	// ErrNotReady: the command was not ready within the ready timeout, or
 	// before the context ended (the error then wraps the context's too).
-	ErrNotReady = errors.New("not ready in time")
+	ErrNotReady = launch.ErrNotReady
 	// ErrReportedFailure: the command reported a failure (ERRNO= on the
 	// notify socket, or it closed the ready fd without writing a newline).
-	ErrReportedFailure = errors.New("reported failure")
+	ErrReportedFailure = launch.ErrReportedFailure
 )
 
 // ErrUnsupported is returned by [Launch] on systems other than Linux: it
 // relies on pidfd_open(2), SO_PASSCRED and /proc.
 var ErrUnsupported = errors.New("background: daemonizing a foreground program is only supported on Linux")
 
-// Error reports a command that did not become ready. By the time it is
-// returned the command has been killed and reaped, and the PID file cleared.
-type Error struct {
-	Command string
-	PID     int
-	// Err wraps [ErrExited], [ErrNotReady] or [ErrReportedFailure], with
-	// more detail, or says what else failed.
-	Err error
-	// ProcessState is how the command ended (it may have been killed by
-	// us), if known.
-	ProcessState *os.ProcessState
-	// Status is the last STATUS= the command sent, if any.
-	Status string
-	// Output holds the last lines of Options.Output written during this
-	// start.
-	Output []string
-}
-
-// Error says what failed, with the command's exit status or signal and
-// the tail of its output.
-func (e *Error) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s (pid %d) %v", e.Command, e.PID, e.Err)
-	if ps := e.ProcessState; ps != nil && (errors.Is(e.Err, ErrExited) || errors.Is(e.Err, ErrReportedFailure)) {
-		fmt.Fprintf(&b, " (%s)", ps)
-		if ps.Success() && errors.Is(e.Err, ErrExited) {
-			b.WriteString("; a program that puts itself in the background must be started as it is, not daemonized again")
-		}
-	}
-	if e.Status != "" {
-		fmt.Fprintf(&b, "; last status: %q", e.Status)
-	}
-	if len(e.Output) > 0 {
-		b.WriteString("; last output:")
-		for _, l := range e.Output {
-			b.WriteString("\n  " + l)
-		}
-	}
-	return b.String()
-}
-
-// Unwrap returns Err.
-func (e *Error) Unwrap() error { return e.Err }
+// Error reports a command that did not become ready, the same failure the
+// framework's launcher reports: by the time it is returned the command has
+// been killed and reaped, and the PID file cleared. Its fields: Command and
+// PID; Err, which wraps [ErrExited], [ErrNotReady] or [ErrReportedFailure]
+// with more detail, or says what else failed; the embedded
+// *os.ProcessState (how the command ended, if known; Killed if Launch
+// killed it), as in [os/exec.ExitError]; Status, the last STATUS= it sent;
+// and Output, the last lines of Options.Output written during this start.
+type Error = launch.Failure
 
 // Starter starts a command with [Launch]. It satisfies the control
 // package's Starter interface.

@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/daemonkit/daemonkit/internal/launch"
 	"github.com/daemonkit/daemonkit/internal/proctest"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
@@ -166,17 +167,21 @@ func TestLaunchExecContextDone(t *testing.T) {
 // checkAlive: a command that has exited (unreaped) or a MAINPID that is
 // gone is never reported as started.
 func TestCheckAlive(t *testing.T) {
-	cmd := exec.Command("true")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pid := cmd.Process.Pid
-	fd, err := unix.PidfdOpen(pid, 0)
+	truePath, err := exec.LookPath("true")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(fd)
-	l := &launch{cmd: cmd, pidfd: fd}
+	pf, err := lockfile.Acquire(filepath.Join(t.TempDir(), "true.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	p, err := launch.Start(launch.Spec{Path: truePath, Args: []string{"true"}, Dir: "/", Umask: 0o22, PIDFile: pf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := p.PID()
+	l := &job{p: p, pidfd: p.Pidfd()}
 	proctest.WaitFor(t, 10*time.Second, "true to exit", func() bool { return l.exitedWithin(10 * time.Millisecond) })
 	if err := l.checkAlive(pid); !errors.Is(err, ErrExited) {
 		t.Errorf("exited command: %v, want ErrExited", err)
@@ -184,7 +189,7 @@ func TestCheckAlive(t *testing.T) {
 	if err := l.checkAlive(pid + 1<<21); !errors.Is(err, ErrExited) { // beyond any pid_max: no such process
 		t.Errorf("missing MAINPID: %v, want ErrExited", err)
 	}
-	cmd.Wait()
+	p.Fail("true", nil) // reaps it
 	sleeper := exec.Command("sleep", "1000")
 	if err := sleeper.Start(); err != nil {
 		t.Fatal(err)

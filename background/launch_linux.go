@@ -3,7 +3,6 @@
 package background
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -15,21 +14,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/daemonkit/daemonkit/internal/fdutil"
 	"github.com/daemonkit/daemonkit/internal/ident"
+	"github.com/daemonkit/daemonkit/internal/launch"
 	"github.com/daemonkit/daemonkit/internal/procfs"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
-
-// umaskMu serialises the umask switch around fork among concurrent
-// Launch calls of one process.
-var umaskMu sync.Mutex
 
 // Launch starts opts.Command as a daemon (see the package documentation)
 // and returns its PID once it is ready. The PID file then holds that PID and
@@ -44,48 +38,39 @@ func Launch(ctx context.Context, opts Options) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	cred, env, err := identity(o)
+	id, env, err := identity(o)
 	if err != nil {
 		return 0, err
 	}
-	if err := checkDir(o.Dir); err != nil {
+	if err := launch.CheckDir("working directory", o.Dir); err != nil {
 		return 0, err
 	}
 
-	pf, err := lockfile.Acquire(o.PIDFile)
+	pf, err := launch.Lock(o.PIDFile)
 	if err != nil {
 		return 0, err
 	}
 	defer pf.Close()
-	if err := pf.WriteStarting(); err != nil {
-		pf.Clear()
-		return 0, err
-	}
-
-	l := &launch{o: o, pf: pf}
+	l := &job{o: o, pf: pf}
 	defer l.closeAll()
-	pid, err := l.run(ctx, path, cred, env)
-	if err != nil {
-		pf.Clear()
-		return 0, err
-	}
-	return pid, nil
+	return l.run(ctx, path, id, env)
 }
 
-// launch holds the resources of one Launch call.
-type launch struct {
+// job holds the resources of one Launch call.
+type job struct {
 	o       Options
 	pf      *lockfile.File
 	closers []io.Closer
-	cmd     *exec.Cmd
+	p       *launch.Proc
 	pidfd   int
-	outPath string
-	outFrom int64 // size of the output file when we opened it
 	status  string
+	notify  *notifySocket // for ReadyNotify
+	readyR  *os.File      // for ReadyFD, and the write end the command gets
+	readyW  *os.File
 	watch   *watcher // nil when none runs
 }
 
-func (l *launch) closeAll() {
+func (l *job) closeAll() {
 	for i := len(l.closers) - 1; i >= 0; i-- {
 		l.closers[i].Close()
 	}
@@ -109,30 +94,6 @@ func lookCommand(name string) (string, error) {
 	return p, nil
 }
 
-// checkDir reports a working directory that does not exist or is not a
-// directory, before anything is started: the failing chdir in the child
-// would otherwise be reported as if the command could not be run.
-func checkDir(dir string) error {
-	st, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("working directory %s: %w", dir, unwrapPath(err))
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("working directory %s: not a directory", dir)
-	}
-	return nil
-}
-
-// unwrapPath returns the cause of a *os.PathError (whose message repeats
-// the path).
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
 // dropped reports whether k is a variable of the caller's that is never
 // passed on: they speak of the caller's supervisor, not the command's.
 func dropped(k string) bool {
@@ -144,8 +105,9 @@ func dropped(k string) bool {
 }
 
 // identity resolves User and Group into credentials (see internal/ident,
-// whose rules the framework's launcher shares) and builds the environment.
-func identity(o Options) (*syscall.Credential, []string, error) {
+// whose rules the framework's launcher shares) and builds the environment
+// (see [launch.Environ]).
+func identity(o Options) (ident.Identity, []string, error) {
 	env := make([]string, 0, len(os.Environ())+len(o.Env)+4)
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
@@ -155,120 +117,96 @@ func identity(o Options) (*syscall.Credential, []string, error) {
 	}
 	id, err := ident.Resolve(o.User, o.Group)
 	if err != nil {
-		return nil, nil, fmt.Errorf("run %s: %w", o.Command, err)
+		return id, nil, fmt.Errorf("run %s: %w", o.Command, err)
 	}
-	if id.Name != "" {
-		env = mergeEnv(env, []string{"HOME=" + id.Home, "USER=" + id.Name, "LOGNAME=" + id.Name})
-	}
-	return id.Cred, mergeEnv(env, o.Env), nil
+	return id, launch.Environ(env, id, o.Env...), nil
 }
 
-// mergeEnv returns env with each KEY=VALUE of add replacing or appended.
-func mergeEnv(env, add []string) []string {
-	for _, kv := range add {
-		k, _, _ := strings.Cut(kv, "=")
-		replaced := false
-		for i, old := range env {
-			if ok, _, _ := strings.Cut(old, "="); ok == k {
-				env[i], replaced = kv, true
-				break
-			}
-		}
-		if !replaced {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-// run starts the command and waits until it is ready or has failed.
-func (l *launch) run(ctx context.Context, path string, cred *syscall.Credential, env []string) (int, error) {
+// run starts the command and waits until it is ready or has failed; on
+// failure the PID file is cleared.
+func (l *job) run(ctx context.Context, path string, id ident.Identity, env []string) (int, error) {
 	o := l.o
-	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-	if err != nil {
-		return 0, err
-	}
-	l.closers = append(l.closers, devnull)
-	out := devnull
+	spec := launch.Spec{Path: path, Args: append([]string{o.Command}, o.Args...), Dir: o.Dir,
+		Identity: id, Umask: int(o.Umask), PIDFile: l.pf, TailLines: o.TailLines}
 	if o.Output != "" {
-		out, err = l.openOutput(o.Output)
-		if err != nil {
-			return 0, err
+		uid, gid := -1, -1
+		if id.Cred != nil {
+			uid, gid = int(id.Cred.Uid), int(id.Cred.Gid)
 		}
+		out, err := launch.OpenOutput("output file", o.Output, uid, gid)
+		if err != nil {
+			return 0, launch.Clear(l.pf, err)
+		}
+		l.closers = append(l.closers, out)
+		spec.Output = out
 	}
-
-	extra := []*os.File{l.pf.File()}
-	var readyR *os.File
-	var notify *notifySocket
 	switch o.Readiness {
 	case ReadyNotify:
-		notify, err = newNotifySocket()
+		ns, err := newNotifySocket()
 		if err != nil {
-			return 0, err
+			return 0, launch.Clear(l.pf, err)
 		}
-		l.closers = append(l.closers, notify)
-		env = mergeEnv(env, []string{"NOTIFY_SOCKET=" + notify.addr})
+		l.notify = ns
+		l.closers = append(l.closers, ns)
+		env = launch.MergeEnv(env, "NOTIFY_SOCKET="+ns.addr)
 	case ReadyFD:
 		r, w, err := os.Pipe()
 		if err != nil {
-			return 0, fmt.Errorf("ready pipe: %w", err)
+			return 0, launch.Clear(l.pf, fmt.Errorf("ready pipe: %w", err))
 		}
-		readyR = r
+		l.readyR, l.readyW = r, w
 		l.closers = append(l.closers, r, w)
-		for len(extra) < o.ReadyFD-PIDFileFD {
-			extra = append(extra, nil)
-		}
-		extra = append(extra, w)
+		spec.Files = make([]*os.File, o.ReadyFD-PIDFileFD)
+		spec.Files[len(spec.Files)-1] = w
 	}
+	spec.Env = env
+	pid, err := launch.Run(ctx, spec, o.Command, l)
+	var f *Error
+	if err != nil && !errors.As(err, &f) {
+		err = fmt.Errorf("start %s: %w", o.Command, err)
+	}
+	return pid, err
+}
 
-	cmd := &exec.Cmd{
-		Path:       path,
-		Args:       append([]string{o.Command}, o.Args...),
-		Env:        env,
-		Dir:        o.Dir,
-		Stdin:      devnull,
-		Stdout:     out,
-		Stderr:     out,
-		ExtraFiles: extra,
-		SysProcAttr: &syscall.SysProcAttr{
-			Setsid:     true,
-			Credential: cred,
-		},
+// Wait is the readiness strategy of daemonctl start --background (see
+// [launch.Readiness]): it starts the watcher, then waits as
+// Options.Readiness says.
+func (l *job) Wait(ctx context.Context, p *launch.Proc) (int, error) {
+	l.p, l.pidfd = p, p.Pidfd()
+	l.o.Logger.Debug("started", "command", l.o.Command, "pid", p.PID(), "pid_file", l.o.PIDFile, "readiness", l.o.Readiness.String())
+	if l.readyW != nil {
+		l.readyW.Close() // ours must go so that EOF can be seen
 	}
-	fdutil.CloseOnExecFrom(3) // pass on nothing we inherited by accident
-	umaskMu.Lock()
-	old := unix.Umask(int(o.Umask))
-	err = cmd.Start()
-	unix.Umask(old)
-	umaskMu.Unlock()
-	if err != nil {
-		if cred != nil && (errors.Is(err, unix.EACCES) || errors.Is(err, unix.ENOENT)) {
-			// The child reports a failed chdir or exec with the same
-			// errno: say both, as the daemon's user may lack either.
-			return 0, fmt.Errorf("start %s: %w (as uid %d: check that it may enter working directory %s and run %s)", o.Command, err, cred.Uid, o.Dir, path)
-		}
-		return 0, fmt.Errorf("start %s: %w", o.Command, err)
-	}
-	l.cmd = cmd
-	pid := cmd.Process.Pid
-	o.Logger.Debug("started", "command", o.Command, "pid", pid, "pid_file", o.PIDFile, "readiness", o.Readiness.String())
-	// Our copies of the child's descriptors are of no more use; the
-	// ready pipe's write end must go so that EOF can be seen.
-	if readyR != nil {
-		extra[len(extra)-1].Close()
-	}
+	l.startWatcher(l.pidfd)
+	return l.wait(ctx, l.notify, l.readyR)
+}
 
-	// The child is ours and unreaped until we wait for it, so its PID
-	// cannot be reused under us and pidfd_open names it.
-	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return 0, l.fail(fmt.Errorf("pidfd_open(%d): %w", pid, err))
+// Written checks that the daemon is still alive once its PID is written,
+// and ends the watcher: ready means alive when the PID is written; a
+// command (or MAINPID) that is already gone is reported, never "started".
+// One that dies a moment later died after it was ready; its PID file then
+// shows it as stale.
+func (l *job) Written(_ *launch.Proc, pid int) error {
+	if err := l.checkAlive(pid); err != nil {
+		return err
 	}
-	l.pidfd = pidfd
-	defer unix.Close(pidfd)
-	l.startWatcher(pidfd)
-	mainPID := pid
-	switch o.Readiness {
+	l.stopWatcher(true)
+	l.o.Logger.Debug("ready", "pid", pid, "pid_file", l.o.PIDFile)
+	return nil
+}
+
+// Failed adds the last STATUS= to f and ends the watcher.
+func (l *job) Failed(f *launch.Failure) {
+	f.Status = l.status
+	l.stopWatcher(false)
+}
+
+// wait runs the readiness strategy and returns the PID to write: the
+// command's, or the MAINPID= it named.
+func (l *job) wait(ctx context.Context, notify *notifySocket, readyR *os.File) (int, error) {
+	mainPID := l.p.PID()
+	var err error
+	switch l.o.Readiness {
 	case ReadyExec:
 		err = l.waitSettled(ctx)
 	case ReadyNotify:
@@ -276,87 +214,13 @@ func (l *launch) run(ctx context.Context, path string, cred *syscall.Credential,
 	case ReadyFD:
 		err = l.waitReadyFD(ctx, readyR)
 	}
-	if err != nil {
-		return 0, l.fail(err)
-	}
-	if err := l.pf.WritePID(mainPID); err != nil {
-		return 0, l.fail(err)
-	}
-	// Ready means alive when the PID is written: a command (or MAINPID)
-	// that is already gone is reported, never "started". One that dies a
-	// moment later died after it was ready; its PID file then shows stale.
-	if err := l.checkAlive(mainPID); err != nil {
-		return 0, l.fail(err)
-	}
-	l.stopWatcher(true)
-	cmd.Process.Release()
-	o.Logger.Debug("ready", "pid", mainPID, "pid_file", o.PIDFile)
-	return mainPID, nil
-}
-
-// openOutput opens the output file safely and remembers where this start's
-// output begins. The open never blocks: O_NONBLOCK keeps a FIFO without a
-// reader (which anyone who can create the name could plant) from holding
-// the start, and the PID file's lock, forever; anything but a regular file
-// is refused, and O_NONBLOCK is cleared again before the command inherits
-// the descriptor.
-func (l *launch) openOutput(path string) (*os.File, error) {
-	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0o640)
-	if err != nil {
-		var st unix.Stat_t
-		switch {
-		case errors.Is(err, unix.ELOOP):
-			err = fmt.Errorf("%w (symbolic links are not followed)", err)
-		case unix.Lstat(path, &st) == nil && st.Mode&unix.S_IFMT != unix.S_IFREG:
-			// A FIFO without a reader fails with ENXIO, a socket with
-			// ENXIO, a directory with EISDIR: say why.
-			err = notRegular(st.Mode, err)
-		}
-		return nil, fmt.Errorf("output file: %w", &os.PathError{Op: "open", Path: path, Err: err})
-	}
-	f := os.NewFile(uintptr(fd), path)
-	l.closers = append(l.closers, f)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, fmt.Errorf("output file: %w", &os.PathError{Op: "fstat", Path: path, Err: err})
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, fmt.Errorf("output file: %w", &os.PathError{Op: "open", Path: path, Err: notRegular(st.Mode, nil)})
-	}
-	if st.Nlink > 1 {
-		return nil, fmt.Errorf("output file: %w", &os.PathError{Op: "open", Path: path,
-			Err: fmt.Errorf("%w (%d links): it may be another file linked here, which the daemon's output would be appended to; remove the other names or use a new file", lockfile.ErrHardLink, st.Nlink)})
-	}
-	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
-	if err == nil {
-		_, err = unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl&^unix.O_NONBLOCK)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("output file: %w", &os.PathError{Op: "fcntl", Path: path, Err: err})
-	}
-	l.outPath, l.outFrom = path, st.Size
-	return f, nil
-}
-
-// notRegular says that an output path is not a regular file and what to
-// use instead; cause is the open's error, if any.
-func notRegular(mode uint32, cause error) error {
-	what := map[uint32]string{unix.S_IFIFO: "a FIFO", unix.S_IFDIR: "a directory", unix.S_IFSOCK: "a socket",
-		unix.S_IFCHR: "a character device", unix.S_IFBLK: "a block device"}[mode&unix.S_IFMT]
-	if what == "" {
-		what = fmt.Sprintf("of type %#o", mode&unix.S_IFMT)
-	}
-	err := fmt.Errorf("%w: it is %s; give a regular file (it is created if missing), or none for /dev/null; to feed a pipe or a logger, let the command write to it itself", lockfile.ErrNotRegular, what)
-	if cause != nil {
-		err = fmt.Errorf("%w (%w)", err, cause)
-	}
-	return err
+	return mainPID, err
 }
 
 // pollFDs waits until one of fds is readable, the pidfd says the child
 // exited, the deadline passes or ctx is done. It returns the index in fds of
 // a readable descriptor, or -1 when the child exited.
-func (l *launch) pollFDs(ctx context.Context, deadline time.Time, fds ...int) (int, error) {
+func (l *job) pollFDs(ctx context.Context, deadline time.Time, fds ...int) (int, error) {
 	// A pipe that becomes readable when ctx is done, so that one poll(2)
 	// waits for everything without a goroutine per source.
 	var p [2]int
@@ -403,7 +267,7 @@ func (l *launch) pollFDs(ctx context.Context, deadline time.Time, fds ...int) (i
 }
 
 // waitReadyFD waits for a newline on the ready pipe.
-func (l *launch) waitReadyFD(ctx context.Context, r *os.File) error {
+func (l *job) waitReadyFD(ctx context.Context, r *os.File) error {
 	deadline := time.Now().Add(l.o.ReadyTimeout)
 	buf := make([]byte, 512)
 	for {
@@ -435,22 +299,13 @@ func (l *launch) waitReadyFD(ctx context.Context, r *os.File) error {
 	}
 }
 
-// exitedWithin reports whether the child exits within d.
-func (l *launch) exitedWithin(d time.Duration) bool {
-	pfd := []unix.PollFd{{Fd: int32(l.pidfd), Events: unix.POLLIN}}
-	for {
-		n, err := unix.Poll(pfd, int(d.Milliseconds()))
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		return err == nil && n > 0
-	}
-}
+// exitedWithin reports whether the command exits within d.
+func (l *job) exitedWithin(d time.Duration) bool { return l.p.ExitedWithin(d) }
 
 // waitNotify waits for READY=1 from the command's process tree and returns
 // the daemon's PID (MAINPID= if it names the command or a descendant).
-func (l *launch) waitNotify(ctx context.Context, ns *notifySocket) (int, error) {
-	pid := l.cmd.Process.Pid
+func (l *job) waitNotify(ctx context.Context, ns *notifySocket) (int, error) {
+	pid := l.p.PID()
 	mainPID := pid
 	deadline := time.Now().Add(l.o.ReadyTimeout)
 	for {
@@ -507,7 +362,7 @@ func (l *launch) waitNotify(ctx context.Context, ns *notifySocket) (int, error) 
 
 // warnForeign logs a datagram from outside the command's tree, once per
 // sender (a flood from one sender is one line).
-func (l *launch) warnForeign(ns *notifySocket, sender int) {
+func (l *job) warnForeign(ns *notifySocket, sender int) {
 	first, last := ns.firstFrom(sender)
 	if !first {
 		return
@@ -516,59 +371,7 @@ func (l *launch) warnForeign(ns *notifySocket, sender int) {
 	if last {
 		msg = fmt.Sprintf("ignoring notifications from a process outside the daemon's tree; %d senders were logged, further ones are not", maxWarnedSenders)
 	}
-	l.o.Logger.Warn(msg, "sender", sender, "pid", l.cmd.Process.Pid, "pid_file", l.o.PIDFile)
-}
-
-// fail kills the child (SIGKILL to it and its process group, which it leads
-// in its own session), reaps it, and returns the *Error for cause.
-func (l *launch) fail(cause error) error {
-	pid := l.cmd.Process.Pid
-	e := &Error{Command: l.o.Command, PID: pid, Err: cause, Status: l.status}
-	// pid > 1 always: it is our child. The group still exists while its
-	// leader is unreaped, and its ID is not reused while members remain.
-	unix.Kill(-pid, unix.SIGKILL)
-	unix.Kill(pid, unix.SIGKILL)
-	l.cmd.Wait()
-	e.ProcessState = l.cmd.ProcessState
-	unix.Kill(-pid, unix.SIGKILL)
-	l.stopWatcher(false)
-	e.Output = l.tail()
-	return e
-}
-
-// tail returns the last TailLines lines written to the output file since we
-// opened it (reading at most 64 KiB).
-func (l *launch) tail() []string {
-	if l.outPath == "" || l.o.TailLines < 0 {
-		return nil
-	}
-	fd, err := unix.Open(l.outPath, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return nil
-	}
-	f := os.NewFile(uintptr(fd), l.outPath)
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() {
-		return nil
-	}
-	const maxTail = 64 << 10
-	from := max(l.outFrom, st.Size()-maxTail)
-	if from >= st.Size() {
-		return nil
-	}
-	b := make([]byte, st.Size()-from)
-	n, _ := f.ReadAt(b, from)
-	var lines []string
-	sc := bufio.NewScanner(bytes.NewReader(b[:n]))
-	sc.Buffer(make([]byte, 0, 4096), maxTail)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		if len(lines) > l.o.TailLines {
-			lines = lines[1:]
-		}
-	}
-	return lines
+	l.o.Logger.Warn(msg, "sender", sender, "pid", l.p.PID(), "pid_file", l.o.PIDFile)
 }
 
 // isDescendant reports whether pid is a descendant of ancestor.

@@ -28,9 +28,9 @@ const settleTicks = 10
 // exits first is reported with its exit status. Both conditions follow the
 // command's own progress, not the clock, so a loaded machine does not
 // change the verdict. The wait is bounded by the ready timeout and ctx.
-func (l *launch) waitSettled(ctx context.Context) error {
+func (l *job) waitSettled(ctx context.Context) error {
 	deadline := time.Now().Add(l.o.ReadyTimeout)
-	pid := l.cmd.Process.Pid
+	pid := l.p.PID()
 	for wait := time.Millisecond; ; wait = min(2*wait, 16*time.Millisecond) {
 		if l.exitedWithin(wait) {
 			return ErrExited
@@ -104,9 +104,9 @@ func taskStat(b []byte) (byte, int, error) {
 // already gone when its PID has been written: the command itself (through
 // its pidfd, reliable as it is our unreaped child) or the MAINPID= it
 // named, which it may have handed over to before exiting.
-func (l *launch) checkAlive(mainPID int) error {
+func (l *job) checkAlive(mainPID int) error {
 	const gone = "had exited by the time its PID was written"
-	if mainPID == l.cmd.Process.Pid {
+	if mainPID == l.p.PID() {
 		if l.exitedWithin(0) {
 			return fmt.Errorf("%w (it %s)", ErrExited, gone)
 		}

@@ -72,7 +72,7 @@ type watcher struct {
 
 // startWatcher starts the watcher of the command whose pidfd is given. A
 // watcher that cannot be started is logged and done without.
-func (l *launch) startWatcher(pidfd int) {
+func (l *job) startWatcher(pidfd int) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		l.o.Logger.Warn("cannot watch the start: pipe: "+err.Error(), "pid_file", l.o.PIDFile)
@@ -90,7 +90,7 @@ func (l *launch) startWatcher(pidfd int) {
 	cmd := &exec.Cmd{
 		Path:        "/proc/self/exe",
 		Args:        []string{"daemonkit-background-watch"},
-		Env:         []string{fmt.Sprintf("%s=%d:%d:%d", watchEnv, l.cmd.Process.Pid, l.pf.Dev(), l.pf.Ino())},
+		Env:         []string{fmt.Sprintf("%s=%d:%d:%d", watchEnv, l.p.PID(), l.pf.Dev(), l.pf.Ino())},
 		Dir:         "/",
 		ExtraFiles:  []*os.File{r, pf, l.pf.File()},
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
@@ -106,7 +106,7 @@ func (l *launch) startWatcher(pidfd int) {
 // stopWatcher tells the watcher that the start is over (ready: it
 // completed; otherwise the command has been reaped already), and reaps it,
 // waiting at most a few seconds before killing it.
-func (l *launch) stopWatcher(ready bool) {
+func (l *job) stopWatcher(ready bool) {
 	wt := l.watch
 	if wt == nil {
 		return

@@ -2,7 +2,9 @@ package framework
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strconv"
@@ -10,31 +12,58 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/daemonkit/daemonkit/internal/ident"
+	"github.com/daemonkit/daemonkit/internal/launch"
+	"github.com/daemonkit/daemonkit/internal/readych"
 	"github.com/daemonkit/daemonkit/internal/umask"
 
 	"github.com/daemonkit/daemonkit/lifecycle"
-	"github.com/daemonkit/daemonkit/lockfile"
 	"github.com/daemonkit/daemonkit/reexec"
 )
 
 // launch is the launcher stage: lock, PreDetach, re-exec, wait for READY,
-// write the PID. On failure the PID file is left empty and unlocked and no
-// daemon is left running.
+// write the PID (see internal/launch, which does the same for daemonctl
+// start --background). On failure the PID file is left empty and unlocked
+// and no daemon is left running.
 func (d *Daemon) launch(ctx context.Context) error {
 	d.log = d.newLogger("launcher")
 	if d.cfg.PIDFile == "" {
 		return ErrNoPIDFile
 	}
-	// SIGINT, SIGTERM or SIGHUP to the launcher abandon the start. They are
-	// caught before the PID file is locked, so that none can kill the
-	// launcher between writing "(starting)" and clearing it.
+	ctx, stop := interruptible(ctx)
+	defer stop()
+	spec, err := d.prepare()
+	if spec.Output != nil {
+		defer spec.Output.Close()
+	}
+	if err != nil {
+		return err
+	}
+	if err := fault(faultBeforeLock); err != nil {
+		return err
+	}
+	pf, err := launch.Lock(d.cfg.PIDFile)
+	if err != nil {
+		return err
+	}
+	defer pf.Close()
+	spec.PIDFile = pf
+	err = d.start(ctx, spec)
+	var kept launch.Kept
+	if err != nil && !errors.As(err, &kept) {
+		d.sdNotify(statusLine("failed to start: " + err.Error()))
+	}
+	return err
+}
+
+// interruptible makes SIGINT, SIGTERM or SIGHUP to the launcher abandon the
+// start. They are caught before the PID file is locked, so that none can
+// kill the launcher between writing "(starting)" and clearing it.
+func interruptible(ctx context.Context) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	stopWatch := make(chan struct{})
-	defer close(stopWatch)
 	go func() {
 		select {
 		case sig := <-sigs:
@@ -42,109 +71,121 @@ func (d *Daemon) launch(ctx context.Context) error {
 		case <-stopWatch:
 		}
 	}()
+	return ctx, func() {
+		close(stopWatch)
+		signal.Stop(sigs)
+		cancel(nil)
+	}
+}
+
+// prepare checks the configuration and opens the log file before anything
+// is locked: the daemon stage's spec, less the PID file and what the ready
+// channel and the PreDetach hooks add.
+func (d *Daemon) prepare() (launch.Spec, error) {
+	spec := launch.Spec{Path: "/proc/self/exe", Dir: d.cfg.Dir, Env: daemonEnv()}
 	// The daemon runs in another directory: it must see the same files.
 	if err := d.absolutePaths(); err != nil {
-		return err
+		return spec, err
 	}
-	if err := checkDir(d.cfg.Dir); err != nil {
-		return err
+	spec.Dir, spec.Args = d.cfg.Dir, d.daemonArgs(os.Args)
+	if err := launch.CheckDir("working directory (--chdir)", d.cfg.Dir); err != nil {
+		return spec, err
 	}
-	umask, err := umask.Parse(d.cfg.Umask)
-	if err != nil {
-		return err
+	var err error
+	if spec.Umask, err = umask.Parse(d.cfg.Umask); err != nil {
+		return spec, err
 	}
-	cred, err := credential(d.cfg.User, d.cfg.Group)
-	if err != nil {
-		return err
+	if spec.Identity, err = ident.Resolve(d.cfg.User, d.cfg.Group); err != nil || d.cfg.LogFile == "" {
+		return spec, err
 	}
-	var logf *os.File
-	if d.cfg.LogFile != "" {
-		uid, gid := owner(cred)
-		if logf, err = openLog(d.cfg.LogFile, uid, gid); err != nil {
-			return err
-		}
-		defer logf.Close()
-	}
+	uid, gid := owner(spec.Identity.Cred)
+	spec.Output, err = openLog(d.cfg.LogFile, uid, gid)
+	return spec, err
+}
 
-	if err := fault(faultBeforeLock); err != nil {
-		return err
-	}
-	pf, err := lockfile.Acquire(d.cfg.PIDFile)
-	if err != nil {
-		return err
-	}
-	defer pf.Close()
-	fail := func(err error) error {
-		d.sdNotify(statusLine("failed to start: " + err.Error()))
-		if cerr := pf.Clear(); cerr != nil {
-			return fmt.Errorf("%w (and %v)", err, cerr)
-		}
-		return err
-	}
-	if err := pf.WriteStarting(); err != nil {
-		return fail(err)
-	}
+// start runs under the locked PID file, which says "(starting)": the
+// PreDetach hooks, then the daemon stage until its READY, its PID and the
+// ACK.
+func (d *Daemon) start(ctx context.Context, spec launch.Spec) error {
 	if err := fault(faultAfterLock); err != nil {
-		return fail(err)
+		return launch.Clear(spec.PIDFile, err)
 	}
-
 	h := withActivation() // sockets systemd passed to the launcher go on to the daemon
 	defer h.closeAll()
 	d.sdNotify(statusLine("running pre-detach hooks"))
-	if err := (lifecycle.Runner{Logger: d.log}).Run(ctx, lifecycle.PreDetach, d.preDetachHooks(h)); err != nil {
-		return fail(err)
+	// A failing hook is reported once, by the launcher's error.
+	quiet := slog.New(dropHookFailed{d.log.Handler()})
+	if err := (lifecycle.Runner{Logger: quiet}).Run(ctx, lifecycle.PreDetach, d.preDetachHooks(h)); err != nil {
+		return launch.Clear(spec.PIDFile, err)
 	}
-	spec := reexec.Spec{
-		Dir:        d.cfg.Dir,
-		Credential: cred,
-		Output:     logf,
-		LogFile:    d.cfg.LogFile,
-		PIDFile:    pf,
-		Umask:      umask,
-		Env:        daemonEnv(),
-	}
+	var names []string
 	for _, f := range h.files {
-		spec.Files = append(spec.Files, reexec.NamedFile{Name: f.name, File: f.file})
+		names = append(names, f.name)
 	}
-	child, err := reexec.Spawn(spec)
+	ch, files, marker, err := readych.Open(spec.PIDFile, d.cfg.LogFile, names)
 	if err != nil {
-		return fail(err)
+		return launch.Clear(spec.PIDFile, err)
 	}
-	h.closeAll()
-	d.sdNotify(statusLine("starting: waiting for the daemon (pid " + strconv.Itoa(child.PID()) + ") to be ready"))
+	defer ch.Close()
+	for _, f := range h.files {
+		files = append(files, f.file)
+	}
+	spec.Files = files
+	spec.Env = launch.Environ(withoutMarker(spec.Env), spec.Identity, marker)
+	_, err = launch.Run(ctx, spec, "daemon", &readiness{d: d, ch: ch, h: h})
+	return err
+}
+
+// readiness is the framework's readiness strategy: the ready channel, with
+// the fault-injection points and the systemd notifications of the launcher.
+type readiness struct {
+	d  *Daemon
+	ch *readych.Channel
+	h  *Handoff
+}
+
+func (r *readiness) Wait(ctx context.Context, p *launch.Proc) (int, error) {
+	r.h.closeAll() // the daemon has them now
+	r.d.sdNotify(statusLine("starting: waiting for the daemon (pid " + strconv.Itoa(p.PID()) + ") to be ready"))
 	if err := fault(faultAfterSpawn); err != nil {
-		child.Abort()
-		return fail(err)
+		return 0, err
 	}
-	readyCtx, readyCancel := context.WithTimeoutCause(ctx, d.cfg.ReadyTimeout,
-		fmt.Errorf("no READY within the ready timeout %v (raise --ready-timeout if it needs longer)", d.cfg.ReadyTimeout))
-	defer readyCancel()
-	if err := child.WaitReady(readyCtx); err != nil {
-		return fail(err)
+	ctx, cancel := context.WithTimeoutCause(ctx, r.d.cfg.ReadyTimeout,
+		fmt.Errorf("no READY within the ready timeout %v (raise --ready-timeout if it needs longer)", r.d.cfg.ReadyTimeout))
+	defer cancel()
+	pid, err := r.ch.Wait(ctx, p)
+	if err != nil {
+		return 0, err
 	}
-	if err := fault(faultAfterReady); err != nil {
-		child.Abort()
-		return fail(err)
-	}
-	if err := pf.WritePID(child.PID()); err != nil {
-		// We cannot name the daemon: a start that reports failure must
-		// not leave it running.
-		child.Abort()
-		return fail(err)
-	}
+	return pid, fault(faultAfterReady)
+}
+
+func (r *readiness) Written(p *launch.Proc, pid int) error {
 	if err := fault(faultAfterPID); err != nil {
-		return err // the daemon writes its own PID: it got no ACK
+		return launch.Kept{Err: err} // the daemon writes its own PID: it got no ACK
 	}
 	if supervised() {
 		// Detaching under systemd (--detach): the daemon becomes the
 		// main process before the service is ready, and before the ACK
 		// lets the daemon send anything itself.
-		d.sdNotify("MAINPID=" + strconv.Itoa(child.PID()))
-		d.sdNotify("READY=1\n" + statusLine("running (pid "+strconv.Itoa(child.PID())+")"))
+		r.d.sdNotify("MAINPID=" + strconv.Itoa(pid))
+		r.d.sdNotify("READY=1\n" + statusLine("running (pid "+strconv.Itoa(pid)+")"))
 	}
-	child.Ack()
-	d.log.Debug("daemon ready", "daemon_pid", child.PID())
-	return nil
+	return r.ch.Written(p, pid)
+}
+
+func (r *readiness) Failed(f *launch.Failure) { r.ch.Failed(f) }
+
+// withoutMarker returns env without a daemon-stage marker the launcher may
+// have inherited.
+func withoutMarker(env []string) []string {
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, reexec.EnvVar+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // daemonEnv is the daemon stage's environment: the launcher's, except that
@@ -215,4 +256,23 @@ func (d *Daemon) runDaemon(ctx context.Context, body Body) error {
 	// Under systemd (--detach), the launcher sent READY=1 for us; reloads,
 	// stop and watchdog pings are ours to report.
 	return d.serve(ctx, body, sigs, early, pf, d.sdNotify)
+}
+
+// dropHookFailed drops the runner's "hook failed" records: the launcher
+// reports the failure itself, once.
+type dropHookFailed struct{ slog.Handler }
+
+func (h dropHookFailed) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelError && r.Message == "hook failed" {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h dropHookFailed) WithAttrs(as []slog.Attr) slog.Handler {
+	return dropHookFailed{h.Handler.WithAttrs(as)}
+}
+
+func (h dropHookFailed) WithGroup(name string) slog.Handler {
+	return dropHookFailed{h.Handler.WithGroup(name)}
 }

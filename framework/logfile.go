@@ -6,47 +6,15 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/daemonkit/daemonkit/lockfile"
-
-	"golang.org/x/sys/unix"
+	"github.com/daemonkit/daemonkit/internal/launch"
 )
 
-// openLog opens the log file for appending, creating it with mode 0640,
-// without following a symlink. If it was created and uid/gid are given (the
-// daemon will run as another user), it is handed to that user through the
-// descriptor, so that the daemon can reopen it on SIGHUP.
+// openLog opens the log file for appending under the rules every daemon's
+// output file follows (see [launch.OpenOutput]): a new file is created
+// through the descriptor, mode 0640, and handed to uid/gid (the daemon's
+// user, if it runs as another one) so that it can reopen it on SIGHUP.
 func openLog(path string, uid, gid int) (*os.File, error) {
-	// Read-write, so that the launcher can show the tail of what a failed
-	// daemon wrote.
-	flags := unix.O_RDWR | unix.O_APPEND | unix.O_CLOEXEC | unix.O_NOFOLLOW | unix.O_NOCTTY
-	fd, err := unix.Open(path, flags, 0)
-	created := false
-	if err == unix.ENOENT {
-		fd, err = unix.Open(path, flags|unix.O_CREAT|unix.O_EXCL, 0o640)
-		created = err == nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("log file: %w", &os.PathError{Op: "open", Path: path, Err: err})
-	}
-	f := os.NewFile(uintptr(fd), path)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
-		f.Close()
-		return nil, fmt.Errorf("log file %s: not a regular file", path)
-	}
-	if st.Nlink > 1 {
-		// A hard link to someone else's file: appending to it (as root)
-		// would write where the path's owner never meant us to.
-		f.Close()
-		return nil, fmt.Errorf("log file %s: it has %d links: %w; use a file of its own", path, st.Nlink, lockfile.ErrHardLink)
-	}
-	if created && uid >= 0 {
-		if err := f.Chown(uid, gid); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("log file: %w", err)
-		}
-	}
-	return f, nil
+	return launch.OpenOutput("log file", path, uid, gid)
 }
 
 // reopenLog reopens the log file onto stdout and stderr (after logrotate
@@ -97,19 +65,6 @@ func (d *Daemon) absolutePaths() error {
 			return fmt.Errorf("making %s absolute: %w", *p, err)
 		}
 		*p = abs
-	}
-	return nil
-}
-
-// checkDir reports a working directory that does not exist or is not a
-// directory before the daemon is started, rather than as an exec failure.
-func checkDir(dir string) error {
-	st, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("working directory (--chdir): %w", err)
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("working directory (--chdir) %s: not a directory", dir)
 	}
 	return nil
 }

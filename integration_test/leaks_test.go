@@ -80,10 +80,10 @@ func TestLeaksFrameworkDaemon(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "hello.pid")
 	startWithStrays(t, strayFiles(t), hello, "start", "--pid-file", pidFile).expect(t, 0, "start with fds 3-9 open")
 	pid := daemonPID(t, pidFile)
-	// The daemon closes the ready channel (fd 3) once it has read the ACK,
+	// The daemon closes the ready channel (fd 4) once it has read the ACK,
 	// which may be just after the launcher exited.
 	proctest.WaitFor(t, 10*time.Second, "the daemon to close its ready channel", func() bool {
-		_, open := openFDs(t, pid)[3]
+		_, open := openFDs(t, pid)[4]
 		return !open
 	})
 	requireOnlyFDs(t, pid, map[int]string{0: os.DevNull, 1: os.DevNull, 2: os.DevNull}, pidFile)

@@ -150,7 +150,8 @@ func TestPrivilegesFramework(t *testing.T) {
 // TestPrivilegesBackground: as root, daemonctl start --background --user
 // (and --group, by name or number) runs the command with exactly those ids
 // and groups; daemonctl creates the PID file (root's, 0644) and the output
-// file (0640) itself, and stop empties the PID file.
+// file (0640, handed to the daemon's user and group like the framework's
+// log file) itself, and stop empties the PID file.
 func TestPrivilegesBackground(t *testing.T) {
 	proctest.RequireRoot(t)
 	fake := binary(t, "./integration_test/testdata/fakes/fakedaemon")
@@ -176,7 +177,7 @@ func TestPrivilegesBackground(t *testing.T) {
 			pid := daemonPID(t, pidFile)
 			requireIdentity(t, pid, c.want)
 			requireOwner(t, pidFile, 0, 0, 0o644)
-			requireOwner(t, out, 0, 0, 0o640)
+			requireOwner(t, out, c.want.uid, c.want.gid, 0o640)
 			waitFileContains(t, out, "hello from the daemon")
 			run(t, nil, ctl, "stop", "--pid-file", pidFile).expect(t, 0, "stop")
 			requireReleased(t, pidFile)

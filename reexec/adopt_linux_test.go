@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/daemonkit/daemonkit/internal/readych"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
@@ -57,15 +58,15 @@ func TestAdoptRefusesWhatNoLauncherGave(t *testing.T) {
 	}
 	defer other.Close()
 	hello := func(tok string, dev, ino uint64) []byte {
-		b, _ := json.Marshal(HelloData{Token: tok, PIDFile: pf.Path(), Dev: dev, Ino: ino, Umask: 0o22})
-		return Message{Kind: Hello, Payload: b}.Encode()
+		b, _ := json.Marshal(readych.HelloData{Token: tok, PIDFile: pf.Path(), Dev: dev, Ino: ino})
+		return readych.Message{Kind: readych.Hello, Payload: b}.Encode()
 	}
 	cases := []struct {
 		name   string
 		marker string
-		fd3    string // "seqpacket", "stream", "pipe", "none"
+		fd3    string // the ready channel (fd 4): "seqpacket", "stream", "pipe", "none"
 		send   [][]byte
-		fd4    *os.File
+		fd4    *os.File // the PID file (fd 3)
 		says   string
 		report string // the ERROR the helper must send back, if any
 	}{
@@ -92,6 +93,7 @@ func TestAdoptRefusesWhatNoLauncherGave(t *testing.T) {
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			var ours *os.File
+			cmd.ExtraFiles = []*os.File{nil, nil} // readych.PIDFileFD, readych.ChannelFD
 			switch c.fd3 {
 			case "seqpacket", "stream":
 				typ := unix.SOCK_SEQPACKET
@@ -106,7 +108,7 @@ func TestAdoptRefusesWhatNoLauncherGave(t *testing.T) {
 				ours = os.NewFile(uintptr(fds[0]), "ours")
 				theirs := os.NewFile(uintptr(fds[1]), "theirs")
 				defer theirs.Close()
-				cmd.ExtraFiles = []*os.File{theirs}
+				cmd.ExtraFiles[1] = theirs
 			case "pipe":
 				r, w, err := os.Pipe()
 				if err != nil {
@@ -114,11 +116,9 @@ func TestAdoptRefusesWhatNoLauncherGave(t *testing.T) {
 				}
 				defer r.Close()
 				defer w.Close()
-				cmd.ExtraFiles = []*os.File{r}
+				cmd.ExtraFiles[1] = r
 			}
-			if c.fd4 != nil {
-				cmd.ExtraFiles = append(cmd.ExtraFiles, c.fd4)
-			}
+			cmd.ExtraFiles[0] = c.fd4
 			for _, m := range c.send {
 				if _, err := ours.Write(m); err != nil {
 					t.Fatal(err)
@@ -132,7 +132,7 @@ func TestAdoptRefusesWhatNoLauncherGave(t *testing.T) {
 				t.Fatal(err)
 			}
 			if c.fd3 == "seqpacket" || c.fd3 == "stream" {
-				cmd.ExtraFiles[0].Close() // the helper has it now
+				cmd.ExtraFiles[1].Close() // the helper has it now
 			}
 			cmd.ExtraFiles = nil
 			done := make(chan error, 1)
@@ -163,7 +163,7 @@ func TestAdoptRefusesWhatNoLauncherGave(t *testing.T) {
 			}
 			if ours != nil {
 				defer ours.Close()
-				buf := make([]byte, MaxMessage+1)
+				buf := make([]byte, readych.MaxMessage+1)
 				ours.SetReadDeadline(time.Now().Add(5 * time.Second))
 				n, _ := ours.Read(buf)
 				got := string(buf[:n])

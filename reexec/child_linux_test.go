@@ -5,18 +5,24 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/daemonkit/daemonkit/internal/launch"
 	"github.com/daemonkit/daemonkit/internal/proctest"
+	"github.com/daemonkit/daemonkit/internal/readych"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
 const childActionEnv = "REEXEC_TEST_CHILD_ACTION"
 
-// childMain is the daemon stage of the Child tests: this test binary,
-// spawned by Spawn, does what REEXEC_TEST_CHILD_ACTION says.
+// childMain is the daemon stage of the launch tests: this test binary,
+// started by the launch core with a ready channel, does what
+// REEXEC_TEST_CHILD_ACTION says.
 func childMain() {
 	st, err := Adopt()
 	if err != nil {
@@ -38,81 +44,81 @@ func childMain() {
 	os.Exit(4)
 }
 
-func spawnChild(t *testing.T, action string) *Child {
+// launchChild starts this test binary as a daemon stage the way the
+// framework's launcher does, and returns what launch.Run returned.
+func launchChild(t *testing.T, ctx context.Context, action string) (int, *lockfile.File, error) {
 	t.Helper()
-	pf, err := lockfile.Acquire(filepath.Join(t.TempDir(), "c.pid"))
+	pf, err := launch.Lock(filepath.Join(t.TempDir(), "c.pid"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pf.Close() })
-	c, err := Spawn(Spec{
-		Path:    os.Args[0],
-		Args:    []string{os.Args[0], "-test.run=^$"},
-		Env:     append(os.Environ(), helperEnv+"=child", childActionEnv+"="+action, "GORACE=atexit_sleep_ms=0"),
-		Dir:     "/",
-		PIDFile: pf,
-		Umask:   0o22,
-	})
+	ch, files, marker, err := readych.Open(pf, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	proctest.Cleanup(t, c.PID())
-	return c
+	defer ch.Close()
+	spec := launch.Spec{
+		Path:    os.Args[0],
+		Args:    []string{os.Args[0], "-test.run=^$"},
+		Env:     append(os.Environ(), helperEnv+"=child", childActionEnv+"="+action, "GORACE=atexit_sleep_ms=0", marker),
+		Dir:     "/",
+		PIDFile: pf,
+		Umask:   0o22,
+		Files:   files,
+	}
+	pid, err := launch.Run(ctx, spec, "daemon", ch)
+	return pid, pf, err
 }
 
-// TestChildReadyThenAck: READY, ACK; after that the launch is settled:
-// WaitReady and Ack fail at once and Abort does nothing, so a ready daemon
-// is never killed by a late call.
+// TestChildReadyThenAck: READY; the PID is written, then ACK, which the
+// daemon stage receives (it exits 0 only then).
 func TestChildReadyThenAck(t *testing.T) {
-	c := spawnChild(t, "ready")
-	if err := c.WaitReady(context.Background()); err != nil {
+	pid, pf, err := launchChild(t, context.Background(), "ready")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Ack(); err != nil {
-		t.Fatal(err)
+	if b, _ := pf.Read(); string(b) != itoa(pid)+"\n" {
+		t.Errorf("PID file %q, want %d", b, pid)
 	}
-	if err := c.Ack(); err == nil {
-		t.Error("second Ack succeeded")
-	}
-	start := time.Now()
-	if err := c.WaitReady(context.Background()); err == nil || !strings.Contains(err.Error(), "after the launch") {
-		t.Errorf("WaitReady after Ack: %v", err)
-	}
-	if time.Since(start) > time.Second {
-		t.Errorf("WaitReady after Ack waited %v", time.Since(start))
-	}
-	c.Abort()
-	<-c.exited
-	if c.waitErr != nil {
-		t.Errorf("the acknowledged daemon exited with %v, want 0 (it was killed?)", c.waitErr)
+	var ws unix.WaitStatus
+	proctest.WaitFor(t, 20*time.Second, "the daemon stage to exit", func() bool {
+		got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+		return got == pid || err != nil
+	})
+	if !ws.Exited() || ws.ExitStatus() != 0 {
+		t.Errorf("the acknowledged daemon ended with %v, want exit status 0 (no ACK: 3)", ws)
 	}
 }
 
-// TestChildFailure: the daemon's own message and exit status are reported;
-// Abort afterwards (twice) signals nothing.
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestChildFailure: the daemon's own message and exit status are reported,
+// and the PID file is cleared.
 func TestChildFailure(t *testing.T) {
-	c := spawnChild(t, "fail")
-	err := c.WaitReady(context.Background())
-	var f *Failure
-	if !errors.As(err, &f) || f.Message != "boom" || f.Exit != "exit status 1" || f.Reason != "failed to start" {
-		t.Fatalf("WaitReady = %#v", err)
+	_, pf, err := launchChild(t, context.Background(), "fail")
+	var f *launch.Failure
+	if !errors.As(err, &f) || f.Message != "boom" || f.ProcessState.String() != "exit status 1" || f.Killed ||
+		f.Err.Error() != "failed to start" || !errors.Is(err, launch.ErrReportedFailure) {
+		t.Fatalf("Run = %#v", err)
 	}
-	c.Abort()
-	c.Abort()
+	if b, _ := pf.Read(); len(b) != 0 {
+		t.Errorf("PID file %q after a failed start, want empty", b)
+	}
 }
 
 // TestChildNotReadyInTime: a daemon that never reports is killed and
 // reaped when the context ends.
 func TestChildNotReadyInTime(t *testing.T) {
-	c := spawnChild(t, "hang")
 	ctx, cancel := context.WithTimeoutCause(context.Background(), 200*time.Millisecond, errors.New("no READY within 200ms"))
 	defer cancel()
-	err := c.WaitReady(ctx)
-	var f *Failure
-	if !errors.As(err, &f) || !strings.Contains(f.Reason, "no READY within 200ms") || f.Exit != "signal: killed" {
-		t.Fatalf("WaitReady = %v", err)
+	_, _, err := launchChild(t, ctx, "hang")
+	var f *launch.Failure
+	if !errors.As(err, &f) || !strings.Contains(f.Err.Error(), "no READY within 200ms") || f.ProcessState.String() != "signal: killed" ||
+		!f.Killed || !errors.Is(err, launch.ErrNotReady) {
+		t.Fatalf("Run = %v", err)
 	}
-	if proctest.Alive(c.PID()) {
+	if proctest.Alive(f.PID) {
 		t.Error("daemon stage still alive")
 	}
 }

@@ -2,24 +2,16 @@
 
 package reexec
 
-import (
-	"errors"
-	"os"
-)
+import "time"
 
-// ErrUnsupported: the daemon stage needs Linux (SOCK_SEQPACKET socketpairs
-// and /proc/self/exe).
-var ErrUnsupported = errors.New("re-exec daemonization is only supported on Linux; run in the foreground")
+// Adopt returns [ErrUnsupported].
+func Adopt() (*Stage, error) { return nil, ErrUnsupported }
 
-// EnvVar marks the daemon stage.
-const EnvVar = "DAEMONKIT_STAGE"
+// Fail returns [ErrUnsupported].
+func (*Stage) Fail(string) error { return ErrUnsupported }
 
-// ErrNoLauncher: the marker is set, but this process was not started by a
-// daemonkit launcher.
-var ErrNoLauncher = errors.New("not started by a daemonkit launcher")
+// Ready returns false.
+func (*Stage) Ready(time.Duration) bool { return false }
 
-// Marked reports whether the environment carries the daemon-stage marker.
-func Marked() bool {
-	_, ok := os.LookupEnv(EnvVar)
-	return ok
-}
+// Close does nothing.
+func (*Stage) Close() {}

@@ -1,4 +1,8 @@
-package reexec
+// Package readych is the wire format of the framework's ready channel
+// between the launcher and the daemon stage (see package reexec): the
+// messages, the HELLO payload and the descriptor layout. It is internal:
+// nothing outside daemonkit speaks it.
+package readych
 
 import (
 	"bytes"
@@ -16,6 +20,21 @@ const (
 	Ready Kind = "READY" // daemon → launcher: initialised; write my PID
 	Ack   Kind = "ACK"   // launcher → daemon: PID written
 	Error Kind = "ERROR" // daemon → launcher: startup failed; payload is the message
+)
+
+// EnvVar marks the daemon stage: [MarkerPrefix] and a random token.
+const EnvVar = "DAEMONKIT_STAGE"
+
+// MarkerPrefix starts EnvVar's value.
+const MarkerPrefix = "daemon:"
+
+// The descriptors of the daemon stage. The PID file is at the same number
+// as for every daemon daemonkit starts (see internal/launch).
+const (
+	PIDFileFD   = 3 // the locked PID file
+	ChannelFD   = 4 // the ready channel
+	CrashFD     = 5 // the crash pipe
+	FirstFileFD = 6 // the first named file
 )
 
 // MaxMessage is the largest ready-channel message accepted.
@@ -56,12 +75,13 @@ func ParseMessage(b []byte) (Message, error) {
 			return Message{}, fmt.Errorf("%w: %s without payload", ErrBadMessage, m.Kind)
 		}
 	default:
-		return Message{}, fmt.Errorf("%w: unknown kind %q", ErrBadMessage, truncate(kind, 16))
+		return Message{}, fmt.Errorf("%w: unknown kind %q", ErrBadMessage, Truncate(kind, 16))
 	}
 	return m, nil
 }
 
-func truncate(b []byte, n int) []byte {
+// Truncate returns at most the first n bytes of b.
+func Truncate(b []byte, n int) []byte {
 	if len(b) > n {
 		return b[:n]
 	}
@@ -71,12 +91,11 @@ func truncate(b []byte, n int) []byte {
 // HelloData is what the launcher tells the daemon stage first.
 type HelloData struct {
 	Token   string   `json:"token"`              // must equal the token in EnvVar
-	PIDFile string   `json:"pid_file"`           // path of the PID file at fd 4
+	PIDFile string   `json:"pid_file"`           // path of the PID file at fd 3
 	Dev     uint64   `json:"dev"`                // its device
 	Ino     uint64   `json:"ino"`                // and inode
 	Files   []string `json:"files"`              // names of fds 6, 7, …
 	LogFile string   `json:"log_file,omitempty"` // absolute path of the log file, for reopening
-	Umask   int      `json:"umask"`              // to apply before any hook runs
 }
 
 // ParseHello decodes and checks a HELLO payload.
@@ -87,8 +106,8 @@ func ParseHello(payload []byte) (HelloData, error) {
 	if err := dec.Decode(&h); err != nil {
 		return HelloData{}, fmt.Errorf("%w: hello: %v", ErrBadMessage, err)
 	}
-	if h.Token == "" || h.PIDFile == "" || h.Umask < 0 || h.Umask > 0o777 {
-		return HelloData{}, fmt.Errorf("%w: hello lacks token, pid file or a valid umask", ErrBadMessage)
+	if h.Token == "" || h.PIDFile == "" {
+		return HelloData{}, fmt.Errorf("%w: hello lacks token or pid file", ErrBadMessage)
 	}
 	seen := make(map[string]bool, len(h.Files))
 	for _, n := range h.Files {
