@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -143,14 +144,18 @@ func ancestorHolding(dev, ino uint64) (int, bool) {
 //   - held is true if an ancestor holds guard: the start verb must act
 //     without locking it again ([Options.GuardHeld]), or it would wait for
 //     its own controller forever.
-//   - Otherwise, if an ancestor holds the guard file G of another PID file
-//     A (G named X.lock, where X.pid or X is a PID file whose guard is G:
-//     it exists, or the holder's command line names it), the error wraps
+//   - Otherwise, if this process is the start command itself of a
+//     controller of another PID file A, the error wraps
 //     [ErrOtherController]: the controller waits for A while this service
 //     would start its daemon on pidFile, so that the controller would
 //     report a failure with the daemon running. The start verb must refuse
-//     before starting anything (exit status 102).
-//   - Otherwise neither.
+//     before starting anything (exit status 102). See [parentController]
+//     for what shows a controller of A.
+//   - Otherwise neither. A lock that is not shown to be a controller's
+//     (flock(1) on DIR/app.lock, where DIR/app is a directory) is nobody's
+//     business; and a start command that runs other programs (a wrapper
+//     that starts a dependency service, then the service the controller
+//     waits for) may start services of other PID files under it.
 func StartedByController(pidFile, guard string) (held bool, err error) {
 	if guard == "" {
 		guard = lockfile.GuardPath(pidFile)
@@ -161,15 +166,12 @@ func StartedByController(pidFile, guard string) (held bool, err error) {
 	if procfs.SameNamespace() != nil {
 		return false, nil
 	}
-	for _, h := range ancestorGuards() {
-		other := h.pidFile
-		if sameFile(other, pidFile) {
-			continue
-		}
-		return false, fmt.Errorf("%w: started by a controller for %s (%s holds its guard file %s), but my pid file is %s: give both the same pid file",
-			ErrOtherController, other, procfs.Describe(h.holder), h.guard, pidFile)
+	h, ok := parentController()
+	if !ok || sameFile(h.pidFile, pidFile) {
+		return false, nil
 	}
-	return false, nil
+	return false, fmt.Errorf("%w: started by a controller for %s (%s holds its guard file %s), but my pid file is %s: give both the same pid file",
+		ErrOtherController, h.pidFile, procfs.Describe(h.holder), h.guard, pidFile)
 }
 
 // sameFile reports whether paths a and b name the same file: the same
@@ -187,72 +189,67 @@ func sameFile(a, b string) bool {
 	return canonical(a) == canonical(b)
 }
 
-// heldGuard is a guard file an ancestor holds.
+// heldGuard is a guard file a controller holds.
 type heldGuard struct {
 	holder  int
 	guard   string // the guard file's path, as the holder's descriptor names it
 	pidFile string // the PID file it guards
 }
 
-// ancestorGuards returns the guard files that ancestors of this process
-// hold for this process ([controlsUs]), nearest first, as far as their
-// descriptors can be read. A file is taken for a guard file if its name
-// ends in ".lock", the holder holds its exclusive flock, and a PID file
-// whose guard it is can be named ([guardedPIDFile]).
-func ancestorGuards() []heldGuard {
-	var out []heldGuard
-	child := os.Getpid()
-	for range maxAncestors {
-		parent, err := procfs.ParentOf(child)
-		if err != nil || parent <= 1 {
-			break
-		}
-		var found []heldGuard
-		for _, f := range lockedFiles(parent) {
-			if !controlsUs(parent, f.dev, f.ino) {
-				continue
-			}
-			if pf, ok := guardedPIDFile(parent, f.path); ok {
-				found = append(found, heldGuard{holder: parent, guard: f.path, pidFile: pf})
-			}
-		}
-		if again, err := procfs.ParentOf(child); err != nil || again != parent {
-			break // reparented meanwhile: what was found may be another's
-		}
-		out = append(out, found...)
-		child = parent
+// parentController returns the controller whose start command this
+// process is: its parent, if that holds the exclusive flock of a guard
+// file G (named X.lock) for this process ([controlsUs]) and is shown to
+// control a PID file P whose guard G is (X.pid or X, [guardedPIDFile]).
+// Only the parent is looked at: a process further down runs under a
+// start command that may start other services. The parent is read
+// between two reads of this process's parent link, which prove it the
+// same live process throughout (a live parent's PID cannot be reused).
+func parentController() (heldGuard, bool) {
+	self := os.Getpid()
+	parent, err := procfs.ParentOf(self)
+	if err != nil || parent <= 1 {
+		return heldGuard{}, false
 	}
-	return out
+	var found []heldGuard
+	for _, f := range lockedFiles(parent) {
+		if !controlsUs(parent, f.dev, f.ino) {
+			continue
+		}
+		if pf, ok := guardedPIDFile(parent, f, os.Getenv(controllerEnv) == fmt.Sprintf("%d:%d:%d", parent, f.dev, f.ino)); ok {
+			found = append(found, heldGuard{holder: parent, guard: f.path, pidFile: pf})
+		}
+	}
+	if again, err := procfs.ParentOf(self); err != nil || again != parent || len(found) == 0 {
+		return heldGuard{}, false // reparented meanwhile: what was found may be another's
+	}
+	return found[0], true
 }
 
-// guardedPIDFile returns the PID file whose guard file is guard (held by
-// pid): X.pid or X for guard X.lock (libucw's rule inverted), whichever
-// exists, or else is named on pid's command line (a controller names the
-// PID file it acts on; the file need not exist before the first start).
-func guardedPIDFile(pid int, guard string) (string, bool) {
-	base, ok := strings.CutSuffix(guard, ".lock")
+// guardedPIDFile returns the PID file P whose guard file is g (held by
+// pid): X.pid or X for guard X.lock (libucw's rule inverted), shown to be
+// what pid controls. pid's command line names P as the argument of a PID
+// file option (--pid-file P, -p P, --pid-file=P); or, if marked (pid
+// names g in the DAEMONKIT_CONTROLLER variable: it is a daemonkit
+// controller running this process as its start command), P exists. P
+// must not exist or be a PID file ([isPIDFile]): a directory DIR/app or
+// another program's file DIR/app is not.
+func guardedPIDFile(pid int, g lockedFile, marked bool) (string, bool) {
+	base, ok := strings.CutSuffix(g.path, ".lock")
 	if !ok || base == "" {
 		return "", false
 	}
 	var cands []string
 	for _, c := range []string{base + ".pid", base} {
-		if !strings.HasSuffix(c, "/") && lockfile.GuardPath(c) == guard {
+		exists, pidFile := isPIDFile(c)
+		if !strings.HasSuffix(c, "/") && lockfile.GuardPath(c) == g.path && (!exists || pidFile) {
 			cands = append(cands, c)
-		}
-	}
-	for _, c := range cands {
-		if _, err := os.Lstat(c); err == nil {
-			return c, true
+			if marked && exists {
+				return c, true
+			}
 		}
 	}
 	args, cwd := commandLine(pid)
-	for _, a := range args {
-		if i := strings.IndexByte(a, '='); i >= 0 && strings.HasPrefix(a, "-") {
-			a = a[i+1:]
-		}
-		if a == "" {
-			continue
-		}
+	for _, a := range pidFileArgs(args) {
 		if !filepath.IsAbs(a) {
 			if cwd == "" {
 				continue
@@ -267,6 +264,44 @@ func guardedPIDFile(pid int, guard string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// pidFileArgs returns the arguments in args of the options that name a
+// PID file on a controller's command line: daemonctl's -p and
+// --pid-file, libucw's ucw-daemon-control's --pid-file, the usual others.
+func pidFileArgs(args []string) []string {
+	var out []string
+	for i, a := range args {
+		for _, f := range []string{"-p", "--pid-file", "-pid-file", "--pidfile", "-pidfile"} {
+			if v, ok := strings.CutPrefix(a, f+"="); ok && v != "" {
+				out = append(out, v)
+			} else if a == f && i+1 < len(args) && args[i+1] != "" {
+				out = append(out, args[i+1])
+			}
+		}
+	}
+	return out
+}
+
+// isPIDFile reports whether path exists, and whether it is a PID file: a
+// regular file (not a link) whose content is empty, "(starting)" or a PID.
+func isPIDFile(path string) (exists, pidFile bool) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	if err != nil {
+		_, lerr := os.Lstat(path)
+		return lerr == nil, false
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return true, false
+	}
+	b := make([]byte, lockfile.MaxContent+1)
+	n, err := io.ReadFull(f, b)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return true, false
+	}
+	_, _, err = lockfile.ParseContent(b[:n], lockfile.PIDMax())
+	return true, err == nil
 }
 
 // canonical resolves the symbolic links in the directory of path (the
