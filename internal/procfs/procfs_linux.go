@@ -181,7 +181,7 @@ func HoldsLock(pid int, dev, ino uint64) (bool, error) {
 		if err != nil {
 			return false, fmt.Errorf("procfs: read the locks of pid %d: %w", pid, err)
 		}
-		if exclusiveFlock(b) {
+		if exclusiveFlock(b, ino) {
 			return true, nil
 		}
 	}
@@ -189,15 +189,27 @@ func HoldsLock(pid int, dev, ino uint64) (bool, error) {
 }
 
 // exclusiveFlock reports whether fdinfo content lists an exclusive flock
-// lock, e.g. "lock:\t1: FLOCK  ADVISORY  WRITE 1234 00:2d:5678 0 EOF".
-func exclusiveFlock(fdinfo []byte) bool {
+// lock of the file with inode ino, e.g. "lock:\t1: FLOCK  ADVISORY  WRITE
+// 1234 00:2d:5678 0 EOF" for ino 5678. The inode ties the line to the
+// file that was stat'ed: between that stat and reading fdinfo the
+// descriptor may have been closed and reused for another, locked, file.
+// Only the inode is compared: the device shown (the superblock's) is not
+// st_dev on every file system (btrfs).
+func exclusiveFlock(fdinfo []byte, ino uint64) bool {
 	for line := range bytes.Lines(fdinfo) {
 		rest, ok := bytes.CutPrefix(line, []byte("lock:"))
 		if !ok {
 			continue
 		}
 		f := bytes.Fields(rest)
-		if len(f) >= 4 && string(f[1]) == "FLOCK" && string(f[3]) == "WRITE" {
+		if len(f) < 6 || string(f[1]) != "FLOCK" || string(f[3]) != "WRITE" {
+			continue
+		}
+		id := f[5]
+		if i := bytes.LastIndexByte(id, ':'); i >= 0 {
+			id = id[i+1:]
+		}
+		if n, err := strconv.ParseUint(string(id), 10, 64); err == nil && n == ino {
 			return true
 		}
 	}

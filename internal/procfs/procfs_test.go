@@ -196,6 +196,8 @@ func TestHoldsLock(t *testing.T) {
 func TestExclusiveFlock(t *testing.T) {
 	for in, want := range map[string]bool{
 		"pos:\t0\nflags:\t02\nlock:\t1: FLOCK  ADVISORY  WRITE 12 00:2d:99 0 EOF\n": true,
+		"lock:\t1: FLOCK  ADVISORY  WRITE 12 00:2d:98 0 EOF\n":                      false, // another file's
+		"lock:\t1: FLOCK  ADVISORY  WRITE 12 00:2d:990 0 EOF\n":                     false,
 		"lock:\t1: FLOCK  ADVISORY  READ 12 00:2d:99 0 EOF\n":                       false,
 		"lock:\t1: POSIX  ADVISORY  WRITE 12 00:2d:99 0 EOF\n":                      false,
 		"lock:\t1: OFDLCK ADVISORY  WRITE -1 00:2d:99 0 EOF\n":                      false,
@@ -203,8 +205,8 @@ func TestExclusiveFlock(t *testing.T) {
 		"lock:\t1: FLOCK": false,
 		"":                false,
 	} {
-		if got := exclusiveFlock([]byte(in)); got != want {
-			t.Errorf("exclusiveFlock(%q) = %v, want %v", in, got, want)
+		if got := exclusiveFlock([]byte(in), 99); got != want {
+			t.Errorf("exclusiveFlock(%q, 99) = %v, want %v", in, got, want)
 		}
 	}
 }
