@@ -70,20 +70,27 @@ func acquireGuard(ctx context.Context, path string, log *slog.Logger) (*lockfile
 	return lockfile.AcquireGuard(ctx, path)
 }
 
-// controlsUs reports whether pid, an ancestor that holds the exclusive
-// flock of the guard file dev/ino, holds it for this process's action.
+// controlsUs reports whether pid, an ancestor, holds the exclusive flock
+// of the guard file dev/ino for this process's action.
 //
 // A controller that is not daemonkit's (libucw's ucw-daemon-control,
 // flock(1)) runs one action per process: holding the guard, it runs the
 // start command and waits for it, so the lock is held for its
 // descendants. A daemonkit program (which opens every PID and guard file
-// through [lockfile], with O_NOFOLLOW: [guardDaemonkit]) may hold a guard
-// file for an action of its own while other goroutines run other
-// programs, among them controllers of the same daemon, which must wait
-// for it; so its lock counts only for the start command it names in
-// the DAEMONKIT_CONTROLLER variable.
+// through [lockfile], with O_NOFOLLOW: the flags of the descriptor that
+// holds the lock, [procfs.HolderFlags]) may hold a guard file for an
+// action of its own while other goroutines run other programs, among
+// them controllers of the same daemon, which must wait for it; so its
+// lock counts only for the start command it names in the
+// DAEMONKIT_CONTROLLER variable. What cannot be told (the holder's
+// descriptors cannot be read) is not held for us: the caller then waits
+// for the lock.
 func controlsUs(pid int, dev, ino uint64) bool {
-	if !guardDaemonkit(pid, dev, ino) {
+	flags, held, err := procfs.HolderFlags(pid, dev, ino)
+	switch {
+	case err != nil || !held:
+		return false
+	case flags&unix.O_NOFOLLOW == 0:
 		return true
 	}
 	return os.Getenv(controllerEnv) == fmt.Sprintf("%d:%d:%d", pid, dev, ino)
@@ -122,8 +129,7 @@ func ancestorHolding(dev, ino uint64) (int, bool) {
 		if err != nil || parent <= 1 {
 			return 0, false
 		}
-		held, err := procfs.HoldsLock(parent, dev, ino)
-		held = held && err == nil && controlsUs(parent, dev, ino)
+		held := controlsUs(parent, dev, ino)
 		if again, aerr := procfs.ParentOf(child); aerr != nil || again != parent {
 			return 0, false // reparented meanwhile: the look is void
 		}

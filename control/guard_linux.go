@@ -3,7 +3,6 @@
 package control
 
 import (
-	"bufio"
 	"bytes"
 	"os"
 	"strconv"
@@ -44,39 +43,6 @@ func lockedFiles(pid int) []lockedFile {
 		}
 	}
 	return out
-}
-
-// guardDaemonkit reports whether pid has the file dev/ino open through a
-// descriptor opened with O_NOFOLLOW (the flags line of
-// /proc/PID/fdinfo/N), as package [lockfile] opens every file it locks;
-// libucw's controller and flock(1) open the guard without it.
-func guardDaemonkit(pid int, dev, ino uint64) bool {
-	dir := "/proc/" + strconv.Itoa(pid)
-	ents, err := os.ReadDir(dir + "/fd")
-	if err != nil {
-		return false
-	}
-	for _, e := range ents {
-		var st unix.Stat_t
-		if unix.Stat(dir+"/fd/"+e.Name(), &st) != nil || uint64(st.Dev) != dev || uint64(st.Ino) != ino {
-			continue
-		}
-		b, err := os.ReadFile(dir + "/fdinfo/" + e.Name())
-		if err != nil {
-			continue
-		}
-		sc := bufio.NewScanner(bytes.NewReader(b))
-		for sc.Scan() {
-			v, ok := strings.CutPrefix(sc.Text(), "flags:")
-			if !ok {
-				continue
-			}
-			if fl, err := strconv.ParseUint(strings.TrimSpace(v), 8, 64); err == nil && fl&unix.O_NOFOLLOW != 0 {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // commandLine returns the arguments and working directory of pid ("" if

@@ -12,10 +12,6 @@ type lockedFile struct {
 // is only read from Linux's /proc.
 func lockedFiles(pid int) []lockedFile { return nil }
 
-// guardDaemonkit reports false: descriptor flags of another process are
-// only read from Linux's /proc.
-func guardDaemonkit(pid int, dev, ino uint64) bool { return false }
-
 // commandLine returns nothing: another process's command line is only
 // read from Linux's /proc.
 func commandLine(pid int) ([]string, string) { return nil, "" }

@@ -169,9 +169,19 @@ func HasOpen(pid int, dev, ino uint64) (bool, error) {
 // open through its own open(2), or holds only a shared lock, does not hold
 // it. Errors are as for [HasOpen].
 func HoldsLock(pid int, dev, ino uint64) (bool, error) {
+	_, held, err := HolderFlags(pid, dev, ino)
+	return held, err
+}
+
+// HolderFlags is [HoldsLock] that also returns the open flags (O_*) of the
+// descriptor through which pid holds the lock, read from the same
+// /proc/PID/fdinfo/N as its "lock:" line: so the flags are those of the
+// holding descriptor, even if descriptors are closed and reused
+// meanwhile. It returns an error if the flags cannot be read.
+func HolderFlags(pid int, dev, ino uint64) (flags uint64, held bool, err error) {
 	fds, err := openFDs(pid, dev, ino)
 	if err != nil {
-		return false, err
+		return 0, false, err
 	}
 	for _, fd := range fds {
 		b, err := os.ReadFile(strings.Replace(fd, "/fd/", "/fdinfo/", 1))
@@ -179,13 +189,29 @@ func HoldsLock(pid int, dev, ino uint64) (bool, error) {
 			continue // closed meanwhile
 		}
 		if err != nil {
-			return false, fmt.Errorf("procfs: read the locks of pid %d: %w", pid, err)
+			return 0, false, fmt.Errorf("procfs: read the locks of pid %d: %w", pid, err)
 		}
-		if exclusiveFlock(b, ino) {
-			return true, nil
+		if !exclusiveFlock(b, ino) {
+			continue
+		}
+		flags, ok := fdFlags(b)
+		if !ok {
+			return 0, true, fmt.Errorf("procfs: no open flags in %s", fd)
+		}
+		return flags, true, nil
+	}
+	return 0, false, nil
+}
+
+// fdFlags returns the value of fdinfo content's "flags:" line (octal).
+func fdFlags(fdinfo []byte) (uint64, bool) {
+	for line := range bytes.Lines(fdinfo) {
+		if v, ok := bytes.CutPrefix(line, []byte("flags:")); ok {
+			n, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 8, 64)
+			return n, err == nil
 		}
 	}
-	return false, nil
+	return 0, false
 }
 
 // exclusiveFlock reports whether fdinfo content lists an exclusive flock

@@ -26,6 +26,9 @@ func Comm(pid int) string { return "" }
 // HoldsLock returns [ErrUnsupported].
 func HoldsLock(pid int, dev, ino uint64) (bool, error) { return false, ErrUnsupported }
 
+// HolderFlags returns ErrUnsupported.
+func HolderFlags(pid int, dev, ino uint64) (uint64, bool, error) { return 0, false, ErrUnsupported }
+
 // LockHolders returns [ErrUnsupported].
 func LockHolders(dev, ino uint64) ([]Process, error) { return nil, ErrUnsupported }
 
