@@ -1,5 +1,7 @@
 package control
 
+import "golang.org/x/sys/unix"
+
 // WithoutPidfd returns o set to use kill(2) instead of pidfds, as on
 // systems without them.
 func WithoutPidfd(o Options) Options {
@@ -12,3 +14,13 @@ const (
 	ControllerEnv       = controllerEnv
 	DefaultMessageLimit = defaultMessageLimit
 )
+
+// GuardHolderAncestorHooked is guardHolderAncestor with between called
+// with the child before each step above the parent.
+func GuardHolderAncestorHooked(path string, between func(child int)) (int, bool) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, false
+	}
+	return walkAncestors(uint64(st.Dev), uint64(st.Ino), between)
+}

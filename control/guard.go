@@ -108,37 +108,76 @@ func guardHolderAncestor(path string) (int, bool) {
 
 // ancestorHolding walks the parent chain of this process (at most
 // maxAncestors steps, not past PID 1) and returns the first ancestor that
-// holds the exclusive flock of the file dev/ino ([procfs.HoldsLock]) for
-// this process ([controlsUs]).
+// holds the exclusive flock of the file dev/ino for this process
+// ([controlsUs]).
 //
-// PIDs may be reused, but not the PID of a live parent: a process is
-// reparented as soon as its parent exits. So after looking at a candidate
-// ancestor, the walk checks that the child it came from still has it as
-// its parent: then the candidate was alive throughout the look, and is
-// the ancestor it was taken for. The walk starts at this process, which
-// is alive, so each link is proved by a live child. /proc must show this
-// process's own PID namespace ([procfs.SameNamespace]); otherwise nothing
-// is held (the caller then waits for the lock as usual).
+// PIDs may be reused, but not the PID of a live process. So each
+// ancestor is pinned (a pidfd) as soon as its PID is read, and after
+// looking at it the walk re-reads the parent link of the child it came
+// from and requires that child to be alive still (its pin; this process
+// needs none): then the child's /proc entry read was the child's, the
+// link was its parent throughout (a process is reparented as soon as its
+// parent exits), and the pin is the ancestor looked at. A child that
+// exited meanwhile (its PID possibly reused by a stranger whose parent
+// holds the lock) voids the walk, as does a process that cannot be
+// pinned. /proc must show this process's own PID namespace
+// ([procfs.SameNamespace]); otherwise nothing is held (the caller then
+// waits for the lock as usual).
 func ancestorHolding(dev, ino uint64) (int, bool) {
+	return walkAncestors(dev, ino, nil)
+}
+
+// walkAncestors is [ancestorHolding]; between, if not nil, is called with
+// the child before each step above this process's parent (tests).
+func walkAncestors(dev, ino uint64, between func(child int)) (int, bool) {
 	if procfs.SameNamespace() != nil {
 		return 0, false
 	}
 	child := os.Getpid()
+	var pin process // the child's; nil for this process, alive
+	defer func() {
+		if pin != nil {
+			pin.close()
+		}
+	}()
 	for range maxAncestors {
+		if between != nil && pin != nil {
+			between(child)
+		}
 		parent, err := procfs.ParentOf(child)
 		if err != nil || parent <= 1 {
 			return 0, false
 		}
+		next, err := openProcess(parent)
+		if err != nil {
+			return 0, false
+		}
 		held := controlsUs(parent, dev, ino)
-		if again, aerr := procfs.ParentOf(child); aerr != nil || again != parent {
-			return 0, false // reparented meanwhile: the look is void
+		if again, aerr := procfs.ParentOf(child); aerr != nil || again != parent || !alive(pin) {
+			next.close()
+			return 0, false // the child exited or was reparented meanwhile: the look is void
 		}
 		if held {
+			next.close()
 			return parent, true
 		}
-		child = parent
+		if pin != nil {
+			pin.close()
+		}
+		child, pin = parent, next
 	}
 	return 0, false
+}
+
+// alive reports whether the pinned process p (nil: this process) is
+// proved alive: a handle that cannot tell (kill(2), no pidfd) proves
+// nothing.
+func alive(p process) bool {
+	if p == nil {
+		return true
+	}
+	e, ok := p.(interface{ exited() bool })
+	return ok && !e.exited()
 }
 
 // StartedByController tells a service's start verb (itself a controller
