@@ -68,8 +68,8 @@ func TestStartCommandGetsNoGuard(t *testing.T) {
 		t.Fatalf("the start command's child %d is gone", sleeper)
 	}
 	dev, ino := guardID(t, lockfile.GuardPath(f.pidFile))
-	if open, err := procfs.HasOpen(sleeper, dev, ino); open || err != nil {
-		t.Errorf("the start command's child %d has the guard file open (%v)", sleeper, err)
+	if fd := proctest.OpenFD(sleeper, dev, ino); fd != "" {
+		t.Errorf("the start command's child %d has the guard file open (%s)", sleeper, fd)
 	}
 	guardFree(t, f)
 }

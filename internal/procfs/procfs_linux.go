@@ -93,28 +93,6 @@ func pids() ([]int, error) {
 	return out, nil
 }
 
-// GroupAlive reports whether process group pgid has a member that is not
-// a zombie. Zombies are left out because they hold no resources and may
-// never be reaped where PID 1 does not reap orphans.
-func GroupAlive(pgid int) (bool, error) {
-	if pgid <= 1 {
-		return false, fmt.Errorf("procfs: process group %d: not a valid group", pgid)
-	}
-	if unix.Kill(-pgid, 0) == unix.ESRCH {
-		return false, nil
-	}
-	all, err := pids()
-	if err != nil {
-		return false, err
-	}
-	for _, pid := range all {
-		if st, err := ReadStat(pid); err == nil && st.PGRP == pgid && !st.Gone() {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
 // gone reports whether err from reading /proc/PID/... means that the
 // process does not exist. Only ENOENT and ESRCH say so; anything else
 // (EMFILE, EACCES, ENOMEM, ...) means that we cannot tell.
@@ -151,15 +129,6 @@ func openFDs(pid int, dev, ino uint64) ([]string, error) {
 	return out, nil
 }
 
-// HasOpen reports whether process pid has the file dev/ino open. It
-// returns [ErrGone] if pid does not exist or is a zombie, and another
-// error if it cannot tell (e.g. /proc/PID/fd is not readable for lack of
-// privilege, or no descriptor is left to read it with).
-func HasOpen(pid int, dev, ino uint64) (bool, error) {
-	fds, err := openFDs(pid, dev, ino)
-	return len(fds) > 0, err
-}
-
 // HoldsLock reports whether process pid holds an exclusive flock(2) lock
 // on the file dev/ino: whether one of its descriptors refers to the open
 // file description that owns the lock. A flock lock belongs to an open
@@ -167,7 +136,9 @@ func HasOpen(pid int, dev, ino uint64) (bool, error) {
 // and WRITE) in /proc/PID/fdinfo/N of every descriptor that refers to that
 // description, and of no other. A process that merely has the same file
 // open through its own open(2), or holds only a shared lock, does not hold
-// it. Errors are as for [HasOpen].
+// it. It returns [ErrGone] if pid does not exist or is a zombie, and another
+// error if it cannot tell (e.g. /proc/PID/fd is not readable for lack of
+// privilege, or no descriptor is left to read it with).
 func HoldsLock(pid int, dev, ino uint64) (bool, error) {
 	_, held, err := HolderFlags(pid, dev, ino)
 	return held, err
@@ -283,23 +254,6 @@ func SameNamespace() error {
 			ErrForeignProc, s, os.Getpid())
 	}
 	return nil
-}
-
-// Holders returns the PIDs of the live processes that have the file
-// dev/ino open, as far as this process may look (processes whose
-// /proc/PID/fd it cannot read are left out).
-func Holders(dev, ino uint64) ([]int, error) {
-	all, err := pids()
-	if err != nil {
-		return nil, err
-	}
-	var out []int
-	for _, pid := range all {
-		if ok, err := HasOpen(pid, dev, ino); err == nil && ok {
-			out = append(out, pid)
-		}
-	}
-	return out, nil
 }
 
 // Comm returns the command name of pid (/proc/PID/comm), or "" if it

@@ -11,15 +11,6 @@ func ParentOf(pid int) (int, error) { return 0, ErrUnsupported }
 // IsDescendant returns false: it cannot tell.
 func IsDescendant(pid, ancestor int) bool { return false }
 
-// GroupAlive returns [ErrUnsupported].
-func GroupAlive(pgid int) (bool, error) { return false, ErrUnsupported }
-
-// HasOpen returns [ErrUnsupported].
-func HasOpen(pid int, dev, ino uint64) (bool, error) { return false, ErrUnsupported }
-
-// Holders returns [ErrUnsupported].
-func Holders(dev, ino uint64) ([]int, error) { return nil, ErrUnsupported }
-
 // Comm returns "".
 func Comm(pid int) string { return "" }
 
