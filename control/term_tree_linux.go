@@ -140,12 +140,14 @@ const maxRounds = 100
 // kill ends the tree with SIGKILL. It first stops it with SIGSTOP, member
 // by member, until no member forks a new one (a stopped process cannot
 // fork, and exits only by SIGKILL), so that no child is reparented out of
-// reach while its parent dies, then kills every member.
-func (t *tree) kill() {
+// reach while its parent dies, then kills every member. It looks for new
+// members (a scan of /proc each) at most maxRounds times and not after
+// by: then it kills what it holds.
+func (t *tree) kill(by time.Time) {
 	t.grow()
 	for range maxRounds {
 		t.send(syscall.SIGSTOP)
-		if t.grow() == 0 {
+		if time.Now().After(by) || t.grow() == 0 {
 			break
 		}
 	}

@@ -138,3 +138,40 @@ func TestStartTimeoutEndsTree(t *testing.T) {
 		return true
 	})
 }
+
+// TestStartTimeoutReturnsByDeadline: a start command whose tree ignores
+// SIGTERM (and keeps a member forking) is ended, searched for and killed
+// by Start's deadline, not after it: SIGTERM early, SIGKILL half-way, and
+// the search for members bounded by the deadline.
+func TestStartTimeoutReturnsByDeadline(t *testing.T) {
+	f := newFixture(t)
+	pids := filepath.Join(f.dir, "pids")
+	script := `
+		sh -c 'trap "" TERM; while :; do sleep 100000 & echo $! >> "$0"; sleep 0.2; done' "$0" &
+		echo $! >> "$0"
+		trap "" TERM
+		sleep 100000 & echo $! >> "$0"
+		echo $$ >> "$0"
+		wait`
+	c := control.Command("/bin/sh", "-c", script, pids)
+	c.Stdin, c.Stdout, c.Stderr = nil, nil, nil
+	c.WaitDelay = 4 * time.Second
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Second)
+	defer cancel()
+	dl, _ := ctx.Deadline()
+	res, err := control.Start(ctx, f.opts(), c)
+	returned := time.Now()
+	want(t, "Start that times out", res, err, control.StatusFailed)
+	if returned.After(dl) {
+		t.Errorf("Start returned %v after its deadline", returned.Sub(dl))
+	}
+	all := readPIDs(t, pids, 4)
+	proctest.WaitFor(t, 5*time.Second, "the start command's tree to end", func() bool {
+		for _, pid := range all {
+			if proctest.Alive(pid) {
+				return false
+			}
+		}
+		return true
+	})
+}
