@@ -1,6 +1,10 @@
 package control
 
-import "golang.org/x/sys/unix"
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/daemonkit/daemonkit/lockfile"
+)
 
 // WithoutPidfd returns o set to use kill(2) instead of pidfds, as on
 // systems without them.
@@ -23,4 +27,12 @@ func GuardHolderAncestorHooked(path string, between func(child int)) (int, bool)
 		return 0, false
 	}
 	return walkAncestors(uint64(st.Dev), uint64(st.Ino), between)
+}
+
+// ControllerMark returns the DAEMONKIT_CONTROLLER entry that Start puts
+// in its start command's environment for the guard g (marking g's
+// descriptor for this action).
+func ControllerMark(g *lockfile.File) string {
+	kv, _ := controllerEntry(g)
+	return kv
 }

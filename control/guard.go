@@ -4,6 +4,8 @@ package control
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -28,25 +30,44 @@ const maxAncestors = 64
 var ErrOtherController = errors.New("refusing to start")
 
 // controllerEnv is set by a [CommandStarter] that [Start] or [Restart]
-// runs in the command's environment: "<pid>:<dev>:<ino>", the controller
-// (this process) and the guard file (device and inode) it holds while the
-// command runs. It passes no descriptor and grants nothing: it only tells
-// a controller among the command's processes, which finds that guard
-// locked by its ancestor pid, that the lock is held for it (see
-// [controlsUs]). A daemonkit process may hold guard files for actions of
-// its own while it runs other programs; a controller run by any other
-// program (libucw's ucw-daemon-control, flock(1)) needs no such mark.
+// runs in the command's environment: "<pid>:<dev>:<ino>:<nonce>", the
+// controller (this process), the guard file (device and inode) it holds
+// while the command runs, and the action: a random number that the
+// controller makes the file position of the descriptor holding the guard
+// (a seek; nothing is written), which its descendants read in
+// /proc/PID/fdinfo. It passes no descriptor and grants nothing: it only
+// tells a controller among the command's processes, which finds that
+// guard locked by its ancestor pid, that the lock is held for it (see
+// [controlsUs]). The variable stays in the environment of the daemon and
+// its children, but names that action only: each action opens the guard
+// anew, so a later action of the same long-lived process on the same
+// guard is not theirs. A daemonkit process may hold guard files for
+// actions of its own while it runs other programs; a controller run by
+// any other program (libucw's ucw-daemon-control, flock(1)) needs no such
+// mark.
 const controllerEnv = "DAEMONKIT_CONTROLLER"
 
-// controllerEntry returns the the DAEMONKIT_CONTROLLER variable entry naming guard, the
-// guard file this process holds for the action whose start command is
-// being run, or false if it holds none (guard is nil: the action runs
-// under its own controller's lock).
+// nonceBits is the size of the action's number: positions up to 2^40 can
+// be set on every file system daemonkit runs on (ext4 allows 2^44).
+const nonceBits = 40
+
+// controllerEntry returns the DAEMONKIT_CONTROLLER variable entry naming
+// guard, the guard file this process holds for the action whose start
+// command is being run, or false if it holds none (guard is nil: the
+// action runs under its own controller's lock) or cannot mark it.
 func controllerEntry(guard *lockfile.File) (string, bool) {
 	if guard == nil {
 		return "", false
 	}
-	return fmt.Sprintf("%s=%d:%d:%d", controllerEnv, os.Getpid(), guard.Dev(), guard.Ino()), true
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", false
+	}
+	nonce := binary.LittleEndian.Uint64(b[:])&(1<<nonceBits-1) | 1
+	if _, err := guard.File().Seek(int64(nonce), io.SeekStart); err != nil {
+		return "", false
+	}
+	return fmt.Sprintf("%s=%d:%d:%d:%d", controllerEnv, os.Getpid(), guard.Dev(), guard.Ino(), nonce), true
 }
 
 // acquireGuard locks the guard file path for an action, waiting until ctx
@@ -78,7 +99,7 @@ func acquireGuard(ctx context.Context, path string, log *slog.Logger) (*lockfile
 // start command and waits for it, so the lock is held for its
 // descendants. A daemonkit program (which opens every PID and guard file
 // through [lockfile], with O_NOFOLLOW: the flags of the descriptor that
-// holds the lock, [procfs.HolderFlags]) may hold a guard file for an
+// holds the lock, [procfs.HolderFD]) may hold a guard file for an
 // action of its own while other goroutines run other programs, among
 // them controllers of the same daemon, which must wait for it; so its
 // lock counts only for the start command it names in the
@@ -86,14 +107,28 @@ func acquireGuard(ctx context.Context, path string, log *slog.Logger) (*lockfile
 // descriptors cannot be read) is not held for us: the caller then waits
 // for the lock.
 func controlsUs(pid int, dev, ino uint64) bool {
-	flags, held, err := procfs.HolderFlags(pid, dev, ino)
+	ours, _ := heldFor(pid, dev, ino)
+	return ours
+}
+
+// heldFor is [controlsUs], and also reports whether pid is a daemonkit
+// controller that marked this process's environment for it.
+func heldFor(pid int, dev, ino uint64) (ours, isMarked bool) {
+	fd, held, err := procfs.HolderFD(pid, dev, ino)
 	switch {
 	case err != nil || !held:
-		return false
-	case flags&unix.O_NOFOLLOW == 0:
-		return true
+		return false, false
+	case fd.Flags&unix.O_NOFOLLOW == 0:
+		return true, false
 	}
-	return os.Getenv(controllerEnv) == fmt.Sprintf("%d:%d:%d", pid, dev, ino)
+	m := marked(pid, dev, ino, fd.Pos)
+	return m, m
+}
+
+// marked reports whether the DAEMONKIT_CONTROLLER variable names pid, the
+// guard dev/ino and the action whose number is pos (see [controllerEnv]).
+func marked(pid int, dev, ino, pos uint64) bool {
+	return pos != 0 && os.Getenv(controllerEnv) == fmt.Sprintf("%d:%d:%d:%d", pid, dev, ino, pos)
 }
 
 // guardHolderAncestor reports whether an ancestor of this process holds
@@ -257,10 +292,11 @@ func parentController() (heldGuard, bool) {
 	}
 	var found []heldGuard
 	for _, f := range lockedFiles(parent) {
-		if !controlsUs(parent, f.dev, f.ino) {
+		ours, isMarked := heldFor(parent, f.dev, f.ino)
+		if !ours {
 			continue
 		}
-		if pf, ok := guardedPIDFile(parent, f, os.Getenv(controllerEnv) == fmt.Sprintf("%d:%d:%d", parent, f.dev, f.ino)); ok {
+		if pf, ok := guardedPIDFile(parent, f, isMarked); ok {
 			found = append(found, heldGuard{holder: parent, guard: f.path, pidFile: pf})
 		}
 	}

@@ -64,11 +64,11 @@ func TestStartedByController(t *testing.T) {
 	if got := startedBy(t, pidFile); got != free {
 		t.Errorf("parent (this test) holds the guard for itself: %s, want %s", got, free)
 	}
-	mark := fmt.Sprintf("%s=%d:%d:%d", control.ControllerEnv, os.Getpid(), g.Dev(), g.Ino())
+	mark := control.ControllerMark(g)
 	if got := startedBy(t, pidFile, "env", mark); got != held {
 		t.Errorf("parent (this test) holds the guard for its start command (%s): %s, want %s", mark, got, held)
 	}
-	wrong := fmt.Sprintf("%s=%d:%d:%d", control.ControllerEnv, os.Getppid(), g.Dev(), g.Ino())
+	wrong := strings.Replace(mark, fmt.Sprintf("=%d:", os.Getpid()), fmt.Sprintf("=%d:", os.Getppid()), 1)
 	if got := startedBy(t, pidFile, "env", wrong); got != free {
 		t.Errorf("mark naming another process (%s): %s, want %s", wrong, got, free)
 	}
@@ -109,7 +109,7 @@ func TestStartedByController(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	omark := fmt.Sprintf("%s=%d:%d:%d", control.ControllerEnv, os.Getpid(), og.Dev(), og.Ino())
+	omark := control.ControllerMark(og)
 	if got := startedBy(t, pidFile, "env", omark); !strings.Contains(got, "started by a controller for "+other) {
 		t.Errorf("under a daemonkit controller of %s (%s): %s", other, omark, got)
 	}

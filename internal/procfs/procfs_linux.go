@@ -140,45 +140,47 @@ func openFDs(pid int, dev, ino uint64) ([]string, error) {
 // error if it cannot tell (e.g. /proc/PID/fd is not readable for lack of
 // privilege, or no descriptor is left to read it with).
 func HoldsLock(pid int, dev, ino uint64) (bool, error) {
-	_, held, err := HolderFlags(pid, dev, ino)
+	_, held, err := HolderFD(pid, dev, ino)
 	return held, err
 }
 
-// HolderFlags is [HoldsLock] that also returns the open flags (O_*) of the
-// descriptor through which pid holds the lock, read from the same
-// /proc/PID/fdinfo/N as its "lock:" line: so the flags are those of the
-// holding descriptor, even if descriptors are closed and reused
-// meanwhile. It returns an error if the flags cannot be read.
-func HolderFlags(pid int, dev, ino uint64) (flags uint64, held bool, err error) {
+// HolderFD is [HoldsLock] that also returns what /proc/PID/fdinfo/N says
+// of the descriptor N through which pid holds the lock, read in the same
+// read as its "lock:" line: so it describes the holding descriptor, even
+// if descriptors are closed and reused meanwhile. It returns an error if
+// the flags or the position cannot be read.
+func HolderFD(pid int, dev, ino uint64) (fd FDInfo, held bool, err error) {
 	fds, err := openFDs(pid, dev, ino)
 	if err != nil {
-		return 0, false, err
+		return FDInfo{}, false, err
 	}
-	for _, fd := range fds {
-		b, err := os.ReadFile(strings.Replace(fd, "/fd/", "/fdinfo/", 1))
+	for _, p := range fds {
+		b, err := os.ReadFile(strings.Replace(p, "/fd/", "/fdinfo/", 1))
 		if gone(err) {
 			continue // closed meanwhile
 		}
 		if err != nil {
-			return 0, false, fmt.Errorf("procfs: read the locks of pid %d: %w", pid, err)
+			return FDInfo{}, false, fmt.Errorf("procfs: read the locks of pid %d: %w", pid, err)
 		}
 		if !exclusiveFlock(b, ino) {
 			continue
 		}
-		flags, ok := fdFlags(b)
-		if !ok {
-			return 0, true, fmt.Errorf("procfs: no open flags in %s", fd)
+		flags, okf := fdField(b, "flags:", 8)
+		pos, okp := fdField(b, "pos:", 10)
+		if !okf || !okp {
+			return FDInfo{}, true, fmt.Errorf("procfs: no flags or position in %s", p)
 		}
-		return flags, true, nil
+		return FDInfo{Flags: flags, Pos: pos}, true, nil
 	}
-	return 0, false, nil
+	return FDInfo{}, false, nil
 }
 
-// fdFlags returns the value of fdinfo content's "flags:" line (octal).
-func fdFlags(fdinfo []byte) (uint64, bool) {
+// fdField returns the value of fdinfo content's line starting with name,
+// a number in base.
+func fdField(fdinfo []byte, name string, base int) (uint64, bool) {
 	for line := range bytes.Lines(fdinfo) {
-		if v, ok := bytes.CutPrefix(line, []byte("flags:")); ok {
-			n, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 8, 64)
+		if v, ok := bytes.CutPrefix(line, []byte(name)); ok {
+			n, err := strconv.ParseUint(string(bytes.TrimSpace(v)), base, 64)
 			return n, err == nil
 		}
 	}

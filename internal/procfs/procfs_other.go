@@ -17,8 +17,8 @@ func Comm(pid int) string { return "" }
 // HoldsLock returns [ErrUnsupported].
 func HoldsLock(pid int, dev, ino uint64) (bool, error) { return false, ErrUnsupported }
 
-// HolderFlags returns ErrUnsupported.
-func HolderFlags(pid int, dev, ino uint64) (uint64, bool, error) { return 0, false, ErrUnsupported }
+// HolderFD returns ErrUnsupported.
+func HolderFD(pid int, dev, ino uint64) (FDInfo, bool, error) { return FDInfo{}, false, ErrUnsupported }
 
 // LockHolders returns [ErrUnsupported].
 func LockHolders(dev, ino uint64) ([]Process, error) { return nil, ErrUnsupported }
