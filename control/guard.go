@@ -291,13 +291,13 @@ func parentController() (heldGuard, bool) {
 		return heldGuard{}, false
 	}
 	var found []heldGuard
-	for _, f := range lockedFiles(parent) {
-		ours, isMarked := heldFor(parent, f.dev, f.ino)
+	for _, f := range procfs.LockedFiles(parent, ".lock") {
+		ours, isMarked := heldFor(parent, f.Dev, f.Ino)
 		if !ours {
 			continue
 		}
 		if pf, ok := guardedPIDFile(parent, f, isMarked); ok {
-			found = append(found, heldGuard{holder: parent, guard: f.path, pidFile: pf})
+			found = append(found, heldGuard{holder: parent, guard: f.Path, pidFile: pf})
 		}
 	}
 	if again, err := procfs.ParentOf(self); err != nil || again != parent || len(found) == 0 {
@@ -314,22 +314,22 @@ func parentController() (heldGuard, bool) {
 // controller running this process as its start command), P exists. P
 // must not exist or be a PID file ([isPIDFile]): a directory DIR/app or
 // another program's file DIR/app is not.
-func guardedPIDFile(pid int, g lockedFile, marked bool) (string, bool) {
-	base, ok := strings.CutSuffix(g.path, ".lock")
+func guardedPIDFile(pid int, g procfs.LockedFile, marked bool) (string, bool) {
+	base, ok := strings.CutSuffix(g.Path, ".lock")
 	if !ok || base == "" {
 		return "", false
 	}
 	var cands []string
 	for _, c := range []string{base + ".pid", base} {
 		exists, pidFile := isPIDFile(c)
-		if !strings.HasSuffix(c, "/") && lockfile.GuardPath(c) == g.path && (!exists || pidFile) {
+		if !strings.HasSuffix(c, "/") && lockfile.GuardPath(c) == g.Path && (!exists || pidFile) {
 			cands = append(cands, c)
 			if marked && exists {
 				return c, true
 			}
 		}
 	}
-	args, cwd := commandLine(pid)
+	args, cwd := procfs.CommandLine(pid)
 	for _, a := range pidFileArgs(args) {
 		if !filepath.IsAbs(a) {
 			if cwd == "" {

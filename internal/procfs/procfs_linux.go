@@ -267,3 +267,70 @@ func Comm(pid int) string {
 	}
 	return string(bytes.TrimSpace(b))
 }
+
+// LockedFile is a file whose exclusive flock a process holds.
+type LockedFile struct {
+	Path     string // as the process's descriptor names it
+	Dev, Ino uint64
+}
+
+// LockedFiles returns the regular files named "*suffix" whose exclusive
+// flock pid holds ([HoldsLock]), as far as its descriptors can be read.
+func LockedFiles(pid int, suffix string) []LockedFile {
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd/"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []LockedFile
+	for _, e := range ents {
+		path, err := os.Readlink(dir + e.Name())
+		if err != nil || !strings.HasPrefix(path, "/") || !strings.HasSuffix(path, suffix) {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Stat(dir+e.Name(), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+			continue
+		}
+		f := LockedFile{Path: path, Dev: uint64(st.Dev), Ino: uint64(st.Ino)}
+		if held, err := HoldsLock(pid, f.Dev, f.Ino); err == nil && held {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// CommandLine returns the arguments and working directory of pid ("" if
+// unreadable).
+func CommandLine(pid int) ([]string, string) {
+	p := "/proc/" + strconv.Itoa(pid)
+	b, err := os.ReadFile(p + "/cmdline")
+	if err != nil {
+		return nil, ""
+	}
+	var args []string
+	for a := range bytes.SplitSeq(bytes.TrimSuffix(b, []byte{0}), []byte{0}) {
+		args = append(args, string(a))
+	}
+	cwd, _ := os.Readlink(p + "/cwd")
+	return args, cwd
+}
+
+// Children maps each live process in /proc (but PID 1) to the PIDs of its
+// live children, as far as /proc can be read.
+func Children() map[int][]int {
+	out := make(map[int][]int)
+	all, err := pids()
+	if err != nil {
+		return out
+	}
+	for _, pid := range all {
+		if pid <= 1 {
+			continue
+		}
+		if st, err := ReadStat(pid); err == nil && !st.Gone() {
+			out[st.PPID] = append(out[st.PPID], pid)
+		}
+	}
+	return out
+}

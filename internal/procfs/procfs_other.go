@@ -28,3 +28,18 @@ func Describe(pid int) Process { return Process{PID: pid, UID: -1} }
 
 // SameNamespace returns [ErrUnsupported].
 func SameNamespace() error { return ErrUnsupported }
+
+// LockedFile is a file whose exclusive flock a process holds.
+type LockedFile struct {
+	Path     string
+	Dev, Ino uint64
+}
+
+// LockedFiles returns nothing.
+func LockedFiles(pid int, suffix string) []LockedFile { return nil }
+
+// CommandLine returns nothing.
+func CommandLine(pid int) ([]string, string) { return nil, "" }
+
+// Children returns an empty map.
+func Children() map[int][]int { return map[int][]int{} }
