@@ -1,5 +1,11 @@
 package control
 
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/daemonkit/daemonkit/lockfile"
+)
+
 // WithoutPidfd returns o set to use kill(2) instead of pidfds, as on
 // systems without them.
 func WithoutPidfd(o Options) Options {
@@ -12,3 +18,21 @@ const (
 	ControllerEnv       = controllerEnv
 	DefaultMessageLimit = defaultMessageLimit
 )
+
+// GuardHolderAncestorHooked is guardHolderAncestor with between called
+// with the child before each step above the parent.
+func GuardHolderAncestorHooked(path string, between func(child int)) (int, bool) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, false
+	}
+	return walkAncestors(uint64(st.Dev), uint64(st.Ino), between)
+}
+
+// ControllerMark returns the DAEMONKIT_CONTROLLER entry that Start puts
+// in its start command's environment for the guard g (marking g's
+// descriptor for this action).
+func ControllerMark(g *lockfile.File) string {
+	kv, _ := controllerEntry(g)
+	return kv
+}

@@ -4,8 +4,11 @@ package control
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -27,25 +30,44 @@ const maxAncestors = 64
 var ErrOtherController = errors.New("refusing to start")
 
 // controllerEnv is set by a [CommandStarter] that [Start] or [Restart]
-// runs in the command's environment: "<pid>:<dev>:<ino>", the controller
-// (this process) and the guard file (device and inode) it holds while the
-// command runs. It passes no descriptor and grants nothing: it only tells
-// a controller among the command's processes, which finds that guard
-// locked by its ancestor pid, that the lock is held for it (see
-// [controlsUs]). A daemonkit process may hold guard files for actions of
-// its own while it runs other programs; a controller run by any other
-// program (libucw's ucw-daemon-control, flock(1)) needs no such mark.
+// runs in the command's environment: "<pid>:<dev>:<ino>:<nonce>", the
+// controller (this process), the guard file (device and inode) it holds
+// while the command runs, and the action: a random number that the
+// controller makes the file position of the descriptor holding the guard
+// (a seek; nothing is written), which its descendants read in
+// /proc/PID/fdinfo. It passes no descriptor and grants nothing: it only
+// tells a controller among the command's processes, which finds that
+// guard locked by its ancestor pid, that the lock is held for it (see
+// [controlsUs]). The variable stays in the environment of the daemon and
+// its children, but names that action only: each action opens the guard
+// anew, so a later action of the same long-lived process on the same
+// guard is not theirs. A daemonkit process may hold guard files for
+// actions of its own while it runs other programs; a controller run by
+// any other program (libucw's ucw-daemon-control, flock(1)) needs no such
+// mark.
 const controllerEnv = "DAEMONKIT_CONTROLLER"
 
-// controllerEntry returns the the DAEMONKIT_CONTROLLER variable entry naming guard, the
-// guard file this process holds for the action whose start command is
-// being run, or false if it holds none (guard is nil: the action runs
-// under its own controller's lock).
+// nonceBits is the size of the action's number: positions up to 2^40 can
+// be set on every file system daemonkit runs on (ext4 allows 2^44).
+const nonceBits = 40
+
+// controllerEntry returns the DAEMONKIT_CONTROLLER variable entry naming
+// guard, the guard file this process holds for the action whose start
+// command is being run, or false if it holds none (guard is nil: the
+// action runs under its own controller's lock) or cannot mark it.
 func controllerEntry(guard *lockfile.File) (string, bool) {
 	if guard == nil {
 		return "", false
 	}
-	return fmt.Sprintf("%s=%d:%d:%d", controllerEnv, os.Getpid(), guard.Dev(), guard.Ino()), true
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", false
+	}
+	nonce := binary.LittleEndian.Uint64(b[:])&(1<<nonceBits-1) | 1
+	if _, err := guard.File().Seek(int64(nonce), io.SeekStart); err != nil {
+		return "", false
+	}
+	return fmt.Sprintf("%s=%d:%d:%d:%d", controllerEnv, os.Getpid(), guard.Dev(), guard.Ino(), nonce), true
 }
 
 // acquireGuard locks the guard file path for an action, waiting until ctx
@@ -69,23 +91,44 @@ func acquireGuard(ctx context.Context, path string, log *slog.Logger) (*lockfile
 	return lockfile.AcquireGuard(ctx, path)
 }
 
-// controlsUs reports whether pid, an ancestor that holds the exclusive
-// flock of the guard file dev/ino, holds it for this process's action.
+// controlsUs reports whether pid, an ancestor, holds the exclusive flock
+// of the guard file dev/ino for this process's action.
 //
 // A controller that is not daemonkit's (libucw's ucw-daemon-control,
 // flock(1)) runs one action per process: holding the guard, it runs the
 // start command and waits for it, so the lock is held for its
 // descendants. A daemonkit program (which opens every PID and guard file
-// through [lockfile], with O_NOFOLLOW: [guardDaemonkit]) may hold a guard
-// file for an action of its own while other goroutines run other
-// programs, among them controllers of the same daemon, which must wait
-// for it; so its lock counts only for the start command it names in
-// the DAEMONKIT_CONTROLLER variable.
+// through [lockfile], with O_NOFOLLOW: the flags of the descriptor that
+// holds the lock, [procfs.HolderFD]) may hold a guard file for an
+// action of its own while other goroutines run other programs, among
+// them controllers of the same daemon, which must wait for it; so its
+// lock counts only for the start command it names in the
+// DAEMONKIT_CONTROLLER variable. What cannot be told (the holder's
+// descriptors cannot be read) is not held for us: the caller then waits
+// for the lock.
 func controlsUs(pid int, dev, ino uint64) bool {
-	if !guardDaemonkit(pid, dev, ino) {
-		return true
+	ours, _ := heldFor(pid, dev, ino)
+	return ours
+}
+
+// heldFor is [controlsUs], and also reports whether pid is a daemonkit
+// controller that marked this process's environment for it.
+func heldFor(pid int, dev, ino uint64) (ours, isMarked bool) {
+	fd, held, err := procfs.HolderFD(pid, dev, ino)
+	switch {
+	case err != nil || !held:
+		return false, false
+	case fd.Flags&unix.O_NOFOLLOW == 0:
+		return true, false
 	}
-	return os.Getenv(controllerEnv) == fmt.Sprintf("%d:%d:%d", pid, dev, ino)
+	m := marked(pid, dev, ino, fd.Pos)
+	return m, m
+}
+
+// marked reports whether the DAEMONKIT_CONTROLLER variable names pid, the
+// guard dev/ino and the action whose number is pos (see [controllerEnv]).
+func marked(pid int, dev, ino, pos uint64) bool {
+	return pos != 0 && os.Getenv(controllerEnv) == fmt.Sprintf("%d:%d:%d:%d", pid, dev, ino, pos)
 }
 
 // guardHolderAncestor reports whether an ancestor of this process holds
@@ -100,38 +143,76 @@ func guardHolderAncestor(path string) (int, bool) {
 
 // ancestorHolding walks the parent chain of this process (at most
 // maxAncestors steps, not past PID 1) and returns the first ancestor that
-// holds the exclusive flock of the file dev/ino ([procfs.HoldsLock]) for
-// this process ([controlsUs]).
+// holds the exclusive flock of the file dev/ino for this process
+// ([controlsUs]).
 //
-// PIDs may be reused, but not the PID of a live parent: a process is
-// reparented as soon as its parent exits. So after looking at a candidate
-// ancestor, the walk checks that the child it came from still has it as
-// its parent: then the candidate was alive throughout the look, and is
-// the ancestor it was taken for. The walk starts at this process, which
-// is alive, so each link is proved by a live child. /proc must show this
-// process's own PID namespace ([procfs.SameNamespace]); otherwise nothing
-// is held (the caller then waits for the lock as usual).
+// PIDs may be reused, but not the PID of a live process. So each
+// ancestor is pinned (a pidfd) as soon as its PID is read, and after
+// looking at it the walk re-reads the parent link of the child it came
+// from and requires that child to be alive still (its pin; this process
+// needs none): then the child's /proc entry read was the child's, the
+// link was its parent throughout (a process is reparented as soon as its
+// parent exits), and the pin is the ancestor looked at. A child that
+// exited meanwhile (its PID possibly reused by a stranger whose parent
+// holds the lock) voids the walk, as does a process that cannot be
+// pinned. /proc must show this process's own PID namespace
+// ([procfs.SameNamespace]); otherwise nothing is held (the caller then
+// waits for the lock as usual).
 func ancestorHolding(dev, ino uint64) (int, bool) {
+	return walkAncestors(dev, ino, nil)
+}
+
+// walkAncestors is [ancestorHolding]; between, if not nil, is called with
+// the child before each step above this process's parent (tests).
+func walkAncestors(dev, ino uint64, between func(child int)) (int, bool) {
 	if procfs.SameNamespace() != nil {
 		return 0, false
 	}
 	child := os.Getpid()
+	var pin process // the child's; nil for this process, alive
+	defer func() {
+		if pin != nil {
+			pin.close()
+		}
+	}()
 	for range maxAncestors {
+		if between != nil && pin != nil {
+			between(child)
+		}
 		parent, err := procfs.ParentOf(child)
 		if err != nil || parent <= 1 {
 			return 0, false
 		}
-		held, err := procfs.HoldsLock(parent, dev, ino)
-		held = held && err == nil && controlsUs(parent, dev, ino)
-		if again, aerr := procfs.ParentOf(child); aerr != nil || again != parent {
-			return 0, false // reparented meanwhile: the look is void
+		next, err := openProcess(parent)
+		if err != nil {
+			return 0, false
+		}
+		held := controlsUs(parent, dev, ino)
+		if again, aerr := procfs.ParentOf(child); aerr != nil || again != parent || !alive(pin) {
+			next.close()
+			return 0, false // the child exited or was reparented meanwhile: the look is void
 		}
 		if held {
+			next.close()
 			return parent, true
 		}
-		child = parent
+		if pin != nil {
+			pin.close()
+		}
+		child, pin = parent, next
 	}
 	return 0, false
+}
+
+// alive reports whether the pinned process p (nil: this process) is
+// proved alive: a handle that cannot tell (kill(2), no pidfd) proves
+// nothing.
+func alive(p process) bool {
+	if p == nil {
+		return true
+	}
+	e, ok := p.(interface{ exited() bool })
+	return ok && !e.exited()
 }
 
 // StartedByController tells a service's start verb (itself a controller
@@ -143,14 +224,18 @@ func ancestorHolding(dev, ino uint64) (int, bool) {
 //   - held is true if an ancestor holds guard: the start verb must act
 //     without locking it again ([Options.GuardHeld]), or it would wait for
 //     its own controller forever.
-//   - Otherwise, if an ancestor holds the guard file G of another PID file
-//     A (G named X.lock, where X.pid or X is a PID file whose guard is G:
-//     it exists, or the holder's command line names it), the error wraps
+//   - Otherwise, if this process is the start command itself of a
+//     controller of another PID file A, the error wraps
 //     [ErrOtherController]: the controller waits for A while this service
 //     would start its daemon on pidFile, so that the controller would
 //     report a failure with the daemon running. The start verb must refuse
-//     before starting anything (exit status 102).
-//   - Otherwise neither.
+//     before starting anything (exit status 102). See [parentController]
+//     for what shows a controller of A.
+//   - Otherwise neither. A lock that is not shown to be a controller's
+//     (flock(1) on DIR/app.lock, where DIR/app is a directory) is nobody's
+//     business; and a start command that runs other programs (a wrapper
+//     that starts a dependency service, then the service the controller
+//     waits for) may start services of other PID files under it.
 func StartedByController(pidFile, guard string) (held bool, err error) {
 	if guard == "" {
 		guard = lockfile.GuardPath(pidFile)
@@ -161,15 +246,12 @@ func StartedByController(pidFile, guard string) (held bool, err error) {
 	if procfs.SameNamespace() != nil {
 		return false, nil
 	}
-	for _, h := range ancestorGuards() {
-		other := h.pidFile
-		if sameFile(other, pidFile) {
-			continue
-		}
-		return false, fmt.Errorf("%w: started by a controller for %s (%s holds its guard file %s), but my pid file is %s: give both the same pid file",
-			ErrOtherController, other, procfs.Describe(h.holder), h.guard, pidFile)
+	h, ok := parentController()
+	if !ok || sameFile(h.pidFile, pidFile) {
+		return false, nil
 	}
-	return false, nil
+	return false, fmt.Errorf("%w: started by a controller for %s (%s holds its guard file %s), but my pid file is %s: give both the same pid file",
+		ErrOtherController, h.pidFile, procfs.Describe(h.holder), h.guard, pidFile)
 }
 
 // sameFile reports whether paths a and b name the same file: the same
@@ -187,72 +269,68 @@ func sameFile(a, b string) bool {
 	return canonical(a) == canonical(b)
 }
 
-// heldGuard is a guard file an ancestor holds.
+// heldGuard is a guard file a controller holds.
 type heldGuard struct {
 	holder  int
 	guard   string // the guard file's path, as the holder's descriptor names it
 	pidFile string // the PID file it guards
 }
 
-// ancestorGuards returns the guard files that ancestors of this process
-// hold for this process ([controlsUs]), nearest first, as far as their
-// descriptors can be read. A file is taken for a guard file if its name
-// ends in ".lock", the holder holds its exclusive flock, and a PID file
-// whose guard it is can be named ([guardedPIDFile]).
-func ancestorGuards() []heldGuard {
-	var out []heldGuard
-	child := os.Getpid()
-	for range maxAncestors {
-		parent, err := procfs.ParentOf(child)
-		if err != nil || parent <= 1 {
-			break
-		}
-		var found []heldGuard
-		for _, f := range lockedFiles(parent) {
-			if !controlsUs(parent, f.dev, f.ino) {
-				continue
-			}
-			if pf, ok := guardedPIDFile(parent, f.path); ok {
-				found = append(found, heldGuard{holder: parent, guard: f.path, pidFile: pf})
-			}
-		}
-		if again, err := procfs.ParentOf(child); err != nil || again != parent {
-			break // reparented meanwhile: what was found may be another's
-		}
-		out = append(out, found...)
-		child = parent
+// parentController returns the controller whose start command this
+// process is: its parent, if that holds the exclusive flock of a guard
+// file G (named X.lock) for this process ([controlsUs]) and is shown to
+// control a PID file P whose guard G is (X.pid or X, [guardedPIDFile]).
+// Only the parent is looked at: a process further down runs under a
+// start command that may start other services. The parent is read
+// between two reads of this process's parent link, which prove it the
+// same live process throughout (a live parent's PID cannot be reused).
+func parentController() (heldGuard, bool) {
+	self := os.Getpid()
+	parent, err := procfs.ParentOf(self)
+	if err != nil || parent <= 1 {
+		return heldGuard{}, false
 	}
-	return out
+	var found []heldGuard
+	for _, f := range procfs.LockedFiles(parent, ".lock") {
+		ours, isMarked := heldFor(parent, f.Dev, f.Ino)
+		if !ours {
+			continue
+		}
+		if pf, ok := guardedPIDFile(parent, f, isMarked); ok {
+			found = append(found, heldGuard{holder: parent, guard: f.Path, pidFile: pf})
+		}
+	}
+	if again, err := procfs.ParentOf(self); err != nil || again != parent || len(found) == 0 {
+		return heldGuard{}, false // reparented meanwhile: what was found may be another's
+	}
+	return found[0], true
 }
 
-// guardedPIDFile returns the PID file whose guard file is guard (held by
-// pid): X.pid or X for guard X.lock (libucw's rule inverted), whichever
-// exists, or else is named on pid's command line (a controller names the
-// PID file it acts on; the file need not exist before the first start).
-func guardedPIDFile(pid int, guard string) (string, bool) {
-	base, ok := strings.CutSuffix(guard, ".lock")
+// guardedPIDFile returns the PID file P whose guard file is g (held by
+// pid): X.pid or X for guard X.lock (libucw's rule inverted), shown to be
+// what pid controls. pid's command line names P as the argument of a PID
+// file option (--pid-file P, -p P, --pid-file=P); or, if marked (pid
+// names g in the DAEMONKIT_CONTROLLER variable: it is a daemonkit
+// controller running this process as its start command), P exists. P
+// must not exist or be a PID file ([isPIDFile]): a directory DIR/app or
+// another program's file DIR/app is not.
+func guardedPIDFile(pid int, g procfs.LockedFile, marked bool) (string, bool) {
+	base, ok := strings.CutSuffix(g.Path, ".lock")
 	if !ok || base == "" {
 		return "", false
 	}
 	var cands []string
 	for _, c := range []string{base + ".pid", base} {
-		if !strings.HasSuffix(c, "/") && lockfile.GuardPath(c) == guard {
+		exists, pidFile := isPIDFile(c)
+		if !strings.HasSuffix(c, "/") && lockfile.GuardPath(c) == g.Path && (!exists || pidFile) {
 			cands = append(cands, c)
+			if marked && exists {
+				return c, true
+			}
 		}
 	}
-	for _, c := range cands {
-		if _, err := os.Lstat(c); err == nil {
-			return c, true
-		}
-	}
-	args, cwd := commandLine(pid)
-	for _, a := range args {
-		if i := strings.IndexByte(a, '='); i >= 0 && strings.HasPrefix(a, "-") {
-			a = a[i+1:]
-		}
-		if a == "" {
-			continue
-		}
+	args, cwd := procfs.CommandLine(pid)
+	for _, a := range pidFileArgs(args) {
 		if !filepath.IsAbs(a) {
 			if cwd == "" {
 				continue
@@ -267,6 +345,44 @@ func guardedPIDFile(pid int, guard string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// pidFileArgs returns the arguments in args of the options that name a
+// PID file on a controller's command line: daemonctl's -p and
+// --pid-file, libucw's ucw-daemon-control's --pid-file, the usual others.
+func pidFileArgs(args []string) []string {
+	var out []string
+	for i, a := range args {
+		for _, f := range []string{"-p", "--pid-file", "-pid-file", "--pidfile", "-pidfile"} {
+			if v, ok := strings.CutPrefix(a, f+"="); ok && v != "" {
+				out = append(out, v)
+			} else if a == f && i+1 < len(args) && args[i+1] != "" {
+				out = append(out, args[i+1])
+			}
+		}
+	}
+	return out
+}
+
+// isPIDFile reports whether path exists, and whether it is a PID file: a
+// regular file (not a link) whose content is empty, "(starting)" or a PID.
+func isPIDFile(path string) (exists, pidFile bool) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	if err != nil {
+		_, lerr := os.Lstat(path)
+		return lerr == nil, false
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return true, false
+	}
+	b := make([]byte, lockfile.MaxContent+1)
+	n, err := io.ReadFull(f, b)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return true, false
+	}
+	_, _, err = lockfile.ParseContent(b[:n], lockfile.PIDMax())
+	return true, err == nil
 }
 
 // canonical resolves the symbolic links in the directory of path (the

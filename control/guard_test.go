@@ -64,11 +64,11 @@ func TestStartedByController(t *testing.T) {
 	if got := startedBy(t, pidFile); got != free {
 		t.Errorf("parent (this test) holds the guard for itself: %s, want %s", got, free)
 	}
-	mark := fmt.Sprintf("%s=%d:%d:%d", control.ControllerEnv, os.Getpid(), g.Dev(), g.Ino())
+	mark := control.ControllerMark(g)
 	if got := startedBy(t, pidFile, "env", mark); got != held {
 		t.Errorf("parent (this test) holds the guard for its start command (%s): %s, want %s", mark, got, held)
 	}
-	wrong := fmt.Sprintf("%s=%d:%d:%d", control.ControllerEnv, os.Getppid(), g.Dev(), g.Ino())
+	wrong := strings.Replace(mark, fmt.Sprintf("=%d:", os.Getpid()), fmt.Sprintf("=%d:", os.Getppid()), 1)
 	if got := startedBy(t, pidFile, "env", wrong); got != free {
 		t.Errorf("mark naming another process (%s): %s, want %s", wrong, got, free)
 	}
@@ -78,20 +78,61 @@ func TestStartedByController(t *testing.T) {
 		t.Errorf("under an unrelated lock: %s, want %s", got, free)
 	}
 
-	// The guard of another PID file: refused, whether that file exists or
-	// is only named on the holder's command line.
+	// The guard of another PID file, held by this process's parent, which
+	// names that file as its --pid-file: refused, whether that file exists
+	// or not. Merely existing, or named other than as a PID file option,
+	// does not show the holder to be its controller: not refused (a lock
+	// of DIR/app.lock where DIR/app is a directory or another program's
+	// file is no controller's).
 	other := filepath.Join(dir, "other.pid")
 	otherGuard := lockfile.GuardPath(other)
-	got := startedBy(t, pidFile, "flock", "-o", "-x", otherGuard, "sh", "-c", `shift; "$@"`, "sh", other)
+	got := startedBy(t, pidFile, "flock", "-o", "-x", otherGuard, "sh", "-c", `shift 2; exec "$@"`, "sh", "--pid-file", other)
 	if !strings.Contains(got, "held=false") || !strings.Contains(got, control.ErrOtherController.Error()) || !strings.Contains(got, "started by a controller for "+other) || !strings.Contains(got, "my pid file is "+pidFile) {
-		t.Errorf("under the guard of %s (named on the command line): %s", other, got)
+		t.Errorf("under the guard of %s (named as --pid-file on the command line): %s", other, got)
+	}
+	if got := startedBy(t, pidFile, "flock", "-o", "-x", otherGuard, "sh", "-c", `shift; exec "$@"`, "sh", other); got != free {
+		t.Errorf("under the guard of %s (named, but not as a pid file): %s, want %s", other, got, free)
 	}
 	if err := os.WriteFile(other, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	got = startedBy(t, pidFile, "flock", "-o", "-x", otherGuard)
+	got = startedBy(t, pidFile, "flock", "-o", "-x", otherGuard, "sh", "-c", `shift 2; exec "$@"`, "sh", "-p", other)
 	if !strings.Contains(got, "started by a controller for "+other) {
-		t.Errorf("under the guard of %s (existing): %s", other, got)
+		t.Errorf("under the guard of %s (existing, named as -p): %s", other, got)
+	}
+	if got := startedBy(t, pidFile, "flock", "-o", "-x", otherGuard); got != free {
+		t.Errorf("under the guard of %s (existing, not named): %s, want %s", other, got, free)
+	}
+	// A daemonkit controller naming its start command in ControllerEnv: the
+	// existing PID file of the guard it holds is enough.
+	og, err := lockfile.Acquire(otherGuard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	omark := control.ControllerMark(og)
+	if got := startedBy(t, pidFile, "env", omark); !strings.Contains(got, "started by a controller for "+other) {
+		t.Errorf("under a daemonkit controller of %s (%s): %s", other, omark, got)
+	}
+	og.Close()
+	// Only the start command itself refuses: a process its start command
+	// runs (a dependency service) does not.
+	if got := startedBy(t, pidFile, "flock", "-o", "-x", otherGuard, "sh", "-c", `shift 2; "$@"; exit $?`, "sh", "--pid-file", other); got != free {
+		t.Errorf("under a wrapper run by a controller of %s: %s, want %s", other, got, free)
+	}
+	// Not a PID file: a directory, another program's file.
+	app := filepath.Join(dir, "app")
+	if err := os.Mkdir(app, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := startedBy(t, pidFile, "flock", "-o", "-x", app+".lock", "sh", "-c", `shift 2; exec "$@"`, "sh", "--pid-file", app); got != free {
+		t.Errorf("under the lock of directory %s: %s, want %s", app, got, free)
+	}
+	conf := filepath.Join(dir, "conf")
+	if err := os.WriteFile(conf, []byte("key = value\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := startedBy(t, pidFile, "flock", "-o", "-x", conf+".lock", "sh", "-c", `shift 2; exec "$@"`, "sh", "--pid-file", conf); got != free {
+		t.Errorf("under the lock of file %s, no pid file: %s, want %s", conf, got, free)
 	}
 	// Our own guard held nearer than another's: held.
 	if got := startedBy(t, pidFile, "flock", "-o", "-x", otherGuard, "flock", "-o", "-x", guard); got != held {

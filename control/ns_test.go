@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daemonkit/daemonkit/control"
 	"github.com/daemonkit/daemonkit/internal/proctest"
 )
 
@@ -121,8 +122,12 @@ kill -9 $I; exit 0
 		}
 	}
 	for _, a := range []string{"stop", "signal"} {
-		if b, _ := os.ReadFile(filepath.Join(f.dir, "err."+a)); !strings.Contains(string(b), "another PID namespace") {
+		b, _ := os.ReadFile(filepath.Join(f.dir, "err."+a))
+		if !strings.Contains(string(b), "another PID namespace") {
 			t.Errorf("%s: %q does not say that /proc is another namespace's", a, b)
+		}
+		if !strings.Contains(string(b), control.ErrUnverified.Error()) || !strings.Contains(string(b), "cannot verify the lock holder") {
+			t.Errorf("%s: %q does not say what failed (cannot verify the lock holder)", a, b)
 		}
 	}
 	if !proctest.Alive(daemon) || f.content() != strconv.Itoa(daemon)+"\n" {

@@ -94,43 +94,17 @@ func (p *pidfdProcess) wait(ctx context.Context, d time.Duration) (bool, error) 
 	if d > 0 {
 		deadline = time.Now().Add(d)
 	}
-	for {
-		timeout := -1
-		if d > 0 {
-			left := time.Until(deadline)
-			if left <= 0 {
-				return false, nil
-			}
-			timeout = int((left + time.Millisecond - 1) / time.Millisecond)
-		}
-		fds := []unix.PollFd{
-			{Fd: int32(p.fd), Events: unix.POLLIN},
-			{Fd: int32(efd), Events: unix.POLLIN},
-		}
-		n, err := unix.Poll(fds, timeout)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return false, os.NewSyscallError("poll", err)
-		}
-		if n == 0 {
-			continue // re-check the deadline
-		}
-		if fds[0].Revents != 0 {
-			return true, nil
-		}
-		if fds[1].Revents != 0 {
-			return false, ctx.Err()
-		}
+	exited, cancelled, err := pidfdWait(p.fd, deadline, efd)
+	if cancelled {
+		return false, ctx.Err()
 	}
+	return exited, err
 }
 
 // exited reports, without blocking, whether the process has exited.
 func (p *pidfdProcess) exited() bool {
-	fds := []unix.PollFd{{Fd: int32(p.fd), Events: unix.POLLIN}}
-	n, err := unix.Poll(fds, 0)
-	return err == nil && n > 0
+	exited, _, err := pidfdWait(p.fd, time.Now(), -1)
+	return err == nil && exited
 }
 
 // holdsLock reports whether process pid holds the exclusive flock(2) lock

@@ -103,7 +103,8 @@ func Command(name string, args ...string) *CommandStarter {
 // started and leaves the PID file not running), and SIGKILL if some of it
 // is still there WaitDelay later. When ctx has a deadline, SIGTERM is sent
 // early enough (WaitDelay, or a quarter of the remaining time if that is
-// less, before it) for Start to return by the deadline. Where /proc or
+// less, before it; SIGKILL half-way) for Start to return by the
+// deadline. Where /proc or
 // pidfds are missing, only the command itself is signalled. A command that
 // exits with a non-zero status or is killed by a signal yields an
 // [*ExitError].
@@ -152,14 +153,16 @@ func (c *CommandStarter) start(ctx context.Context, guard *lockfile.File) error 
 		tail = &tailWriter{limit: c.MessageLimit, pass: c.Stderr}
 		cmd.Stderr = tail
 	}
-	// Stop early enough that the tree can be killed by the deadline.
+	// Stop early enough that the tree can be killed by the deadline:
+	// SIGTERM early before it, SIGKILL half-way, and the search for the
+	// tree's members done by the deadline.
 	termCtx := ctx
 	if dl, ok := ctx.Deadline(); ok {
 		early := min(grace, time.Until(dl)/4)
 		var cancel context.CancelFunc
 		termCtx, cancel = context.WithDeadline(ctx, dl.Add(-early))
 		defer cancel()
-		grace = early
+		grace = early / 2
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("run %s: %w", c.Path, err)
@@ -207,6 +210,7 @@ type terminator struct {
 	mu     sync.Mutex
 	sent   bool // SIGTERM was sent
 	killAt time.Time
+	grace  time.Duration // from SIGTERM to SIGKILL, and for the SIGKILL
 }
 
 // watch sends SIGTERM when ctx ends, and SIGKILL grace later, until the
@@ -221,7 +225,7 @@ func (t *terminator) watch(ctx context.Context, grace time.Duration) {
 			return
 		}
 		t.mu.Lock()
-		t.sent, t.killAt = true, time.Now().Add(grace)
+		t.sent, t.killAt, t.grace = true, time.Now().Add(grace), grace
 		t.mu.Unlock()
 		t.signal(syscall.SIGTERM)
 		timer := time.NewTimer(grace)
@@ -250,7 +254,7 @@ func (t *terminator) signal(sig syscall.Signal) {
 	case t.tree == nil:
 		t.proc.Signal(sig)
 	case sig == syscall.SIGKILL:
-		t.tree.kill()
+		t.tree.kill(t.killBy())
 	default:
 		t.tree.signal(sig)
 	}
@@ -274,7 +278,15 @@ func (t *terminator) finish() {
 	killAt := t.killAt
 	t.mu.Unlock()
 	t.tree.waitExit(killAt)
-	t.tree.kill()
+	t.tree.kill(t.killBy())
+}
+
+// killBy returns when the SIGKILL of the tree must be done: grace after
+// it is due (with a deadline, the deadline).
+func (t *terminator) killBy() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.killAt.Add(t.grace)
 }
 
 // ExitError reports a start command that failed: its exit status or the

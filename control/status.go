@@ -76,7 +76,7 @@ var (
 	// ErrUnverified: the action could not tell whether the process named by
 	// the PID file holds its lock (e.g. /proc belongs to another PID
 	// namespace, or no descriptor was left to read it), so nothing was sent.
-	ErrUnverified = errors.New("nothing was sent")
+	ErrUnverified = errors.New("cannot verify the lock holder, so nothing was sent")
 	// ErrInvalid: the PID file is locked but its content is not a state the
 	// protocol knows (see [lockfile.Invalid]).
 	ErrInvalid = errors.New("invalid pid file")

@@ -118,6 +118,12 @@ func (a *action) stopRunning(ctx context.Context, info lockfile.Info, sig syscal
 	}
 	if p != nil {
 		defer p.close()
+	} else if cur, ierr := lockfile.Inspect(a.o.PIDFile); ierr == nil && cur.State.Alive() {
+		// Gone before anything was sent (pidfd_open or the holder check
+		// found no process): a process that has exited has closed its
+		// descriptors, so whatever holds the lock is not the daemon.
+		// Waiting for it would only run out the timeout.
+		return a.notHolder(info, true)
 	}
 	return a.waitStopped(ctx, info, p)
 }

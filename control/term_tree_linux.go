@@ -3,9 +3,6 @@
 package control
 
 import (
-	"errors"
-	"os"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -54,14 +51,8 @@ func newTree(pid int, pidfd *int) *tree {
 // exited reports whether the process held by pidfd fd has exited (a
 // zombie counts as exited: it holds nothing any more).
 func exited(fd int) bool {
-	p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	for {
-		n, err := unix.Poll(p, 0)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		return err != nil || n > 0
-	}
+	exited, _, err := pidfdWait(fd, time.Now(), -1)
+	return err != nil || exited
 }
 
 // grow adds the descendants of the live members that it does not hold
@@ -74,7 +65,7 @@ func (t *tree) grow() int {
 	for _, m := range t.members {
 		held[m.pid] = true
 	}
-	kids := children()
+	kids := procfs.Children()
 	added := 0
 	for i := 0; i < len(t.members); i++ {
 		parent := t.members[i]
@@ -102,25 +93,6 @@ func (t *tree) grow() int {
 	return added
 }
 
-// children maps each PID in /proc to the PIDs of its children.
-func children() map[int][]int {
-	out := make(map[int][]int)
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return out
-	}
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid <= 1 {
-			continue
-		}
-		if st, err := procfs.ReadStat(pid); err == nil && !st.Gone() {
-			out[st.PPID] = append(out[st.PPID], pid)
-		}
-	}
-	return out
-}
-
 // signal sends sig to the tree as it is now, and keeps holding it.
 func (t *tree) signal(sig syscall.Signal) {
 	t.grow()
@@ -140,12 +112,14 @@ const maxRounds = 100
 // kill ends the tree with SIGKILL. It first stops it with SIGSTOP, member
 // by member, until no member forks a new one (a stopped process cannot
 // fork, and exits only by SIGKILL), so that no child is reparented out of
-// reach while its parent dies, then kills every member.
-func (t *tree) kill() {
+// reach while its parent dies, then kills every member. It looks for new
+// members (a scan of /proc each) at most maxRounds times and not after
+// by: then it kills what it holds.
+func (t *tree) kill(by time.Time) {
 	t.grow()
 	for range maxRounds {
 		t.send(syscall.SIGSTOP)
-		if t.grow() == 0 {
+		if time.Now().After(by) || t.grow() == 0 {
 			break
 		}
 	}
@@ -155,20 +129,10 @@ func (t *tree) kill() {
 // waitExit waits until every member held has exited, or until deadline.
 func (t *tree) waitExit(deadline time.Time) {
 	for _, m := range t.members {
-		p := []unix.PollFd{{Fd: int32(m.fd), Events: unix.POLLIN}}
-		for {
-			d := time.Until(deadline)
-			if d <= 0 {
-				return
-			}
-			n, err := unix.Poll(p, int(d.Milliseconds())+1)
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			if err != nil || n > 0 {
-				break
-			}
+		if time.Now().After(deadline) {
+			return
 		}
+		pidfdWait(m.fd, deadline, -1)
 	}
 }
 

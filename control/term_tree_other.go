@@ -18,6 +18,6 @@ type tree struct{}
 func newTree(pid int, pidfd *int) *tree { return nil }
 
 func (t *tree) signal(sig syscall.Signal)   {}
-func (t *tree) kill()                       {}
+func (t *tree) kill(by time.Time)           {}
 func (t *tree) waitExit(deadline time.Time) {}
 func (t *tree) close()                      {}

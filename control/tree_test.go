@@ -68,8 +68,8 @@ func TestStartCommandGetsNoGuard(t *testing.T) {
 		t.Fatalf("the start command's child %d is gone", sleeper)
 	}
 	dev, ino := guardID(t, lockfile.GuardPath(f.pidFile))
-	if open, err := procfs.HasOpen(sleeper, dev, ino); open || err != nil {
-		t.Errorf("the start command's child %d has the guard file open (%v)", sleeper, err)
+	if fd := proctest.OpenFD(sleeper, dev, ino); fd != "" {
+		t.Errorf("the start command's child %d has the guard file open (%s)", sleeper, fd)
 	}
 	guardFree(t, f)
 }
@@ -129,6 +129,43 @@ func TestStartTimeoutEndsTree(t *testing.T) {
 	}
 	// Start killed what was left before it returned: only the kernel's
 	// teardown of the killed processes may take a moment.
+	proctest.WaitFor(t, 5*time.Second, "the start command's tree to end", func() bool {
+		for _, pid := range all {
+			if proctest.Alive(pid) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestStartTimeoutReturnsByDeadline: a start command whose tree ignores
+// SIGTERM (and keeps a member forking) is ended, searched for and killed
+// by Start's deadline, not after it: SIGTERM early, SIGKILL half-way, and
+// the search for members bounded by the deadline.
+func TestStartTimeoutReturnsByDeadline(t *testing.T) {
+	f := newFixture(t)
+	pids := filepath.Join(f.dir, "pids")
+	script := `
+		sh -c 'trap "" TERM; while :; do sleep 100000 & echo $! >> "$0"; sleep 0.2; done' "$0" &
+		echo $! >> "$0"
+		trap "" TERM
+		sleep 100000 & echo $! >> "$0"
+		echo $$ >> "$0"
+		wait`
+	c := control.Command("/bin/sh", "-c", script, pids)
+	c.Stdin, c.Stdout, c.Stderr = nil, nil, nil
+	c.WaitDelay = 4 * time.Second
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Second)
+	defer cancel()
+	dl, _ := ctx.Deadline()
+	res, err := control.Start(ctx, f.opts(), c)
+	returned := time.Now()
+	want(t, "Start that times out", res, err, control.StatusFailed)
+	if returned.After(dl) {
+		t.Errorf("Start returned %v after its deadline", returned.Sub(dl))
+	}
+	all := readPIDs(t, pids, 4)
 	proctest.WaitFor(t, 5*time.Second, "the start command's tree to end", func() bool {
 		for _, pid := range all {
 			if proctest.Alive(pid) {

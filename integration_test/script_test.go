@@ -13,7 +13,6 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/daemonkit/daemonkit/internal/procfs"
 	"github.com/daemonkit/daemonkit/internal/proctest"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
@@ -81,7 +80,7 @@ func killDaemons(dir string) {
 		}
 		// Starting or stopping, or a holder the file does not name: kill
 		// whoever holds it open.
-		holders, _ := procfs.Holders(info.Dev, info.Ino)
+		holders := proctest.OpenedBy(info.Dev, info.Ino)
 		for _, pid := range holders {
 			if pid != os.Getpid() {
 				proctest.Kill(pid)

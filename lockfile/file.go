@@ -258,7 +258,11 @@ func acquire(ctx context.Context, path string, kind lockKind) (*File, error) {
 			return nil, err
 		}
 		dev, ino := uint64(st.Dev), uint64(st.Ino)
-		err = lockExclusiveNB(int(f.Fd()))
+		err = lockExclusiveNB(ctx, int(f.Fd()))
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			f.Close()
+			return nil, fmt.Errorf("waiting for lock on %s (held shared by a reader): %w", path, err)
+		}
 		if errors.Is(err, errSharedOnly) && !wait {
 			f.Close()
 			return nil, fmt.Errorf("lock %s: %w for over %v (a reader such as `flock -s` holds it); find it with `fuser %s` and retry", path, ErrBusy, sharedWait, path)
@@ -305,8 +309,9 @@ const sharedWait = time.Second
 // holder. A file held only with shared locks (a controller reading the state
 // right now, possibly without the guard file) is not a running daemon, so it
 // retries, with short pauses, for at most sharedWait before giving up with
-// errSharedOnly. An exclusive holder gives EWOULDBLOCK at once.
-func lockExclusiveNB(fd int) error {
+// errSharedOnly, or ctx's error once ctx is done. An exclusive holder gives
+// EWOULDBLOCK at once.
+func lockExclusiveNB(ctx context.Context, fd int) error {
 	deadline := time.Now().Add(sharedWait)
 	for pause := 100 * time.Microsecond; ; pause = min(2*pause, 10*time.Millisecond) {
 		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
@@ -321,7 +326,13 @@ func lockExclusiveNB(fd int) error {
 		if time.Now().After(deadline) {
 			return errSharedOnly
 		}
-		time.Sleep(pause)
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/daemonkit/daemonkit/internal/procfs"
 	"github.com/daemonkit/daemonkit/internal/proctest"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
@@ -39,7 +38,7 @@ func TestHangupAbortsBackgroundStart(t *testing.T) {
 		if err != nil || info.State != lockfile.Starting {
 			return false
 		}
-		holders, _ = procfs.Holders(info.Dev, info.Ino)
+		holders = proctest.OpenedBy(info.Dev, info.Ino)
 		return true
 	})
 	for _, pid := range holders {

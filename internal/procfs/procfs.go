@@ -52,3 +52,9 @@ func (p Process) String() string {
 	}
 	return s
 }
+
+// FDInfo is what /proc/PID/fdinfo/N says of a descriptor.
+type FDInfo struct {
+	Flags uint64 // the open flags (O_*)
+	Pos   uint64 // the file position
+}

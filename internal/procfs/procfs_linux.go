@@ -93,28 +93,6 @@ func pids() ([]int, error) {
 	return out, nil
 }
 
-// GroupAlive reports whether process group pgid has a member that is not
-// a zombie. Zombies are left out because they hold no resources and may
-// never be reaped where PID 1 does not reap orphans.
-func GroupAlive(pgid int) (bool, error) {
-	if pgid <= 1 {
-		return false, fmt.Errorf("procfs: process group %d: not a valid group", pgid)
-	}
-	if unix.Kill(-pgid, 0) == unix.ESRCH {
-		return false, nil
-	}
-	all, err := pids()
-	if err != nil {
-		return false, err
-	}
-	for _, pid := range all {
-		if st, err := ReadStat(pid); err == nil && st.PGRP == pgid && !st.Gone() {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
 // gone reports whether err from reading /proc/PID/... means that the
 // process does not exist. Only ENOENT and ESRCH say so; anything else
 // (EMFILE, EACCES, ENOMEM, ...) means that we cannot tell.
@@ -151,15 +129,6 @@ func openFDs(pid int, dev, ino uint64) ([]string, error) {
 	return out, nil
 }
 
-// HasOpen reports whether process pid has the file dev/ino open. It
-// returns [ErrGone] if pid does not exist or is a zombie, and another
-// error if it cannot tell (e.g. /proc/PID/fd is not readable for lack of
-// privilege, or no descriptor is left to read it with).
-func HasOpen(pid int, dev, ino uint64) (bool, error) {
-	fds, err := openFDs(pid, dev, ino)
-	return len(fds) > 0, err
-}
-
 // HoldsLock reports whether process pid holds an exclusive flock(2) lock
 // on the file dev/ino: whether one of its descriptors refers to the open
 // file description that owns the lock. A flock lock belongs to an open
@@ -167,37 +136,79 @@ func HasOpen(pid int, dev, ino uint64) (bool, error) {
 // and WRITE) in /proc/PID/fdinfo/N of every descriptor that refers to that
 // description, and of no other. A process that merely has the same file
 // open through its own open(2), or holds only a shared lock, does not hold
-// it. Errors are as for [HasOpen].
+// it. It returns [ErrGone] if pid does not exist or is a zombie, and another
+// error if it cannot tell (e.g. /proc/PID/fd is not readable for lack of
+// privilege, or no descriptor is left to read it with).
 func HoldsLock(pid int, dev, ino uint64) (bool, error) {
+	_, held, err := HolderFD(pid, dev, ino)
+	return held, err
+}
+
+// HolderFD is [HoldsLock] that also returns what /proc/PID/fdinfo/N says
+// of the descriptor N through which pid holds the lock, read in the same
+// read as its "lock:" line: so it describes the holding descriptor, even
+// if descriptors are closed and reused meanwhile. It returns an error if
+// the flags or the position cannot be read.
+func HolderFD(pid int, dev, ino uint64) (fd FDInfo, held bool, err error) {
 	fds, err := openFDs(pid, dev, ino)
 	if err != nil {
-		return false, err
+		return FDInfo{}, false, err
 	}
-	for _, fd := range fds {
-		b, err := os.ReadFile(strings.Replace(fd, "/fd/", "/fdinfo/", 1))
+	for _, p := range fds {
+		b, err := os.ReadFile(strings.Replace(p, "/fd/", "/fdinfo/", 1))
 		if gone(err) {
 			continue // closed meanwhile
 		}
 		if err != nil {
-			return false, fmt.Errorf("procfs: read the locks of pid %d: %w", pid, err)
+			return FDInfo{}, false, fmt.Errorf("procfs: read the locks of pid %d: %w", pid, err)
 		}
-		if exclusiveFlock(b) {
-			return true, nil
+		if !exclusiveFlock(b, ino) {
+			continue
+		}
+		flags, okf := fdField(b, "flags:", 8)
+		pos, okp := fdField(b, "pos:", 10)
+		if !okf || !okp {
+			return FDInfo{}, true, fmt.Errorf("procfs: no flags or position in %s", p)
+		}
+		return FDInfo{Flags: flags, Pos: pos}, true, nil
+	}
+	return FDInfo{}, false, nil
+}
+
+// fdField returns the value of fdinfo content's line starting with name,
+// a number in base.
+func fdField(fdinfo []byte, name string, base int) (uint64, bool) {
+	for line := range bytes.Lines(fdinfo) {
+		if v, ok := bytes.CutPrefix(line, []byte(name)); ok {
+			n, err := strconv.ParseUint(string(bytes.TrimSpace(v)), base, 64)
+			return n, err == nil
 		}
 	}
-	return false, nil
+	return 0, false
 }
 
 // exclusiveFlock reports whether fdinfo content lists an exclusive flock
-// lock, e.g. "lock:\t1: FLOCK  ADVISORY  WRITE 1234 00:2d:5678 0 EOF".
-func exclusiveFlock(fdinfo []byte) bool {
+// lock of the file with inode ino, e.g. "lock:\t1: FLOCK  ADVISORY  WRITE
+// 1234 00:2d:5678 0 EOF" for ino 5678. The inode ties the line to the
+// file that was stat'ed: between that stat and reading fdinfo the
+// descriptor may have been closed and reused for another, locked, file.
+// Only the inode is compared: the device shown (the superblock's) is not
+// st_dev on every file system (btrfs).
+func exclusiveFlock(fdinfo []byte, ino uint64) bool {
 	for line := range bytes.Lines(fdinfo) {
 		rest, ok := bytes.CutPrefix(line, []byte("lock:"))
 		if !ok {
 			continue
 		}
 		f := bytes.Fields(rest)
-		if len(f) >= 4 && string(f[1]) == "FLOCK" && string(f[3]) == "WRITE" {
+		if len(f) < 6 || string(f[1]) != "FLOCK" || string(f[3]) != "WRITE" {
+			continue
+		}
+		id := f[5]
+		if i := bytes.LastIndexByte(id, ':'); i >= 0 {
+			id = id[i+1:]
+		}
+		if n, err := strconv.ParseUint(string(id), 10, 64); err == nil && n == ino {
 			return true
 		}
 	}
@@ -247,23 +258,6 @@ func SameNamespace() error {
 	return nil
 }
 
-// Holders returns the PIDs of the live processes that have the file
-// dev/ino open, as far as this process may look (processes whose
-// /proc/PID/fd it cannot read are left out).
-func Holders(dev, ino uint64) ([]int, error) {
-	all, err := pids()
-	if err != nil {
-		return nil, err
-	}
-	var out []int
-	for _, pid := range all {
-		if ok, err := HasOpen(pid, dev, ino); err == nil && ok {
-			out = append(out, pid)
-		}
-	}
-	return out, nil
-}
-
 // Comm returns the command name of pid (/proc/PID/comm), or "" if it
 // cannot be read.
 func Comm(pid int) string {
@@ -272,4 +266,71 @@ func Comm(pid int) string {
 		return ""
 	}
 	return string(bytes.TrimSpace(b))
+}
+
+// LockedFile is a file whose exclusive flock a process holds.
+type LockedFile struct {
+	Path     string // as the process's descriptor names it
+	Dev, Ino uint64
+}
+
+// LockedFiles returns the regular files named "*suffix" whose exclusive
+// flock pid holds ([HoldsLock]), as far as its descriptors can be read.
+func LockedFiles(pid int, suffix string) []LockedFile {
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd/"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []LockedFile
+	for _, e := range ents {
+		path, err := os.Readlink(dir + e.Name())
+		if err != nil || !strings.HasPrefix(path, "/") || !strings.HasSuffix(path, suffix) {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Stat(dir+e.Name(), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+			continue
+		}
+		f := LockedFile{Path: path, Dev: uint64(st.Dev), Ino: uint64(st.Ino)}
+		if held, err := HoldsLock(pid, f.Dev, f.Ino); err == nil && held {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// CommandLine returns the arguments and working directory of pid ("" if
+// unreadable).
+func CommandLine(pid int) ([]string, string) {
+	p := "/proc/" + strconv.Itoa(pid)
+	b, err := os.ReadFile(p + "/cmdline")
+	if err != nil {
+		return nil, ""
+	}
+	var args []string
+	for a := range bytes.SplitSeq(bytes.TrimSuffix(b, []byte{0}), []byte{0}) {
+		args = append(args, string(a))
+	}
+	cwd, _ := os.Readlink(p + "/cwd")
+	return args, cwd
+}
+
+// Children maps each live process in /proc (but PID 1) to the PIDs of its
+// live children, as far as /proc can be read.
+func Children() map[int][]int {
+	out := make(map[int][]int)
+	all, err := pids()
+	if err != nil {
+		return out
+	}
+	for _, pid := range all {
+		if pid <= 1 {
+			continue
+		}
+		if st, err := ReadStat(pid); err == nil && !st.Gone() {
+			out[st.PPID] = append(out[st.PPID], pid)
+		}
+	}
+	return out
 }

@@ -74,18 +74,11 @@ func TestChildGroupAndFiles(t *testing.T) {
 	if !IsDescendant(pid, os.Getpid()) || IsDescendant(os.Getpid(), pid) {
 		t.Error("IsDescendant: wrong")
 	}
-	if ok, err := HasOpen(pid, uint64(st.Dev), uint64(st.Ino)); err != nil || !ok {
-		t.Errorf("HasOpen(child) = %v, %v", ok, err)
-	}
-	holders, err := Holders(uint64(st.Dev), uint64(st.Ino))
-	if err != nil || !slices.Contains(holders, pid) || !slices.Contains(holders, os.Getpid()) {
-		t.Errorf("Holders = %v, %v; want child %d and us %d", holders, err, pid, os.Getpid())
+	if fds, err := openFDs(pid, uint64(st.Dev), uint64(st.Ino)); err != nil || len(fds) == 0 {
+		t.Errorf("openFDs(child) = %v, %v", fds, err)
 	}
 	if c := Comm(pid); c != "sleep" {
 		t.Errorf("Comm = %q", c)
-	}
-	if ok, err := GroupAlive(pid); err != nil || !ok {
-		t.Errorf("GroupAlive(child's group) = %v, %v", ok, err)
 	}
 
 	// A zombie is gone, and so is a group of zombies.
@@ -97,14 +90,11 @@ func TestChildGroupAndFiles(t *testing.T) {
 	if st, err := ReadStat(pid); err != nil || !st.Gone() || st.PPID != os.Getpid() {
 		t.Errorf("ReadStat(zombie) = %+v, %v; want gone, our child", st, err)
 	}
-	if _, err := HasOpen(pid, uint64(st.Dev), uint64(st.Ino)); !errors.Is(err, ErrGone) {
-		t.Errorf("HasOpen(zombie): %v, want ErrGone", err)
+	if _, err := openFDs(pid, uint64(st.Dev), uint64(st.Ino)); !errors.Is(err, ErrGone) {
+		t.Errorf("openFDs(zombie): %v, want ErrGone", err)
 	}
-	if ok, err := GroupAlive(pid); err != nil || ok {
-		t.Errorf("GroupAlive(zombie group) = %v, %v", ok, err)
-	}
-	if _, err := GroupAlive(1); err == nil {
-		t.Error("GroupAlive(1) accepted")
+	if _, err := HoldsLock(pid, uint64(st.Dev), uint64(st.Ino)); !errors.Is(err, ErrGone) {
+		t.Errorf("HoldsLock(zombie): %v, want ErrGone", err)
 	}
 }
 
@@ -174,8 +164,8 @@ func TestHoldsLock(t *testing.T) {
 			t.Errorf("HoldsLock(%d) = %v, %v; want %v", c.pid, got, err, c.want)
 		}
 	}
-	if ok, err := HasOpen(readerPID, dev, ino); err != nil || !ok {
-		t.Errorf("HasOpen(reader) = %v, %v; want true", ok, err)
+	if fds, err := openFDs(readerPID, dev, ino); err != nil || len(fds) == 0 {
+		t.Errorf("openFDs(reader) = %v, %v; want its descriptor", fds, err)
 	}
 	hs, err := LockHolders(dev, ino)
 	var got []int
@@ -196,6 +186,8 @@ func TestHoldsLock(t *testing.T) {
 func TestExclusiveFlock(t *testing.T) {
 	for in, want := range map[string]bool{
 		"pos:\t0\nflags:\t02\nlock:\t1: FLOCK  ADVISORY  WRITE 12 00:2d:99 0 EOF\n": true,
+		"lock:\t1: FLOCK  ADVISORY  WRITE 12 00:2d:98 0 EOF\n":                      false, // another file's
+		"lock:\t1: FLOCK  ADVISORY  WRITE 12 00:2d:990 0 EOF\n":                     false,
 		"lock:\t1: FLOCK  ADVISORY  READ 12 00:2d:99 0 EOF\n":                       false,
 		"lock:\t1: POSIX  ADVISORY  WRITE 12 00:2d:99 0 EOF\n":                      false,
 		"lock:\t1: OFDLCK ADVISORY  WRITE -1 00:2d:99 0 EOF\n":                      false,
@@ -203,8 +195,8 @@ func TestExclusiveFlock(t *testing.T) {
 		"lock:\t1: FLOCK": false,
 		"":                false,
 	} {
-		if got := exclusiveFlock([]byte(in)); got != want {
-			t.Errorf("exclusiveFlock(%q) = %v, want %v", in, got, want)
+		if got := exclusiveFlock([]byte(in), 99); got != want {
+			t.Errorf("exclusiveFlock(%q, 99) = %v, want %v", in, got, want)
 		}
 	}
 }
