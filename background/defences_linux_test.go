@@ -319,3 +319,50 @@ func TestLaunchControllerKilled(t *testing.T) {
 		}
 	}
 }
+
+// TestLaunchControllerKilledHolderLeft: the controller dies before ready,
+// and a descendant that left the command's process group keeps the PID
+// file's lock. The watcher must not empty the file under that holder (an
+// empty locked file reads "stopping", which nothing ends); it leaves
+// "(starting)", and a stop ends the holder.
+func TestLaunchControllerKilledHolderLeft(t *testing.T) {
+	bin := t.TempDir()
+	daemonctl, err := proctest.Build(bin, "./cmd/daemonctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	pidFile, gcFile := filepath.Join(dir, "d.pid"), filepath.Join(dir, "gc.txt")
+	ctl := exec.Command(daemonctl, "start", "-p", pidFile, "--background", "--notify", "--timeout", "60s", "--",
+		"sh", "-c", `setsid sleep 1000 & echo $! > "$0.tmp" && mv "$0.tmp" "$0"; exec sleep 1000`, gcFile)
+	if err := ctl.Start(); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Cleanup(t, ctl.Process.Pid)
+	var gc int
+	proctest.WaitFor(t, 20*time.Second, "the setsid'd grandchild", func() bool {
+		b, _ := os.ReadFile(gcFile)
+		gc, _ = lockfile.ParsePID(b, 0)
+		return gc != 0
+	})
+	proctest.Cleanup(t, gc)
+	ctl.Process.Signal(syscall.SIGKILL)
+	ctl.Wait()
+	var info lockfile.Info
+	if !proctest.Eventually(20*time.Second, func() bool {
+		info = inspect(t, pidFile)
+		return info.State == lockfile.Starting
+	}) {
+		t.Fatalf("PID file %v %q after the controller died; want starting (locked by pid %d)", info.State, info.Content, gc)
+	}
+	out, err := exec.Command(daemonctl, "stop", "-p", pidFile, "--timeout", "20s").CombinedOutput()
+	if err != nil {
+		t.Fatalf("stop: %v\n%s", err, out)
+	}
+	if !proctest.Eventually(20*time.Second, func() bool { return !proctest.Alive(gc) }) {
+		t.Errorf("the lock holder %d is alive after stop", gc)
+	}
+	if info = inspect(t, pidFile); info.State != lockfile.NotRunning {
+		t.Errorf("after stop: %v %q, want not running", info.State, info.Content)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/daemonkit/daemonkit/internal/procfs"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
@@ -166,11 +168,34 @@ func watchMain(v string) int {
 			break
 		}
 	}
-	if c, p, err := lockfile.ParseContent(readOrNil(pf), lockfile.PIDMax()); err == nil &&
-		(c == lockfile.ContentStarting || c == lockfile.ContentPID && p == pid) {
-		pf.Clear()
-	}
+	settleFile(pf, pid)
 	return 0
+}
+
+// settleFile leaves the PID file of a start whose caller died as it should
+// be read: empty (not running) once nothing holds its lock but us, or
+// "(starting)" while some other process still does (one that left the
+// command's process group keeping its descriptor), so that a stop ends
+// it. It writes only while our descriptor still holds the lock (the
+// command could have unlocked it, and a new start then owns the file),
+// and only over what this start wrote.
+func settleFile(pf *lockfile.File, pid int) {
+	c, p, err := lockfile.ParseContent(readOrNil(pf), lockfile.PIDMax())
+	if err != nil || !(c == lockfile.ContentStarting || c == lockfile.ContentPID && p == pid) {
+		return
+	}
+	self := os.Getpid()
+	if held, err := procfs.HoldsLock(self, pf.Dev(), pf.Ino()); err != nil || !held {
+		return
+	}
+	holders, err := procfs.LockHolders(pf.Dev(), pf.Ino())
+	others := err != nil || slices.ContainsFunc(holders, func(h procfs.Process) bool { return h.PID != self })
+	switch {
+	case !others:
+		pf.Clear()
+	case c == lockfile.ContentPID:
+		pf.WriteStarting()
+	}
 }
 
 func readOrNil(pf *lockfile.File) []byte {
