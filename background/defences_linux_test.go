@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/daemonkit/daemonkit/internal/launch"
+	"github.com/daemonkit/daemonkit/internal/procfs"
 	"github.com/daemonkit/daemonkit/internal/proctest"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
@@ -348,11 +349,13 @@ func TestLaunchControllerKilledHolderLeft(t *testing.T) {
 	proctest.Cleanup(t, gc)
 	ctl.Process.Signal(syscall.SIGKILL)
 	ctl.Wait()
-	var info lockfile.Info
-	if !proctest.Eventually(20*time.Second, func() bool {
-		info = inspect(t, pidFile)
-		return info.State == lockfile.Starting
-	}) {
+	// Once the watcher is done, the grandchild is the only lock holder.
+	info := inspect(t, pidFile)
+	proctest.WaitFor(t, 20*time.Second, "the grandchild to be the only lock holder", func() bool {
+		hs, err := procfs.LockHolders(info.Dev, info.Ino)
+		return err == nil && len(hs) == 1 && hs[0].PID == gc
+	})
+	if info = inspect(t, pidFile); info.State != lockfile.Starting {
 		t.Fatalf("PID file %v %q after the controller died; want starting (locked by pid %d)", info.State, info.Content, gc)
 	}
 	out, err := exec.Command(daemonctl, "stop", "-p", pidFile, "--timeout", "20s").CombinedOutput()
