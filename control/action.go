@@ -18,20 +18,6 @@ import (
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
-// release unlocks f on its open file description, then closes it. Closing
-// alone would leave the lock held by any copy of the descriptor: a child
-// that another goroutine of this process forks at that moment holds one
-// until its exec closes it, so the file would look locked ("stopping") for
-// an instant after the action, and a start right after a stop would report
-// "already running" and start nothing.
-func release(f *lockfile.File) {
-	if f == nil {
-		return // a guard held by the controller that started us (acquireGuard)
-	}
-	unix.Flock(int(f.File().Fd()), unix.LOCK_UN)
-	f.Close()
-}
-
 // action is one control action in progress.
 type action struct {
 	o     Options
@@ -150,7 +136,7 @@ func (a *action) run(ctx context.Context, fn func() (Result, error)) (Result, er
 	if err != nil {
 		return Result{Status: StatusFailed}, err
 	}
-	defer release(g)
+	defer g.Release()
 	a.guard = g
 	defer func() { a.guard = nil }()
 	return fn()

@@ -341,7 +341,7 @@ func (a *action) emptyIfStill(info lockfile.Info, content string) {
 		a.log.Warn(fmt.Sprintf("the daemon is gone, but pid file %s cannot be emptied; it is left as it is (still %q, so its status shows it stale)", a.o.PIDFile, content), "error", err)
 		return
 	}
-	defer release(f)
+	defer f.Release()
 	b, err := f.Read()
 	if err != nil || f.Dev() != info.Dev || f.Ino() != info.Ino || string(b) != content {
 		return

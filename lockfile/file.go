@@ -115,8 +115,30 @@ func (f *File) Dev() uint64 { return f.dev }
 func (f *File) Ino() uint64 { return f.ino }
 
 // Close closes the descriptor, which releases the lock if no other process
-// shares the open file description.
+// shares the open file description. Use [File.Release] to give the lock up
+// whatever copies of the descriptor exist.
 func (f *File) Close() error { return f.f.Close() }
+
+// Release unlocks the file on its open file description, then closes it.
+// Closing alone would leave the lock held by any copy of the descriptor: a
+// child that another goroutine of this process forks at that moment holds
+// one until its exec closes it, so the file would look locked for an
+// instant after its owner let it go (a start right after a stop would then
+// report "already running"). Release on a nil *File does nothing, so that
+// a lock that may not have been taken can be released unconditionally.
+func (f *File) Release() error {
+	if f == nil {
+		return nil
+	}
+	uerr := unix.Flock(int(f.f.Fd()), unix.LOCK_UN)
+	if err := f.f.Close(); err != nil {
+		return fmt.Errorf("release %s: %w", f.path, err)
+	}
+	if uerr != nil {
+		return fmt.Errorf("unlock %s: %w", f.path, uerr)
+	}
+	return nil
+}
 
 // openFlags are used for every open: never follow a symlink, never leak.
 const openFlags = unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_NONBLOCK
