@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/daemonkit/daemonkit/internal/pidfile"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -182,7 +183,7 @@ func (a *action) refuse(info lockfile.Info) error {
 
 // namesLive explains an unlocked PID file naming a live process.
 func (a *action) namesLive(info lockfile.Info) error {
-	_, pid, _ := lockfile.ParseContent(info.Content, lockfile.PIDMax())
+	_, pid, _ := pidfile.ParseContent(info.Content, pidfile.PIDMax())
 	return fmt.Errorf("pid file %s names %s, which is alive but holds no lock on the file: it was %w; nothing was sent and the file was left as it is. Stop it with the tool that started it (or `kill %d` once you are sure it is the daemon), then start it again with this controller",
 		a.o.PIDFile, procfs.Describe(pid), ErrUnlockedLive, pid)
 }

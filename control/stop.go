@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/daemonkit/daemonkit/internal/pidfile"
 	"strconv"
 	"syscall"
 	"time"
@@ -102,7 +103,7 @@ func (a *action) stop(ctx context.Context) (Result, error) {
 // stale says that the daemon of a stale PID file died.
 func (a *action) stale(info lockfile.Info) error {
 	what := "while starting"
-	if _, pid, _ := lockfile.ParseContent(info.Content, lockfile.PIDMax()); pid != 0 {
+	if _, pid, _ := pidfile.ParseContent(info.Content, pidfile.PIDMax()); pid != 0 {
 		what = "(pid " + strconv.Itoa(pid) + ")"
 	}
 	return fmt.Errorf("%w %s without cleaning up: pid file %s is kept, so that its status still shows it; start the daemon again, or empty the file", ErrStale, what, a.o.PIDFile)

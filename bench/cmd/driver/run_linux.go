@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/daemonkit/daemonkit/internal/pidfile"
 	"io"
 	"os"
 	"os/signal"
@@ -16,8 +17,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/daemonkit/daemonkit/lockfile"
 )
 
 // errTimeout: an iteration waited longer than -timeout.
@@ -348,10 +347,10 @@ func (st *rowState) pidFromFile() int {
 		return 0
 	}
 	defer f.Close()
-	buf := make([]byte, lockfile.MaxContent+1)
+	buf := make([]byte, pidfile.MaxContent+1)
 	n, _ := f.ReadAt(buf, 0)
-	c, pid, _ := lockfile.ParseContent(buf[:n], lockfile.PIDMax())
-	if c != lockfile.ContentPID || !alive(pid) {
+	c, pid, _ := pidfile.ParseContent(buf[:n], pidfile.PIDMax())
+	if c != pidfile.ContentPID || !alive(pid) {
 		return 0
 	}
 	return pid
