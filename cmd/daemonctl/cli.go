@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/daemonkit/daemonkit/internal/launch"
 	"io"
 	"log/slog"
 	"os"
@@ -434,9 +435,9 @@ func (c *cli) starter(flags *pflag.FlagSet, args []string, timeout time.Duration
 	case c.notify:
 		o.Readiness = background.ReadyNotify
 	case c.readyFD != 0:
-		if c.readyFD <= background.PIDFileFD || c.readyFD > background.MaxReadyFD {
+		if c.readyFD <= launch.PIDFileFD || c.readyFD > launch.MaxReadyFD {
 			return nil, verbs.Usagef("--ready-fd %d: must be between %d and %d (0-2 are stdio, 3 is the PID file)",
-				c.readyFD, background.PIDFileFD+1, background.MaxReadyFD)
+				c.readyFD, launch.PIDFileFD+1, launch.MaxReadyFD)
 		}
 		o.Readiness, o.ReadyFD = background.ReadyFD, c.readyFD
 	}
