@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/daemonkit/daemonkit/internal/sdnotify"
 	"io"
 	"os"
 	"os/exec"
@@ -23,6 +22,7 @@ import (
 	"github.com/daemonkit/daemonkit/internal/ident"
 	"github.com/daemonkit/daemonkit/internal/launch"
 	"github.com/daemonkit/daemonkit/internal/procfs"
+	"github.com/daemonkit/daemonkit/internal/sdnotify"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 

@@ -5,7 +5,6 @@ package background
 import (
 	"errors"
 	"fmt"
-	"github.com/daemonkit/daemonkit/internal/pidfile"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -17,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/daemonkit/daemonkit/internal/pidfile"
 	"github.com/daemonkit/daemonkit/internal/procfs"
 	"github.com/daemonkit/daemonkit/lockfile"
 )

@@ -3,13 +3,13 @@
 package bench
 
 import (
-	"github.com/daemonkit/daemonkit/internal/pidfile"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"go.uber.org/goleak"
 
+	"github.com/daemonkit/daemonkit/internal/pidfile"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/daemonkit/daemonkit/internal/pidfile"
 	"net"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
+	"github.com/daemonkit/daemonkit/internal/pidfile"
 	"github.com/daemonkit/daemonkit/internal/proctest"
 )
 
@@ -1088,5 +1088,35 @@ func TestAcquireLongSharedHolderIsBusy(t *testing.T) {
 	_, err := Acquire(path)
 	if !errors.Is(err, ErrBusy) || errors.Is(err, ErrLocked) {
 		t.Fatalf("Acquire with a long shared holder: %v, want ErrBusy", err)
+	}
+}
+
+// TestReleaseUnlocksSharedDescription: Release gives the lock up even
+// while another descriptor of the same open file description exists (a
+// child forked meanwhile holds one until its exec); Close alone would not.
+func TestReleaseUnlocksSharedDescription(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.pid")
+	f, err := Acquire(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dup, err := unix.Dup(int(f.File().Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(dup)
+	if err := f.Release(); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	g, err := Acquire(path)
+	if err != nil {
+		t.Fatalf("Acquire after Release while a copy of the descriptor is open: %v; want the lock free", err)
+	}
+	if err := g.Release(); err != nil {
+		t.Fatal(err)
+	}
+	var nilFile *File
+	if err := nilFile.Release(); err != nil {
+		t.Fatalf("Release of a nil *File: %v", err)
 	}
 }

@@ -5,13 +5,14 @@ package lockfile
 import (
 	"bytes"
 	"errors"
-	"github.com/daemonkit/daemonkit/internal/pidfile"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/daemonkit/daemonkit/internal/pidfile"
 )
 
 // FuzzInspect writes arbitrary content into a real PID file and checks that

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/daemonkit/daemonkit/internal/launch"
 	"io"
 	"log/slog"
 	"os"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/daemonkit/daemonkit/background"
 	"github.com/daemonkit/daemonkit/control"
+	"github.com/daemonkit/daemonkit/internal/launch"
 	"github.com/daemonkit/daemonkit/internal/umask"
 	"github.com/daemonkit/daemonkit/internal/verbs"
 	"github.com/daemonkit/daemonkit/lockfile"

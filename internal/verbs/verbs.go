@@ -15,13 +15,13 @@ package verbs
 import (
 	"errors"
 	"fmt"
-	"github.com/daemonkit/daemonkit/internal/pidfile"
 	"io"
 	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/daemonkit/daemonkit/control"
+	"github.com/daemonkit/daemonkit/internal/pidfile"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
