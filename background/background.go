@@ -96,17 +96,14 @@ func (r Readiness) String() string {
 	return fmt.Sprintf("Readiness(%d)", int(r))
 }
 
-// Defaults used for zero [Options] fields.
+// DefaultReadyTimeout is the ready timeout when [Options.ReadyTimeout] is zero.
+const DefaultReadyTimeout = 60 * time.Second
+
+// Defaults used for other zero [Options] fields.
 const (
-	DefaultDir          = "/"
-	DefaultUmask        = 0o022
-	DefaultReadyTimeout = 60 * time.Second
-	DefaultTailLines    = 10
-	// PIDFileFD is the descriptor under which the command inherits the
-	// locked PID file, as every daemon daemonkit starts does.
-	PIDFileFD = launch.PIDFileFD
-	// MaxReadyFD is the largest descriptor accepted for [Options.ReadyFD].
-	MaxReadyFD = 255
+	defaultDir       = "/"
+	defaultUmask     = 0o022
+	defaultTailLines = 10
 )
 
 // Options configures [Launch]. Only PIDFile and Command are required.
@@ -135,10 +132,10 @@ type Options struct {
 	// group database, and Group instead of the user's primary group.
 	Group string
 	// Dir is the working directory, entered after switching user.
-	// Default [DefaultDir] ("/").
+	// Default "/".
 	Dir string
 	// Umask is the command's file mode creation mask. Default
-	// [DefaultUmask] (022) unless UmaskSet is true (so that 0 can be asked
+	// 022 unless UmaskSet is true (so that 0 can be asked
 	// for). Go cannot set a umask in the child alone: [Launch] sets the
 	// process's umask around the fork and restores it at once, under a
 	// lock, so files created concurrently by other goroutines of the
@@ -163,14 +160,14 @@ type Options struct {
 	Readiness Readiness
 	// ReadyFD is the descriptor number of the write end of the readiness
 	// pipe for [ReadyFD]: at least 4 (3 is the PID file) and at most
-	// [MaxReadyFD].
+	// 255.
 	ReadyFD int
 	// ReadyTimeout bounds the wait for readiness. Default
 	// [DefaultReadyTimeout] (60 s). EXTEND_TIMEOUT_USEC= pushes it out.
 	// The context given to [Launch] bounds it too.
 	ReadyTimeout time.Duration
 	// TailLines is how many lines of Output an [*Error] quotes. Default
-	// [DefaultTailLines] (10); negative: none.
+	// 10; negative: none.
 	TailLines int
 	// Logger receives STATUS= messages and progress at Info/Debug level.
 	// Default: a logger that discards.
@@ -180,16 +177,16 @@ type Options struct {
 // withDefaults returns o with zero fields set to their defaults.
 func (o Options) withDefaults() Options {
 	if o.Dir == "" {
-		o.Dir = DefaultDir
+		o.Dir = defaultDir
 	}
 	if !o.UmaskSet {
-		o.Umask, o.UmaskSet = DefaultUmask, true
+		o.Umask, o.UmaskSet = defaultUmask, true
 	}
 	if o.ReadyTimeout <= 0 {
 		o.ReadyTimeout = DefaultReadyTimeout
 	}
 	if o.TailLines == 0 {
-		o.TailLines = DefaultTailLines
+		o.TailLines = defaultTailLines
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -210,9 +207,9 @@ func (o Options) validate() error {
 	switch o.Readiness {
 	case ReadyExec, ReadyNotify:
 	case ReadyFD:
-		if o.ReadyFD <= PIDFileFD || o.ReadyFD > MaxReadyFD {
+		if o.ReadyFD <= launch.PIDFileFD || o.ReadyFD > launch.MaxReadyFD {
 			return fmt.Errorf("background: ready fd %d: must be between %d and %d (0-2 are stdio, %d is the PID file)",
-				o.ReadyFD, PIDFileFD+1, MaxReadyFD, PIDFileFD)
+				o.ReadyFD, launch.PIDFileFD+1, launch.MaxReadyFD, launch.PIDFileFD)
 		}
 	default:
 		return fmt.Errorf("background: unknown readiness %d", o.Readiness)

@@ -22,6 +22,7 @@ import (
 	"github.com/daemonkit/daemonkit/internal/ident"
 	"github.com/daemonkit/daemonkit/internal/launch"
 	"github.com/daemonkit/daemonkit/internal/procfs"
+	"github.com/daemonkit/daemonkit/internal/sdnotify"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
@@ -156,7 +157,7 @@ func (l *job) run(ctx context.Context, path string, id ident.Identity, env []str
 		}
 		l.readyR, l.readyW = r, w
 		l.closers = append(l.closers, r, w)
-		spec.Files = make([]*os.File, o.ReadyFD-PIDFileFD)
+		spec.Files = make([]*os.File, o.ReadyFD-launch.PIDFileFD)
 		spec.Files[len(spec.Files)-1] = w
 	}
 	spec.Env = env
@@ -329,7 +330,7 @@ func (l *job) waitNotify(ctx context.Context, ns *notifySocket) (int, error) {
 				l.warnForeign(ns, sender)
 				continue
 			}
-			n, err := ParseNotify(msg)
+			n, err := sdnotify.Parse(msg)
 			if err != nil {
 				l.o.Logger.Warn("ignoring notification: "+err.Error(), "sender", sender, "pid_file", l.o.PIDFile)
 				continue
@@ -442,14 +443,14 @@ func (ns *notifySocket) firstFrom(sender int) (first, last bool) {
 // recv reads one datagram without blocking and returns it with the PID of
 // its sender (0 if the kernel attached no credentials).
 func (ns *notifySocket) recv() ([]byte, int, error) {
-	buf := make([]byte, MaxNotifySize+1)
+	buf := make([]byte, sdnotify.MaxSize+1)
 	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred)*4)
 	n, oobn, flags, _, err := unix.Recvmsg(ns.fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
 	if err != nil {
 		return nil, 0, err
 	}
 	if flags&unix.MSG_TRUNC != 0 {
-		return nil, 0, fmt.Errorf("datagram longer than %d bytes", MaxNotifySize)
+		return nil, 0, fmt.Errorf("datagram longer than %d bytes", sdnotify.MaxSize)
 	}
 	sender := 0
 	msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/daemonkit/daemonkit/internal/pidfile"
 	"github.com/daemonkit/daemonkit/internal/procfs"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
@@ -180,8 +181,8 @@ func watchMain(v string) int {
 // command could have unlocked it, and a new start then owns the file),
 // and only over what this start wrote.
 func settleFile(pf *lockfile.File, pid int) {
-	c, p, err := lockfile.ParseContent(readOrNil(pf), lockfile.PIDMax())
-	if err != nil || !(c == lockfile.ContentStarting || c == lockfile.ContentPID && p == pid) {
+	c, p, err := pidfile.ParseContent(readOrNil(pf), pidfile.PIDMax())
+	if err != nil || !(c == pidfile.ContentStarting || c == pidfile.ContentPID && p == pid) {
 		return
 	}
 	self := os.Getpid()
@@ -193,7 +194,7 @@ func settleFile(pf *lockfile.File, pid int) {
 	switch {
 	case !others:
 		pf.Clear()
-	case c == lockfile.ContentPID:
+	case c == pidfile.ContentPID:
 		pf.WriteStarting()
 	}
 }

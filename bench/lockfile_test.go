@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/daemonkit/daemonkit/internal/pidfile"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
@@ -123,7 +124,7 @@ func BenchmarkParseContent(b *testing.B) {
 	content := []byte("4194303\n")
 	b.ReportAllocs()
 	for b.Loop() {
-		if c, _, err := lockfile.ParseContent(content, lockfile.DefaultPIDMax); c != lockfile.ContentPID {
+		if c, _, err := pidfile.ParseContent(content, pidfile.DefaultPIDMax); c != pidfile.ContentPID {
 			b.Fatal(err)
 		}
 	}

@@ -14,23 +14,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/daemonkit/daemonkit/internal/pidfile"
 	"github.com/daemonkit/daemonkit/internal/procfs"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
-
-// release unlocks f on its open file description, then closes it. Closing
-// alone would leave the lock held by any copy of the descriptor: a child
-// that another goroutine of this process forks at that moment holds one
-// until its exec closes it, so the file would look locked ("stopping") for
-// an instant after the action, and a start right after a stop would report
-// "already running" and start nothing.
-func release(f *lockfile.File) {
-	if f == nil {
-		return // a guard held by the controller that started us (acquireGuard)
-	}
-	unix.Flock(int(f.File().Fd()), unix.LOCK_UN)
-	f.Close()
-}
 
 // action is one control action in progress.
 type action struct {
@@ -150,7 +137,7 @@ func (a *action) run(ctx context.Context, fn func() (Result, error)) (Result, er
 	if err != nil {
 		return Result{Status: StatusFailed}, err
 	}
-	defer release(g)
+	defer g.Release()
 	a.guard = g
 	defer func() { a.guard = nil }()
 	return fn()
@@ -196,7 +183,7 @@ func (a *action) refuse(info lockfile.Info) error {
 
 // namesLive explains an unlocked PID file naming a live process.
 func (a *action) namesLive(info lockfile.Info) error {
-	_, pid, _ := lockfile.ParseContent(info.Content, lockfile.PIDMax())
+	_, pid, _ := pidfile.ParseContent(info.Content, pidfile.PIDMax())
 	return fmt.Errorf("pid file %s names %s, which is alive but holds no lock on the file: it was %w; nothing was sent and the file was left as it is. Stop it with the tool that started it (or `kill %d` once you are sure it is the daemon), then start it again with this controller",
 		a.o.PIDFile, procfs.Describe(pid), ErrUnlockedLive, pid)
 }

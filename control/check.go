@@ -47,7 +47,7 @@ func Check(ctx context.Context, o Options) (Result, error) {
 	switch {
 	case a.o.GuardHeld:
 	case err == nil:
-		defer release(g)
+		defer g.Release()
 	case errors.Is(err, fs.ErrPermission) || errors.Is(err, unix.EROFS) || errors.Is(err, fs.ErrNotExist):
 		a.log.Info("checking without the guard file", "guard_file", a.o.GuardFile, "error", err)
 	default:

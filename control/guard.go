@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/daemonkit/daemonkit/internal/pidfile"
 	"github.com/daemonkit/daemonkit/internal/procfs"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
@@ -376,12 +377,12 @@ func isPIDFile(path string) (exists, pidFile bool) {
 	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
 		return true, false
 	}
-	b := make([]byte, lockfile.MaxContent+1)
+	b := make([]byte, pidfile.MaxContent+1)
 	n, err := io.ReadFull(f, b)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return true, false
 	}
-	_, _, err = lockfile.ParseContent(b[:n], lockfile.PIDMax())
+	_, _, err = pidfile.ParseContent(b[:n], pidfile.PIDMax())
 	return true, err == nil
 }
 

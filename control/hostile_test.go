@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/daemonkit/daemonkit/control"
+	"github.com/daemonkit/daemonkit/internal/pidfile"
 	"github.com/daemonkit/daemonkit/internal/proctest"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
@@ -31,7 +32,7 @@ func TestHostileContent(t *testing.T) {
 		{"garbage", "garbage\n"},
 		{"huge", strings.Repeat("9", 4096)},
 		{"big-number", "99999999999\n"},
-		{"above-pid-max", strconv.Itoa(lockfile.PIDMax()+1) + "\n"},
+		{"above-pid-max", strconv.Itoa(pidfile.PIDMax()+1) + "\n"},
 		{"leading-zero", "0042\n"},
 		{"space", " 42\n"},
 		{"two-lines", "42\n43\n"},

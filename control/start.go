@@ -48,7 +48,7 @@ func (a *action) start(ctx context.Context, before lockfile.Info, wasStale bool,
 			if err != nil {
 				return fail(res, a.timeout(ctx, fmt.Errorf("start daemon for pid file %s: the previous daemon is still stopping: %w; try again later, or stop it with a kill-after delay", a.o.PIDFile, err)))
 			}
-			release(f)
+			f.Release()
 			if before, err = a.inspect(); err != nil {
 				return fail(res, err)
 			}

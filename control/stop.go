@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/daemonkit/daemonkit/internal/pidfile"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
@@ -102,7 +103,7 @@ func (a *action) stop(ctx context.Context) (Result, error) {
 // stale says that the daemon of a stale PID file died.
 func (a *action) stale(info lockfile.Info) error {
 	what := "while starting"
-	if _, pid, _ := lockfile.ParseContent(info.Content, lockfile.PIDMax()); pid != 0 {
+	if _, pid, _ := pidfile.ParseContent(info.Content, pidfile.PIDMax()); pid != 0 {
 		what = "(pid " + strconv.Itoa(pid) + ")"
 	}
 	return fmt.Errorf("%w %s without cleaning up: pid file %s is kept, so that its status still shows it; start the daemon again, or empty the file", ErrStale, what, a.o.PIDFile)
@@ -341,7 +342,7 @@ func (a *action) emptyIfStill(info lockfile.Info, content string) {
 		a.log.Warn(fmt.Sprintf("the daemon is gone, but pid file %s cannot be emptied; it is left as it is (still %q, so its status shows it stale)", a.o.PIDFile, content), "error", err)
 		return
 	}
-	defer release(f)
+	defer f.Release()
 	b, err := f.Read()
 	if err != nil || f.Dev() != info.Dev || f.Ino() != info.Ino || string(b) != content {
 		return

@@ -10,14 +10,14 @@ import (
 	"syscall"
 )
 
-// FaultEnv names the variable that injects a fault in binaries built with
+// faultEnv names the variable that injects a fault in binaries built with
 // -tags daemonkit_faults: "POINT=FAULT[,POINT=FAULT...]". FAULT is one of
 // error, panic, exit:N, kill (SIGKILL of this process), hang (block
 // forever). The points are listed in faults.go.
-const FaultEnv = "DAEMONKIT_FAULT"
+const faultEnv = "DAEMONKIT_FAULT"
 
 func fault(point string) error {
-	for _, spec := range strings.Split(os.Getenv(FaultEnv), ",") {
+	for _, spec := range strings.Split(os.Getenv(faultEnv), ",") {
 		p, what, ok := strings.Cut(spec, "=")
 		if !ok || p != point {
 			continue

@@ -124,11 +124,26 @@ func (d *Daemon) serve(ctx context.Context, body Body, sigs <-chan os.Signal, st
 	}
 	bodyCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var wd *watchdog
+	s := &serving{d: d, bodyCtx: bodyCtx, cancel: cancel, notify: notify}
 	if supervised() {
-		wd = d.startWatchdog(notify)
-		defer wd.stop()
+		s.wd = d.startWatchdog(notify)
+		defer s.wd.stop()
 	}
+	bodyDone := d.startBody(bodyCtx, body)
+	d.log.Info("running")
+	if st.stop {
+		s.startStop(errors.New("stop requested while starting"))
+	} else if st.reload {
+		s.startReload()
+	}
+	bodyErr := s.loop(ctx, sigs, bodyDone)
+	return d.finish(bodyErr, pf)
+}
+
+// startBody runs body in a goroutine of its own and returns the channel
+// that receives its result; a panic is logged and received as a
+// [*lifecycle.PanicError].
+func (d *Daemon) startBody(ctx context.Context, body Body) <-chan error {
 	bodyDone := make(chan error, 1)
 	go func() {
 		defer func() {
@@ -138,43 +153,58 @@ func (d *Daemon) serve(ctx context.Context, body Body, sigs <-chan os.Signal, st
 				bodyDone <- pe
 			}
 		}()
-		bodyDone <- body(bodyCtx)
+		bodyDone <- body(ctx)
 	}()
-	d.log.Info("running")
+	return bodyDone
+}
+
+// serving is the state [Daemon.serve] owns while the body runs.
+type serving struct {
+	d             *Daemon
+	bodyCtx       context.Context
+	cancel        context.CancelCauseFunc
+	wd            *watchdog // nil unless supervised
+	notify        func(string)
+	stopTimer     *time.Timer // set once stopping
+	stopDeadline  <-chan time.Time
+	reloading     chan struct{} // closed when the reload in progress ends; nil if none
+	reloadPending bool
+}
+
+// startStop begins stopping (once): the body's context is cancelled with
+// cause, and the stop timeout starts.
+func (s *serving) startStop(cause error) {
+	if s.stopTimer != nil {
+		return
+	}
+	s.wd.setStopping()
+	s.notify("STOPPING=1\n" + statusLine("stopping: "+cause.Error()))
+	s.d.log.Info("stopping", "cause", cause.Error())
+	s.cancel(cause) // also cancels a reload in progress
+	s.stopTimer = time.NewTimer(s.d.cfg.StopTimeout)
+	s.stopDeadline = s.stopTimer.C
+}
+
+// startReload starts a reload, or marks one pending if one is running.
+func (s *serving) startReload() {
+	if s.reloading != nil {
+		s.reloadPending = true
+		return
+	}
+	s.reloadPending = false
+	done := make(chan struct{})
+	s.reloading = done
+	go func() {
+		defer close(done)
+		s.d.reload(s.bodyCtx, s.notify)
+	}()
+}
+
+// loop handles signals, reloads and ctx until the body returns or
+// overruns the stop timeout, and returns the body's error. When it
+// returns, stopping has begun and no reload runs.
+func (s *serving) loop(ctx context.Context, sigs <-chan os.Signal, bodyDone <-chan error) error {
 	var bodyErr error
-	var stopTimer *time.Timer
-	var stopDeadline <-chan time.Time
-	startStop := func(cause error) {
-		if stopTimer != nil {
-			return
-		}
-		wd.setStopping()
-		notify("STOPPING=1\n" + statusLine("stopping: "+cause.Error()))
-		d.log.Info("stopping", "cause", cause.Error())
-		cancel(cause) // also cancels a reload in progress
-		stopTimer = time.NewTimer(d.cfg.StopTimeout)
-		stopDeadline = stopTimer.C
-	}
-	var reloading chan struct{} // closed when the reload in progress ends; nil if none
-	reloadPending := false
-	startReload := func() {
-		if reloading != nil {
-			reloadPending = true
-			return
-		}
-		reloadPending = false
-		done := make(chan struct{})
-		reloading = done
-		go func() {
-			defer close(done)
-			d.reload(bodyCtx, notify)
-		}()
-	}
-	if st.stop {
-		startStop(errors.New("stop requested while starting"))
-	} else if st.reload {
-		startReload()
-	}
 	ctxDone := ctx.Done()
 loop:
 	for {
@@ -183,30 +213,36 @@ loop:
 			break loop
 		case sig := <-sigs:
 			if isStop(sig) {
-				startStop(errStopSignal{sig})
-			} else if stopTimer == nil {
-				startReload()
+				s.startStop(errStopSignal{sig})
+			} else if s.stopTimer == nil {
+				s.startReload()
 			}
-		case <-reloading:
-			reloading = nil
-			if reloadPending && stopTimer == nil {
-				startReload()
+		case <-s.reloading:
+			s.reloading = nil
+			if s.reloadPending && s.stopTimer == nil {
+				s.startReload()
 			}
 		case <-ctxDone:
 			ctxDone = nil
-			startStop(context.Cause(ctx))
-		case <-stopDeadline:
-			bodyErr = fmt.Errorf("body did not return within the stop timeout %v", d.cfg.StopTimeout)
+			s.startStop(context.Cause(ctx))
+		case <-s.stopDeadline:
+			bodyErr = fmt.Errorf("body did not return within the stop timeout %v", s.d.cfg.StopTimeout)
 			break loop
 		}
 	}
-	if stopTimer == nil { // the body returned on its own
-		startStop(errors.New("body returned"))
+	if s.stopTimer == nil { // the body returned on its own
+		s.startStop(errors.New("body returned"))
 	}
-	stopTimer.Stop()
-	if reloading != nil {
-		<-reloading // cancelled with the body; the hook runner bounds it
+	s.stopTimer.Stop()
+	if s.reloading != nil {
+		<-s.reloading // cancelled with the body; the hook runner bounds it
 	}
+	return bodyErr
+}
+
+// finish runs the OnStop hooks after the body and clears the PID file
+// (pf may be nil). It returns the body's error joined with theirs.
+func (d *Daemon) finish(bodyErr error, pf *lockfile.File) error {
 	if bodyErr != nil {
 		d.log.Error("body failed", "err", bodyErr)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/daemonkit/daemonkit/internal/pidfile"
 	"github.com/daemonkit/daemonkit/internal/procfs"
 )
 
@@ -50,15 +51,15 @@ var (
 // content. Nothing was written to it.
 type NotPIDFileError struct {
 	Path    string
-	Content []byte // what it starts with, at most [MaxContent]+1 bytes
+	Content []byte // what it starts with, at most 33 bytes
 }
 
 // Error says which file it is, what it holds, and that it was left alone.
 func (e *NotPIDFileError) Error() string {
 	c := e.Content
 	more := ""
-	if len(c) > MaxContent {
-		c, more = c[:MaxContent], "..."
+	if len(c) > pidfile.MaxContent {
+		c, more = c[:pidfile.MaxContent], "..."
 	}
 	return fmt.Sprintf("%s is not a PID file (it holds %q%s): refusing to touch it; give the path of the daemon's PID file, or remove this file if it is a broken PID file", e.Path, c, more)
 }
@@ -115,8 +116,30 @@ func (f *File) Dev() uint64 { return f.dev }
 func (f *File) Ino() uint64 { return f.ino }
 
 // Close closes the descriptor, which releases the lock if no other process
-// shares the open file description.
+// shares the open file description. Use [File.Release] to give the lock up
+// whatever copies of the descriptor exist.
 func (f *File) Close() error { return f.f.Close() }
+
+// Release unlocks the file on its open file description, then closes it.
+// Closing alone would leave the lock held by any copy of the descriptor: a
+// child that another goroutine of this process forks at that moment holds
+// one until its exec closes it, so the file would look locked for an
+// instant after its owner let it go (a start right after a stop would then
+// report "already running"). Release on a nil *File does nothing, so that
+// a lock that may not have been taken can be released unconditionally.
+func (f *File) Release() error {
+	if f == nil {
+		return nil
+	}
+	uerr := unix.Flock(int(f.f.Fd()), unix.LOCK_UN)
+	if err := f.f.Close(); err != nil {
+		return fmt.Errorf("release %s: %w", f.path, err)
+	}
+	if uerr != nil {
+		return fmt.Errorf("unlock %s: %w", f.path, uerr)
+	}
+	return nil
+}
 
 // openFlags are used for every open: never follow a symlink, never leak.
 const openFlags = unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_NONBLOCK
@@ -365,22 +388,22 @@ func waitLock(ctx context.Context, f *os.File, how int) error {
 func lockedError(f *os.File, path string) *LockedError {
 	b, _ := readContent(f)
 	le := &LockedError{Path: path, Content: b, State: Invalid}
-	switch c, pid, _ := ParseContent(b, PIDMax()); c {
-	case ContentEmpty:
+	switch c, pid, _ := pidfile.ParseContent(b, pidfile.PIDMax()); c {
+	case pidfile.ContentEmpty:
 		le.State = Stopping
-	case ContentStarting:
+	case pidfile.ContentStarting:
 		le.State = Starting
-	case ContentPID:
+	case pidfile.ContentPID:
 		le.State, le.PID = Running, pid
 	}
 	return le
 }
 
-// readContent reads at most MaxContent+1 bytes from the start of f.
+// readContent reads at most [pidfile.MaxContent]+1 bytes from the start of f.
 // One pread(2) suffices: on a regular file it returns everything there is
 // up to the buffer's size.
 func readContent(f *os.File) ([]byte, error) {
-	buf := make([]byte, MaxContent+1)
+	buf := make([]byte, pidfile.MaxContent+1)
 	for {
 		n, err := unix.Pread(int(f.Fd()), buf, 0)
 		if err == unix.EINTR {
@@ -424,7 +447,7 @@ func (f *File) pidContent() ([]byte, error) {
 	if err != nil {
 		return nil, &os.PathError{Op: "read", Path: f.path, Err: err}
 	}
-	if c, _, _ := ParseContent(b, PIDMax()); c == ContentInvalid {
+	if c, _, _ := pidfile.ParseContent(b, pidfile.PIDMax()); c == pidfile.ContentInvalid {
 		return nil, &NotPIDFileError{Path: f.path, Content: b}
 	}
 	return b, nil
@@ -461,7 +484,7 @@ func (f *File) write(s string) error {
 }
 
 // WriteStarting writes "(starting)\n".
-func (f *File) WriteStarting() error { return f.write(StartingContent) }
+func (f *File) WriteStarting() error { return f.write(pidfile.StartingContent) }
 
 // WritePID writes "<pid>\n".
 func (f *File) WritePID(pid int) error { return f.write(strconv.Itoa(pid) + "\n") }
@@ -469,7 +492,7 @@ func (f *File) WritePID(pid int) error { return f.write(strconv.Itoa(pid) + "\n"
 // Clear truncates the file to empty: "not running" once the lock is gone.
 func (f *File) Clear() error { return f.write("") }
 
-// Read returns the file's content, at most [MaxContent]+1 bytes.
+// Read returns the file's content, at most 33 bytes.
 func (f *File) Read() ([]byte, error) { return readContent(f.f) }
 
 // GuardPath returns the guard file of a PID file by libucw's rule
@@ -531,22 +554,22 @@ func Inspect(path string) (Info, error) {
 // classify sets info's state from its content and lock (the table of
 // states in docs/protocol.md).
 func classify(info *Info, locked bool) {
-	c, pid, perr := ParseContent(info.Content, PIDMax())
+	c, pid, perr := pidfile.ParseContent(info.Content, pidfile.PIDMax())
 	switch {
-	case !locked && c == ContentEmpty:
+	case !locked && c == pidfile.ContentEmpty:
 		info.State = NotRunning
-	case !locked && c == ContentInvalid:
+	case !locked && c == pidfile.ContentInvalid:
 		info.State, info.Reason = NotPIDFile, perr
 	case !locked:
 		info.State = Stale
-		if c == ContentPID {
+		if c == pidfile.ContentPID {
 			info.NamesLive = processExists(pid)
 		}
-	case c == ContentEmpty:
+	case c == pidfile.ContentEmpty:
 		info.State = Stopping
-	case c == ContentStarting:
+	case c == pidfile.ContentStarting:
 		info.State = Starting
-	case c == ContentPID:
+	case c == pidfile.ContentPID:
 		info.State, info.PID = Running, pid
 	default:
 		info.State, info.Reason = Invalid, perr

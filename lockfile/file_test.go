@@ -4,7 +4,6 @@ package lockfile
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
+	"github.com/daemonkit/daemonkit/internal/pidfile"
 	"github.com/daemonkit/daemonkit/internal/proctest"
 )
 
@@ -223,7 +223,7 @@ func TestAcquireKeepsContent(t *testing.T) {
 }
 
 func TestAcquireTwiceInProcess(t *testing.T) {
-	pidMax := PIDMax()
+	pidMax := pidfile.PIDMax()
 	tests := []struct {
 		content string
 		state   State
@@ -256,13 +256,13 @@ func TestAcquireTwiceInProcess(t *testing.T) {
 			if le.State != tt.state || le.PID != tt.pid || le.Path != path {
 				t.Fatalf("LockedError = %+v, want state %v pid %d path %s", le, tt.state, tt.pid, path)
 			}
-			if len(le.Content) > MaxContent+1 {
-				t.Fatalf("LockedError.Content holds %d bytes, want at most %d", len(le.Content), MaxContent+1)
+			if len(le.Content) > pidfile.MaxContent+1 {
+				t.Fatalf("LockedError.Content holds %d bytes, want at most %d", len(le.Content), pidfile.MaxContent+1)
 			}
 			if !strings.Contains(err.Error(), tt.msg) {
 				t.Fatalf("error %q does not contain %q", err, tt.msg)
 			}
-			if n := len(err.Error()) - len(path); n > 100+4*(MaxContent+1) {
+			if n := len(err.Error()) - len(path); n > 100+4*(pidfile.MaxContent+1) {
 				t.Fatalf("error message is %d bytes long besides the path", n)
 			}
 			// The first holder is unaffected and the content unchanged.
@@ -287,7 +287,7 @@ func TestAcquireTwiceInProcess(t *testing.T) {
 }
 
 func TestInspectLockedByChild(t *testing.T) {
-	pidMax := PIDMax()
+	pidMax := pidfile.PIDMax()
 	tests := []struct {
 		name    string
 		content string
@@ -330,7 +330,7 @@ func TestInspectLockedByChild(t *testing.T) {
 			if info.Ino != inode(t, path) {
 				t.Fatalf("Info.Ino = %d, file is %d", info.Ino, inode(t, path))
 			}
-			if want := tt.content[:min(len(tt.content), MaxContent+1)]; string(info.Content) != want {
+			if want := tt.content[:min(len(tt.content), pidfile.MaxContent+1)]; string(info.Content) != want {
 				t.Fatalf("Info.Content = %.40q, want %.40q", info.Content, want)
 			}
 			if (tt.state == Invalid) != (info.Reason != nil) {
@@ -429,8 +429,8 @@ func TestInspectUnlocked(t *testing.T) {
 		if err != nil || info.State != tt.state || info.PID != 0 || (info.Reason != nil) != tt.reason {
 			t.Errorf("Inspect(%.20q) = %+v, %v; want %v (reason %v)", tt.content, info, err, tt.state, tt.reason)
 		}
-		if len(info.Content) > MaxContent+1 {
-			t.Errorf("Inspect read %d bytes, want at most %d", len(info.Content), MaxContent+1)
+		if len(info.Content) > pidfile.MaxContent+1 {
+			t.Errorf("Inspect read %d bytes, want at most %d", len(info.Content), pidfile.MaxContent+1)
 		}
 		// Inspect leaves no lock behind.
 		if st := lockState(t, path, nil); st != "free" {
@@ -934,20 +934,6 @@ func TestLockReleasedOnClose(t *testing.T) {
 	}
 }
 
-func TestPIDMax(t *testing.T) {
-	b, err := os.ReadFile("/proc/sys/kernel/pid_max")
-	if err != nil {
-		t.Skipf("no /proc/sys/kernel/pid_max: %v", err)
-	}
-	want, err := strconv.Atoi(string(bytes.TrimSpace(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := PIDMax(); got != want {
-		t.Fatalf("PIDMax() = %d, /proc says %d", got, want)
-	}
-}
-
 func TestAcquireAfterReplaceLocksNewFile(t *testing.T) {
 	// The old inode stays locked by its holder, but the path now names a
 	// new file: Acquire must lock the new one, not report "running".
@@ -1102,5 +1088,35 @@ func TestAcquireLongSharedHolderIsBusy(t *testing.T) {
 	_, err := Acquire(path)
 	if !errors.Is(err, ErrBusy) || errors.Is(err, ErrLocked) {
 		t.Fatalf("Acquire with a long shared holder: %v, want ErrBusy", err)
+	}
+}
+
+// TestReleaseUnlocksSharedDescription: Release gives the lock up even
+// while another descriptor of the same open file description exists (a
+// child forked meanwhile holds one until its exec); Close alone would not.
+func TestReleaseUnlocksSharedDescription(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.pid")
+	f, err := Acquire(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dup, err := unix.Dup(int(f.File().Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(dup)
+	if err := f.Release(); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	g, err := Acquire(path)
+	if err != nil {
+		t.Fatalf("Acquire after Release while a copy of the descriptor is open: %v; want the lock free", err)
+	}
+	if err := g.Release(); err != nil {
+		t.Fatal(err)
+	}
+	var nilFile *File
+	if err := nilFile.Release(); err != nil {
+		t.Fatalf("Release of a nil *File: %v", err)
 	}
 }

@@ -11,11 +11,13 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/daemonkit/daemonkit/internal/pidfile"
 )
 
 // FuzzInspect writes arbitrary content into a real PID file and checks that
 // Inspect (unlocked, then locked by Acquire) and Acquire's LockedError agree
-// with ParseContent and the state table of docs/protocol.md.
+// with pidfile.ParseContent and the state table of docs/protocol.md.
 func FuzzInspect(f *testing.F) {
 	for _, s := range []string{
 		"", "\n", "(starting)\n", "(starting)", "4242\n", "4242", "0\n", "1\n", "-1\n",
@@ -24,26 +26,26 @@ func FuzzInspect(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	dir := f.TempDir()
-	pidMax := PIDMax()
+	pidMax := pidfile.PIDMax()
 	f.Fuzz(func(t *testing.T, content []byte) {
 		path := filepath.Join(dir, "fuzz.pid")
 		if err := os.WriteFile(path, content, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		prefix := content[:min(len(content), MaxContent+1)]
-		c, pid, perr := ParseContent(prefix, pidMax)
+		prefix := content[:min(len(content), pidfile.MaxContent+1)]
+		c, pid, perr := pidfile.ParseContent(prefix, pidMax)
 
 		info, err := Inspect(path)
 		if err != nil {
 			t.Fatalf("Inspect(%q): %v", content, err)
 		}
-		want := map[Content]State{ContentEmpty: NotRunning, ContentStarting: Stale, ContentPID: Stale, ContentInvalid: NotPIDFile}[c]
+		want := map[pidfile.Content]State{pidfile.ContentEmpty: NotRunning, pidfile.ContentStarting: Stale, pidfile.ContentPID: Stale, pidfile.ContentInvalid: NotPIDFile}[c]
 		if info.State != want || info.PID != 0 || !bytes.Equal(info.Content, prefix) {
 			t.Fatalf("unlocked Inspect(%q) = %+v; want %v", content, info, want)
 		}
 
 		var lf *File
-		if c == ContentInvalid {
+		if c == pidfile.ContentInvalid {
 			// Not a PID file: Acquire refuses it and leaves it as it was.
 			if _, err := Acquire(path); !errors.Is(err, ErrNotPIDFile) {
 				t.Fatalf("Acquire(%q) = %v; want ErrNotPIDFile", content, err)
@@ -65,13 +67,13 @@ func FuzzInspect(f *testing.F) {
 			}
 			defer lf.Close()
 		}
-		want = map[Content]State{ContentEmpty: Stopping, ContentStarting: Starting, ContentPID: Running, ContentInvalid: Invalid}[c]
+		want = map[pidfile.Content]State{pidfile.ContentEmpty: Stopping, pidfile.ContentStarting: Starting, pidfile.ContentPID: Running, pidfile.ContentInvalid: Invalid}[c]
 		info, err = Inspect(path)
 		if err != nil || info.State != want || info.PID != pid || !bytes.Equal(info.Content, prefix) {
 			t.Fatalf("locked Inspect(%q) = %+v, %v; want %v pid %d", content, info, err, want, pid)
 		}
 		if (info.Reason != nil) != (perr != nil) {
-			t.Fatalf("locked Inspect(%q).Reason = %v, ParseContent error %v", content, info.Reason, perr)
+			t.Fatalf("locked Inspect(%q).Reason = %v, pidfile.ParseContent error %v", content, info.Reason, perr)
 		}
 		if want == Running && (info.PID < 2 || info.PID > pidMax) {
 			t.Fatalf("Inspect(%q) reports running pid %d", content, info.PID)
@@ -81,8 +83,8 @@ func FuzzInspect(f *testing.F) {
 		if !errors.As(err, &le) || le.State != want || le.PID != pid || !bytes.Equal(le.Content, prefix) {
 			t.Fatalf("second Acquire(%q) = %v; want LockedError %v pid %d", content, err, want, pid)
 		}
-		// The message quotes at most MaxContent+1 bytes (4 each escaped).
-		if n := len(err.Error()) - len(path); n > 100+4*(MaxContent+1) {
+		// The message quotes at most pidfile.MaxContent+1 bytes (4 each escaped).
+		if n := len(err.Error()) - len(path); n > 100+4*(pidfile.MaxContent+1) {
 			t.Fatalf("LockedError message is %d bytes besides the path", n)
 		}
 	})

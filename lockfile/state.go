@@ -61,7 +61,7 @@ type Info struct {
 	// Mode holds the permission bits of the file that was inspected (zero
 	// if missing), so that a controller can refuse a world-writable file.
 	Mode os.FileMode
-	// Content is the raw content read (at most MaxContent+1 bytes).
+	// Content is the raw content read (at most 33 bytes: no PID file is longer).
 	Content []byte
 	// Reason explains an Invalid or NotPIDFile state.
 	Reason error

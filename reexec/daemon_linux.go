@@ -40,11 +40,12 @@ func (c channel) read(buf []byte, d time.Duration) (int, error) {
 
 func (c channel) close() { unix.Close(int(c)) }
 
-// Adopt verifies that this process is a daemon stage started by [Spawn] and
-// takes over its descriptors. It must be called only when [Marked] is true.
-// On success the marker is gone from the environment, the umask is the
-// launcher's (set before the exec), all inherited descriptors are close-on-exec, and the Go
-// runtime's fatal output also goes to the launcher until [Stage.Ready].
+// Adopt verifies that this process is a daemon stage started by the
+// framework's launcher and takes over its descriptors. It must be called
+// only when [Marked] is true. On success the marker is gone from the
+// environment, the umask is the launcher's (set before the exec), all
+// inherited descriptors are close-on-exec, and the Go runtime's fatal
+// output also goes to the launcher until [Stage.Ready].
 func Adopt() (*Stage, error) {
 	marker := os.Getenv(EnvVar)
 	os.Unsetenv(EnvVar)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/daemonkit/daemonkit/background"
 	"github.com/daemonkit/daemonkit/control"
+	"github.com/daemonkit/daemonkit/internal/launch"
 	"github.com/daemonkit/daemonkit/internal/umask"
 	"github.com/daemonkit/daemonkit/internal/verbs"
 	"github.com/daemonkit/daemonkit/lockfile"
@@ -107,7 +108,31 @@ const rootExample = `  daemonctl start --pid-file /run/web.pid -- /usr/sbin/webd
   daemonctl stop --pid-file /run/worker.pid --timeout 30s --kill-after 10s
   daemonctl --stop --pid-file /run/web.pid`
 
+// commands builds daemonctl's command tree: the root with its persistent
+// flags, and one subcommand per verb.
 func (c *cli) commands() *cobra.Command {
+	root := c.rootCommand()
+	start, stop, status, sig, reload, restart := c.startCommand(), c.stopCommand(), c.statusCommand(), c.signalCommand(), c.reloadCommand(), c.restartCommand()
+	for _, cmd := range []*cobra.Command{start, restart} {
+		// Everything after CMD belongs to CMD, even without "--".
+		cmd.Flags().SetInterspersed(false)
+	}
+	root.AddCommand(start, stop, status, sig, reload, restart)
+	for _, cmd := range root.Commands() {
+		cmd.DisableFlagsInUseLine = true // the Use lines name the flags
+	}
+	// Shell completion: PID files, signal names.
+	root.MarkPersistentFlagFilename("pid-file", "pid")
+	root.MarkPersistentFlagFilename("guard-file", "lock")
+	sig.ValidArgs = commonSignals()
+	for _, cmd := range []*cobra.Command{stop, restart} {
+		cmd.RegisterFlagCompletionFunc("signal", cobra.FixedCompletions(commonSignals(), cobra.ShellCompDirectiveNoFileComp))
+	}
+	return root
+}
+
+// rootCommand is daemonctl itself: the flags every verb takes.
+func (c *cli) rootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "daemonctl",
 		Short:         "Start, stop, check and signal daemons through locked PID files",
@@ -134,7 +159,11 @@ func (c *cli) commands() *cobra.Command {
 	pf.BoolVarP(&c.quiet, "quiet", "q", false, "print nothing but errors")
 	pf.BoolVarP(&c.verbose, "verbose", "v", false, "log each step (and a daemon's STATUS= messages) on stderr")
 	root.MarkFlagsMutuallyExclusive("quiet", "verbose")
+	return root
+}
 
+// startCommand is `daemonctl start`.
+func (c *cli) startCommand() *cobra.Command {
 	start := &cobra.Command{
 		Use:   "start --pid-file F [options] -- CMD [ARG...]",
 		Short: "Start CMD unless the daemon is running",
@@ -170,7 +199,11 @@ exit status and the last lines of --output.`,
 		RunE: func(cmd *cobra.Command, args []string) error { return c.start(cmd.Context(), cmd.Flags(), args, false) },
 	}
 	c.startFlags(start)
+	return start
+}
 
+// stopCommand is `daemonctl stop`.
+func (c *cli) stopCommand() *cobra.Command {
 	stop := &cobra.Command{
 		Use:   "stop --pid-file F [--signal SIG] [--kill-after D]",
 		Short: "Stop the daemon and wait until it has exited",
@@ -186,7 +219,11 @@ first signal. Exit 100 if it was not running, 103 if its PID file is stale
 		RunE: func(cmd *cobra.Command, args []string) error { return c.stop(cmd.Context()) },
 	}
 	c.stopFlags(stop)
+	return stop
+}
 
+// statusCommand is `daemonctl status` (alias check).
+func (c *cli) statusCommand() *cobra.Command {
 	status := &cobra.Command{
 		Use:     "status --pid-file F [--json]",
 		Aliases: []string{"check"},
@@ -206,7 +243,11 @@ the PID file was written) are present for a running daemon.`,
 		RunE: func(cmd *cobra.Command, args []string) error { return c.status(cmd.Context()) },
 	}
 	status.Flags().BoolVar(&c.jsonOutput, "json", false, "print the state as one JSON object on stdout")
+	return status
+}
 
+// signalCommand is `daemonctl signal`.
+func (c *cli) signalCommand() *cobra.Command {
 	sig := &cobra.Command{
 		Use:   "signal --pid-file F SIG",
 		Short: "Send a signal to the running daemon",
@@ -218,7 +259,11 @@ SIGUSR1, USR1, usr1 and 10 are the same.`,
 		Args:    exactArgs(1, "a signal, e.g. HUP or 1"),
 		RunE:    func(cmd *cobra.Command, args []string) error { return c.sendSignal(cmd.Context(), args[0], "") },
 	}
+	return sig
+}
 
+// reloadCommand is `daemonctl reload` (signal HUP).
+func (c *cli) reloadCommand() *cobra.Command {
 	reload := &cobra.Command{
 		Use:     "reload --pid-file F",
 		Short:   "Send SIGHUP to the running daemon",
@@ -227,7 +272,11 @@ SIGUSR1, USR1, usr1 and 10 are the same.`,
 		Args:    cobra.NoArgs,
 		RunE:    func(cmd *cobra.Command, args []string) error { return c.sendSignal(cmd.Context(), "HUP", "reloaded") },
 	}
+	return reload
+}
 
+// restartCommand is `daemonctl restart`: start's flags and stop's.
+func (c *cli) restartCommand() *cobra.Command {
 	restart := &cobra.Command{
 		Use:   "restart --pid-file F [start options] -- CMD [ARG...]",
 		Short: "Stop the daemon if it runs, then start CMD, under one guard lock",
@@ -241,23 +290,7 @@ It takes start's options and stop's --signal and --kill-after. --timeout
 	}
 	c.startFlags(restart)
 	c.stopFlags(restart)
-
-	for _, cmd := range []*cobra.Command{start, restart} {
-		// Everything after CMD belongs to CMD, even without "--".
-		cmd.Flags().SetInterspersed(false)
-	}
-	root.AddCommand(start, stop, status, sig, reload, restart)
-	for _, cmd := range root.Commands() {
-		cmd.DisableFlagsInUseLine = true // the Use lines name the flags
-	}
-	// Shell completion: PID files, signal names.
-	root.MarkPersistentFlagFilename("pid-file", "pid")
-	root.MarkPersistentFlagFilename("guard-file", "lock")
-	sig.ValidArgs = commonSignals()
-	for _, cmd := range []*cobra.Command{stop, restart} {
-		cmd.RegisterFlagCompletionFunc("signal", cobra.FixedCompletions(commonSignals(), cobra.ShellCompDirectiveNoFileComp))
-	}
-	return root
+	return restart
 }
 
 // commonSignals are offered by shell completion (any signal is accepted).
@@ -402,9 +435,9 @@ func (c *cli) starter(flags *pflag.FlagSet, args []string, timeout time.Duration
 	case c.notify:
 		o.Readiness = background.ReadyNotify
 	case c.readyFD != 0:
-		if c.readyFD <= background.PIDFileFD || c.readyFD > background.MaxReadyFD {
+		if c.readyFD <= launch.PIDFileFD || c.readyFD > launch.MaxReadyFD {
 			return nil, verbs.Usagef("--ready-fd %d: must be between %d and %d (0-2 are stdio, 3 is the PID file)",
-				c.readyFD, background.PIDFileFD+1, background.MaxReadyFD)
+				c.readyFD, launch.PIDFileFD+1, launch.MaxReadyFD)
 		}
 		o.Readiness, o.ReadyFD = background.ReadyFD, c.readyFD
 	}

@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/daemonkit/daemonkit/internal/pidfile"
 	"github.com/daemonkit/daemonkit/internal/proctest"
 	"github.com/daemonkit/daemonkit/internal/verbs"
 	"github.com/daemonkit/daemonkit/lockfile"
@@ -180,7 +181,7 @@ func TestBackgroundNotReady(t *testing.T) {
 
 func TestStatusStaleAndJSON(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "d.pid")
-	pid := lockfile.PIDMax() // stale: unlocked; whether it lives does not matter
+	pid := pidfile.PIDMax() // stale: unlocked; whether it lives does not matter
 	os.WriteFile(pidFile, []byte(strconv.Itoa(pid)+"\n"), 0o644)
 	code, _, stderr := daemonctl(t, "check", "-p", pidFile)
 	if code != 103 || !strings.Contains(stderr, "stale") {

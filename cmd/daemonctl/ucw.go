@@ -66,79 +66,106 @@ func rewriteUCW(sp spelling, args []string) ([]string, error) {
 			break
 		}
 	}
-	var action, sig string
-	hasSig, hasVerb := false, false
-	rest := make([]string, 0, len(head))
+	u, err := scanUCW(sp, head)
+	if err != nil {
+		return nil, err
+	}
+	if u.action == "" && (!u.hasSig || u.hasVerb) {
+		return args, nil // the subcommand spelling
+	}
+	if u.hasVerb {
+		return nil, verbs.Usagef("%s cannot be combined with a subcommand", u.action)
+	}
+	out, err := u.subcommand()
+	if err != nil {
+		return nil, err
+	}
+	if len(tail) > 0 && u.action != "--start" {
+		return nil, verbs.Usagef("a command after -- is only taken by --start")
+	}
+	return append(out, tail...), nil
+}
+
+// ucwArgs is what [scanUCW] found before "--".
+type ucwArgs struct {
+	action  string   // --start, --stop, --check, --reload, or "" for none
+	sig     string   // the --signal value
+	hasSig  bool     // --signal was given
+	hasVerb bool     // a subcommand name was given too
+	rest    []string // every other argument, in order
+}
+
+// scanUCW separates the libucw action and --signal from the other
+// arguments of head, rejecting a repeated or conflicting one.
+func scanUCW(sp spelling, head []string) (ucwArgs, error) {
+	u := ucwArgs{rest: make([]string, 0, len(head))}
 	for i := 0; i < len(head); i++ {
 		a := head[i]
 		if isUCWAction(a) {
-			if action != "" && action != a {
-				return nil, verbs.Usagef("%s and %s cannot be combined: give one action", action, a)
+			if u.action != "" && u.action != a {
+				return u, verbs.Usagef("%s and %s cannot be combined: give one action", u.action, a)
 			}
-			action = a
+			u.action = a
 			continue
 		}
 		if a == "--signal" || strings.HasPrefix(a, "--signal=") {
-			if hasSig {
-				return nil, verbs.Usagef("--signal given twice")
+			if u.hasSig {
+				return u, verbs.Usagef("--signal given twice")
 			}
-			hasSig = true
+			u.hasSig = true
 			if v, ok := strings.CutPrefix(a, "--signal="); ok {
-				sig = v
+				u.sig = v
 			} else {
 				if i+1 >= len(head) {
-					return nil, verbs.Usagef("--signal needs a signal name or number")
+					return u, verbs.Usagef("--signal needs a signal name or number")
 				}
 				i++
-				sig = head[i]
+				u.sig = head[i]
 			}
 			continue
 		}
 		if a != "--signal" && sp.valued[a] && i+1 < len(head) {
 			// --pid-file stop: "stop" is the file's name.
-			rest = append(rest, a, head[i+1])
+			u.rest = append(u.rest, a, head[i+1])
 			i++
 			continue
 		}
 		if !strings.HasPrefix(a, "-") && sp.verbs[a] {
-			hasVerb = true
+			u.hasVerb = true
 		}
-		rest = append(rest, a)
+		u.rest = append(u.rest, a)
 	}
-	if action == "" && (!hasSig || hasVerb) {
-		return args, nil // the subcommand spelling
-	}
-	if hasVerb {
-		return nil, verbs.Usagef("%s cannot be combined with a subcommand", action)
-	}
+	return u, nil
+}
+
+// subcommand spells u's action as a daemonctl subcommand with its
+// arguments.
+func (u ucwArgs) subcommand() ([]string, error) {
 	var out []string
-	switch action {
+	switch u.action {
 	case "--start":
-		if hasSig {
+		if u.hasSig {
 			return nil, verbs.Usagef("--signal does not apply to --start")
 		}
-		out = append([]string{"start"}, rest...)
+		out = append([]string{"start"}, u.rest...)
 	case "--stop":
-		out = append([]string{"stop"}, rest...)
-		if hasSig {
-			out = append(out, "--signal", sig)
+		out = append([]string{"stop"}, u.rest...)
+		if u.hasSig {
+			out = append(out, "--signal", u.sig)
 		}
 	case "--check":
-		if hasSig {
+		if u.hasSig {
 			return nil, verbs.Usagef("--signal does not apply to --check")
 		}
-		out = append([]string{"status"}, rest...)
+		out = append([]string{"status"}, u.rest...)
 	case "--reload", "":
 		// --reload sends SIGHUP, or the --signal given; --signal alone
 		// sends that signal.
-		if hasSig {
-			out = append(append([]string{"signal"}, rest...), sig)
+		if u.hasSig {
+			out = append(append([]string{"signal"}, u.rest...), u.sig)
 		} else {
-			out = append([]string{"reload"}, rest...)
+			out = append([]string{"reload"}, u.rest...)
 		}
 	}
-	if len(tail) > 0 && action != "--start" {
-		return nil, verbs.Usagef("a command after -- is only taken by --start")
-	}
-	return append(out, tail...), nil
+	return out, nil
 }

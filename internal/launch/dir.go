@@ -11,6 +11,10 @@ import (
 // from 4 on.
 const PIDFileFD = 3
 
+// MaxReadyFD is the largest descriptor accepted for a readiness pipe
+// (daemonctl start --background --ready-fd).
+const MaxReadyFD = 255
+
 // CheckDir reports a working directory that does not exist or is not a
 // directory before anything is started: the failing chdir in the child
 // would otherwise be reported as if the command could not be run. label

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/daemonkit/daemonkit/control"
+	"github.com/daemonkit/daemonkit/internal/pidfile"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
@@ -245,7 +246,7 @@ func (r *Reporter) Status(stdout io.Writer, res control.Result, err error, guard
 
 // stalePID returns the PID a stale PID file names, or 0.
 func stalePID(info lockfile.Info) int {
-	if c, pid, _ := lockfile.ParseContent(info.Content, lockfile.PIDMax()); c == lockfile.ContentPID {
+	if c, pid, _ := pidfile.ParseContent(info.Content, pidfile.PIDMax()); c == pidfile.ContentPID {
 		return pid
 	}
 	return 0

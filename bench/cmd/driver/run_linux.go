@@ -17,7 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/daemonkit/daemonkit/lockfile"
+	"github.com/daemonkit/daemonkit/internal/pidfile"
 )
 
 // errTimeout: an iteration waited longer than -timeout.
@@ -348,10 +348,10 @@ func (st *rowState) pidFromFile() int {
 		return 0
 	}
 	defer f.Close()
-	buf := make([]byte, lockfile.MaxContent+1)
+	buf := make([]byte, pidfile.MaxContent+1)
 	n, _ := f.ReadAt(buf, 0)
-	c, pid, _ := lockfile.ParseContent(buf[:n], lockfile.PIDMax())
-	if c != lockfile.ContentPID || !alive(pid) {
+	c, pid, _ := pidfile.ParseContent(buf[:n], pidfile.PIDMax())
+	if c != pidfile.ContentPID || !alive(pid) {
 		return 0
 	}
 	return pid
@@ -450,20 +450,16 @@ func killAll(pgids []int, pid int) {
 
 // iterate runs one start → ready → stop cycle.
 func (st *rowState) iterate(settle, timeout time.Duration) (s sample, err error) {
-	r := st.res.row
 	os.Remove(st.pidfile)
 	st.drain()
 
-	var (
-		daemon *proc
-		pgids  []int
-	)
+	var c cycle
 	defer func() {
 		if err != nil {
-			if daemon != nil {
-				daemon.kill()
+			if c.daemon != nil {
+				c.daemon.kill()
 			}
-			killAll(pgids, st.pidFromFile())
+			killAll(c.pgids, st.pidFromFile())
 		}
 		reapOrphans(err != nil)
 	}()
@@ -474,33 +470,69 @@ func (st *rowState) iterate(settle, timeout time.Duration) (s sample, err error)
 	if err != nil {
 		return s, err
 	}
-	pgids = append(pgids, starter.pid)
+	c.pgids = append(c.pgids, starter.pid)
 	defer func() {
 		if err != nil {
 			starter.kill()
 		}
 	}()
+	deadline := t0.Add(timeout)
+	if st.res.row.processOnly {
+		s.startRet, err = st.waitProcessOnly(starter, t0, deadline)
+		return s, err
+	}
+	pid, err := st.waitReady(starter, &s, t0, deadline)
+	if err != nil {
+		return s, err
+	}
+
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return s, fmt.Errorf("pidfd_open(%d) for the daemon: %w", pid, err)
+	}
+	c.daemon = &proc{pid: pid, pidfd: pidfd}
+	if !alive(pid) {
+		return s, fmt.Errorf("daemon %d died after it was ready", pid)
+	}
+	time.Sleep(settle)
+	s.rssKiB, s.anonKiB = rssKiB(pid)
+	return s, st.stopPhase(&c, &s, timeout)
+}
+
+// cycle is what [rowState.iterate] must clean up after a failure: the
+// daemon, and the process groups of the commands it ran.
+type cycle struct {
+	daemon *proc
+	pgids  []int
+}
+
+// waitProcessOnly waits for a start command that is the whole measured
+// process, and returns when it returned.
+func (st *rowState) waitProcessOnly(starter *proc, t0, deadline time.Time) (time.Duration, error) {
+	_, now, err := poll([]int{starter.pidfd}, deadline)
+	if err != nil {
+		return 0, fmt.Errorf("waiting for %s: %w", st.start[0], err)
+	}
+	ws, err := starter.reap()
+	if err != nil {
+		return 0, fmt.Errorf("reaping %s: %w", st.start[0], err)
+	}
+	if !st.res.row.success(ws) {
+		return 0, starter.failure(filepath.Base(st.start[0]), ws)
+	}
+	return now.Sub(t0), nil
+}
+
+// waitReady waits until the start command returned (if the row is gated
+// on it) and the daemon is ready, sets s's start times and returns the
+// daemon's PID.
+func (st *rowState) waitReady(starter *proc, s *sample, t0, deadline time.Time) (int, error) {
+	r := st.res.row
 	var (
 		started, notified bool
 		pid               int
 		tStarted, tReady  time.Time
-		deadline          = t0.Add(timeout)
 	)
-	if r.processOnly {
-		if _, now, err := poll([]int{starter.pidfd}, deadline); err != nil {
-			return s, fmt.Errorf("waiting for %s: %w", st.start[0], err)
-		} else {
-			s.startRet = now.Sub(t0)
-		}
-		ws, err := starter.reap()
-		if err != nil {
-			return s, fmt.Errorf("reaping %s: %w", st.start[0], err)
-		}
-		if !r.success(ws) {
-			return s, starter.failure(filepath.Base(st.start[0]), ws)
-		}
-		return s, nil
-	}
 	for {
 		fds := []int{starter.pidfd, st.inotify, st.notify}
 		if started {
@@ -508,16 +540,16 @@ func (st *rowState) iterate(settle, timeout time.Duration) (s sample, err error)
 		}
 		ready, now, perr := poll(fds, deadline)
 		if perr != nil {
-			return s, fmt.Errorf("waiting for readiness (start returned: %v, READY=1: %v, pid file: %d): %w", started, notified, pid, perr)
+			return 0, fmt.Errorf("waiting for readiness (start returned: %v, READY=1: %v, pid file: %d): %w", started, notified, pid, perr)
 		}
 		if ready[0] {
 			started, tStarted = true, now
 			ws, err := starter.reap()
 			if err != nil {
-				return s, fmt.Errorf("reaping the start command: %w", err)
+				return 0, fmt.Errorf("reaping the start command: %w", err)
 			}
 			if !r.success(ws) {
-				return s, starter.failure("start", ws)
+				return 0, starter.failure("start", ws)
 			}
 		}
 		if st.drain() {
@@ -530,77 +562,71 @@ func (st *rowState) iterate(settle, timeout time.Duration) (s sample, err error)
 			tReady = now
 		}
 		if started && r.gated && pid == 0 {
-			return s, fmt.Errorf("start returned but %s does not name a live process", st.pidfile)
+			return 0, fmt.Errorf("start returned but %s does not name a live process", st.pidfile)
 		}
 		if started && !tReady.IsZero() {
 			break
 		}
 	}
 	s.startRet, s.ready = tStarted.Sub(t0), tReady.Sub(t0)
+	return pid, nil
+}
 
-	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return s, fmt.Errorf("pidfd_open(%d) for the daemon: %w", pid, err)
-	}
-	daemon = &proc{pid: pid, pidfd: pidfd}
-	if !alive(pid) {
-		return s, fmt.Errorf("daemon %d died after it was ready", pid)
-	}
-	time.Sleep(settle)
-	s.rssKiB, s.anonKiB = rssKiB(pid)
-
-	// Stop phase.
+// stopPhase stops c's daemon (SIGTERM, or the row's stop command), waits
+// until both it is gone and the stop command returned, and sets s's stop
+// times.
+func (st *rowState) stopPhase(c *cycle, s *sample, timeout time.Duration) (err error) {
 	t1 := time.Now()
 	var stopper *proc
 	stopped := false
 	var tStopped, tGone time.Time
 	if st.stop == nil {
-		if err := unix.PidfdSendSignal(pidfd, unix.SIGTERM, nil, 0); err != nil {
-			return s, fmt.Errorf("SIGTERM to %d: %w", pid, err)
+		if err := unix.PidfdSendSignal(c.daemon.pidfd, unix.SIGTERM, nil, 0); err != nil {
+			return fmt.Errorf("SIGTERM to %d: %w", c.daemon.pid, err)
 		}
 		stopped, tStopped = true, time.Now()
 	} else {
 		stopper, err = spawn(st.stop, st.env(), filepath.Join(st.dir, "stop.out"))
 		if err != nil {
-			return s, err
+			return err
 		}
-		pgids = append(pgids, stopper.pid)
+		c.pgids = append(c.pgids, stopper.pid)
 		defer func() {
 			if err != nil {
 				stopper.kill()
 			}
 		}()
 	}
-	deadline = t1.Add(timeout)
+	deadline := t1.Add(timeout)
 	gone := false
 	for !stopped || !gone {
 		fds := []int{-1, -1}
 		if !gone {
-			fds[0] = daemon.pidfd
+			fds[0] = c.daemon.pidfd
 		}
 		if !stopped {
 			fds[1] = stopper.pidfd
 		}
 		ready, now, perr := poll(fds, deadline)
 		if perr != nil {
-			return s, fmt.Errorf("waiting for the stop (returned: %v, daemon gone: %v): %w", stopped, gone, perr)
+			return fmt.Errorf("waiting for the stop (returned: %v, daemon gone: %v): %w", stopped, gone, perr)
 		}
 		if ready[0] {
 			gone, tGone = true, now
-			daemon.reap() // we are its subreaper; if not, ECHILD is fine
-			daemon = nil
+			c.daemon.reap() // we are its subreaper; if not, ECHILD is fine
+			c.daemon = nil
 		}
 		if ready[1] {
 			stopped, tStopped = true, now
 			ws, err := stopper.reap()
 			if err != nil {
-				return s, fmt.Errorf("reaping the stop command: %w", err)
+				return fmt.Errorf("reaping the stop command: %w", err)
 			}
 			if ws != 0 {
-				return s, stopper.failure("stop", ws)
+				return stopper.failure("stop", ws)
 			}
 		}
 	}
 	s.stopRet, s.gone = tStopped.Sub(t1), tGone.Sub(t1)
-	return s, nil
+	return nil
 }

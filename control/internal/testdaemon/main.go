@@ -66,18 +66,24 @@ func main() {
 		fmt.Fprintln(os.Stderr, "testdaemon: exiting with", *exitCode)
 		os.Exit(*exitCode)
 	}
-	f, err := lockfile.Acquire(*pidFile)
+	runLauncher(*pidFile, *fail, *noDaemon)
+}
+
+// runLauncher is the launcher stage: lock the PID file, write (starting),
+// start the daemon stage and write its PID once it reports ready.
+func runLauncher(pidFile, fail string, noDaemon bool) {
+	f, err := lockfile.Acquire(pidFile)
 	if errors.Is(err, lockfile.ErrLocked) {
 		fmt.Fprintln(os.Stderr, "testdaemon:", err)
 		os.Exit(100)
 	}
 	check(err)
 	check(f.WriteStarting())
-	if *fail != "" {
-		fmt.Fprintln(os.Stderr, *fail)
+	if fail != "" {
+		fmt.Fprintln(os.Stderr, fail)
 		os.Exit(1)
 	}
-	if *noDaemon {
+	if noDaemon {
 		os.Exit(0)
 	}
 	// SIGTERM aborts the start, as a daemonkit launcher does: the daemon

@@ -1,4 +1,6 @@
-package background
+// Package sdnotify parses the datagrams a daemon sends to $NOTIFY_SOCKET
+// in the sd_notify(3) format, for daemonctl start --background --notify.
+package sdnotify
 
 import (
 	"bytes"
@@ -8,19 +10,19 @@ import (
 	"strings"
 	"time"
 
-	"github.com/daemonkit/daemonkit/lockfile"
+	"github.com/daemonkit/daemonkit/internal/pidfile"
 )
 
-// MaxNotifySize is the largest notification datagram that is read; longer
-// datagrams are truncated by the kernel and then rejected by [ParseNotify].
-const MaxNotifySize = 4096
+// MaxSize is the largest notification datagram that is read; longer
+// datagrams are truncated by the kernel and then rejected by [Parse].
+const MaxSize = 4096
 
-// ErrBadNotify reports a notification datagram that is malformed.
-var ErrBadNotify = errors.New("malformed notification")
+// ErrMalformed reports a notification datagram that is malformed.
+var ErrMalformed = errors.New("malformed notification")
 
-// Notify is what one sd_notify(3) datagram said. Fields the datagram did not
+// Message is what one sd_notify(3) datagram said. Fields the datagram did not
 // carry keep their zero values; the Has* fields tell "absent" from zero.
-type Notify struct {
+type Message struct {
 	Ready  bool   // READY=1
 	Status string // STATUS=text (free-form, for humans)
 	// Errno is the ERRNO= value: the daemon reports that it failed.
@@ -34,20 +36,20 @@ type Notify struct {
 	MainPID int
 }
 
-// ParseNotify parses a notification datagram in the sd_notify(3) format:
+// Parse parses a notification datagram in the sd_notify(3) format:
 // newline-separated KEY=VALUE assignments. It understands READY, STATUS,
 // ERRNO, EXTEND_TIMEOUT_USEC and MAINPID and ignores other keys (as systemd
 // does). A datagram that is too long, holds a NUL byte, a line without '='
 // or an unusable value for a known key is rejected with an error wrapping
-// [ErrBadNotify] and must then be ignored as a whole: a half-understood
+// [ErrMalformed] and must then be ignored as a whole: a half-understood
 // message must not make a daemon count as ready.
-func ParseNotify(b []byte) (Notify, error) {
-	var n Notify
-	if len(b) > MaxNotifySize {
-		return Notify{}, fmt.Errorf("%w: %d bytes is longer than %d", ErrBadNotify, len(b), MaxNotifySize)
+func Parse(b []byte) (Message, error) {
+	var n Message
+	if len(b) > MaxSize {
+		return Message{}, fmt.Errorf("%w: %d bytes is longer than %d", ErrMalformed, len(b), MaxSize)
 	}
 	if bytes.IndexByte(b, 0) >= 0 {
-		return Notify{}, fmt.Errorf("%w: contains a NUL byte", ErrBadNotify)
+		return Message{}, fmt.Errorf("%w: contains a NUL byte", ErrMalformed)
 	}
 	for line := range strings.SplitSeq(string(b), "\n") {
 		if line == "" {
@@ -55,12 +57,12 @@ func ParseNotify(b []byte) (Notify, error) {
 		}
 		key, value, ok := strings.Cut(line, "=")
 		if !ok || key == "" {
-			return Notify{}, fmt.Errorf("%w: line %q is not KEY=VALUE", ErrBadNotify, line)
+			return Message{}, fmt.Errorf("%w: line %q is not KEY=VALUE", ErrMalformed, line)
 		}
 		switch key {
 		case "READY":
 			if value != "1" {
-				return Notify{}, fmt.Errorf("%w: READY=%q (only READY=1 is defined)", ErrBadNotify, value)
+				return Message{}, fmt.Errorf("%w: READY=%q (only READY=1 is defined)", ErrMalformed, value)
 			}
 			n.Ready = true
 		case "STATUS":
@@ -68,20 +70,20 @@ func ParseNotify(b []byte) (Notify, error) {
 		case "ERRNO":
 			e, err := strconv.ParseUint(value, 10, 31)
 			if err != nil || !isDecimal(value) {
-				return Notify{}, fmt.Errorf("%w: ERRNO=%q is not a non-negative decimal number", ErrBadNotify, value)
+				return Message{}, fmt.Errorf("%w: ERRNO=%q is not a non-negative decimal number", ErrMalformed, value)
 			}
 			n.Errno, n.HasErrno = int(e), true
 		case "EXTEND_TIMEOUT_USEC":
 			us, err := strconv.ParseUint(value, 10, 64)
 			if err != nil || !isDecimal(value) {
-				return Notify{}, fmt.Errorf("%w: EXTEND_TIMEOUT_USEC=%q is not a decimal number", ErrBadNotify, value)
+				return Message{}, fmt.Errorf("%w: EXTEND_TIMEOUT_USEC=%q is not a decimal number", ErrMalformed, value)
 			}
 			const maxUS = uint64(1<<63-1) / uint64(time.Microsecond)
 			n.ExtendTimeout, n.HasExtendTimeout = time.Duration(min(us, maxUS))*time.Microsecond, true
 		case "MAINPID":
-			pid, err := lockfile.ParsePID([]byte(value), 0)
+			pid, err := pidfile.ParsePID([]byte(value), 0)
 			if err != nil {
-				return Notify{}, fmt.Errorf("%w: MAINPID=%q: %w", ErrBadNotify, value, err)
+				return Message{}, fmt.Errorf("%w: MAINPID=%q: %w", ErrMalformed, value, err)
 			}
 			n.MainPID = pid
 		}
@@ -103,9 +105,9 @@ func isDecimal(s string) bool {
 	return true
 }
 
-// String formats n as a datagram that [ParseNotify] reads back as n
+// String formats n as a datagram that [Parse] reads back as n
 // (for a Status without newlines).
-func (n Notify) String() string {
+func (n Message) String() string {
 	var b strings.Builder
 	if n.Ready {
 		b.WriteString("READY=1\n")

@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package lockfile
+package pidfile
 
 // PIDMax returns the largest PID accepted in a PID file. Outside Linux there
 // is no portable way to ask, so it is [DefaultPIDMax].
