@@ -2,7 +2,7 @@
 // way start-stop-daemon's --background does, but without its races: it is
 // what `daemonctl start --background` runs.
 //
-// [Launch] locks the PID file itself (see [lockfile.Acquire]), writes
+// [Launch] locks the PID file itself (see [pidlock.Acquire]), writes
 // "(starting)\n" into it, and starts the command in a new session with the
 // configured user, groups, working directory, umask, environment and output.
 // The command inherits the locked PID file as file descriptor 3 (not
@@ -40,7 +40,7 @@
 // Every path [Launch] opens for the caller is opened without blocking and
 // must be what it should be: the output file with O_NONBLOCK (a FIFO
 // without a reader would block the open forever) and then refused unless
-// it is a regular file; the PID file likewise (see [lockfile.Acquire]).
+// it is a regular file; the PID file likewise (see [pidlock.Acquire]).
 // The ready timeout and the context bound the whole wait.
 //
 // If the caller dies before the start completed, a watcher process (the

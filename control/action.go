@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/daemonkit/daemonkit/internal/pidfile"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/internal/procfs"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
@@ -24,7 +25,7 @@ type action struct {
 	o     Options
 	log   *slog.Logger
 	begin time.Time
-	guard *lockfile.File // the guard file, while run holds it
+	guard *pidlock.File // the guard file, while run holds it
 	// warnedMode is set once the world-writable PID file was warned about.
 	warnedMode bool
 }
@@ -84,7 +85,7 @@ func interrupted(ctx context.Context) bool {
 // whether they look like controllers: a guard held by anything else (a
 // daemon that inherited it, a user who could open it) is not "another
 // control action", and the operator must know which it is.
-func (a *action) lockGuard(ctx context.Context) (*lockfile.File, error) {
+func (a *action) lockGuard(ctx context.Context) (*pidlock.File, error) {
 	a.log.Debug("locking guard file", "guard_file", a.o.GuardFile)
 	g, err := acquireGuard(ctx, a.o.GuardFile, a.log)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -172,7 +173,7 @@ func (a *action) inspect() (lockfile.Info, error) {
 func (a *action) refuse(info lockfile.Info) error {
 	switch {
 	case info.State == lockfile.NotPIDFile:
-		return fmt.Errorf("%w", &lockfile.NotPIDFileError{Path: a.o.PIDFile, Content: info.Content})
+		return fmt.Errorf("%w", &pidlock.NotPIDFileError{Path: a.o.PIDFile, Content: info.Content})
 	case info.State == lockfile.Invalid:
 		return a.invalid(info)
 	case info.State == lockfile.Stale && info.NamesLive:

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/internal/procfs"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
@@ -40,7 +41,7 @@ func Check(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return Result{Status: StatusFailed}, err
 	}
-	var g *lockfile.File
+	var g *pidlock.File
 	if !a.o.GuardHeld {
 		g, err = a.lockGuard(ctx)
 	}

@@ -3,7 +3,7 @@ package control
 import (
 	"golang.org/x/sys/unix"
 
-	"github.com/daemonkit/daemonkit/lockfile"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 )
 
 // WithoutPidfd returns o set to use kill(2) instead of pidfds, as on
@@ -32,7 +32,7 @@ func GuardHolderAncestorHooked(path string, between func(child int)) (int, bool)
 // ControllerMark returns the DAEMONKIT_CONTROLLER entry that Start puts
 // in its start command's environment for the guard g (marking g's
 // descriptor for this action).
-func ControllerMark(g *lockfile.File) string {
+func ControllerMark(g *pidlock.File) string {
 	kv, _ := controllerEntry(g)
 	return kv
 }

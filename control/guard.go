@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/daemonkit/daemonkit/internal/pidfile"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/internal/procfs"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
@@ -56,7 +57,7 @@ const nonceBits = 40
 // guard, the guard file this process holds for the action whose start
 // command is being run, or false if it holds none (guard is nil: the
 // action runs under its own controller's lock) or cannot mark it.
-func controllerEntry(guard *lockfile.File) (string, bool) {
+func controllerEntry(guard *pidlock.File) (string, bool) {
 	if guard == nil {
 		return "", false
 	}
@@ -78,7 +79,7 @@ func controllerEntry(guard *lockfile.File) (string, bool) {
 // `ucw-daemon-control --start -- myservice start`, through wrapper
 // scripts), it returns nil and no error: the action then runs under that
 // controller's lock, as with [Options.GuardHeld].
-func acquireGuard(ctx context.Context, path string, log *slog.Logger) (*lockfile.File, error) {
+func acquireGuard(ctx context.Context, path string, log *slog.Logger) (*pidlock.File, error) {
 	// Inspect's shared try tells an exclusive holder from a free guard or
 	// a reader's shared lock (which is waited for); only an exclusive
 	// holder can be the controller that started us.
@@ -89,7 +90,7 @@ func acquireGuard(ctx context.Context, path string, log *slog.Logger) (*lockfile
 			return nil, nil
 		}
 	}
-	return lockfile.AcquireGuard(ctx, path)
+	return pidlock.AcquireGuard(ctx, path)
 }
 
 // controlsUs reports whether pid, an ancestor, holds the exclusive flock

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
@@ -44,7 +45,7 @@ func (a *action) start(ctx context.Context, before lockfile.Info, wasStale bool,
 		// else starts it meanwhile), then start.
 		a.log.Info("waiting for the daemon to finish stopping before starting it", "state", before.State)
 		for before.State == lockfile.Stopping {
-			f, err := lockfile.AcquireWait(ctx, a.o.PIDFile)
+			f, err := pidlock.AcquireWait(ctx, a.o.PIDFile)
 			if err != nil {
 				return fail(res, a.timeout(ctx, fmt.Errorf("start daemon for pid file %s: the previous daemon is still stopping: %w; try again later, or stop it with a kill-after delay", a.o.PIDFile, err)))
 			}

@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/daemonkit/daemonkit/lockfile"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 )
 
 // Starter starts a daemon and returns once it is running (its PID file
@@ -114,11 +114,11 @@ func (c *CommandStarter) Start(ctx context.Context) error { return c.start(ctx, 
 // holds while it runs (nil: none of its own), to mark it in the command's
 // environment.
 type guardedStarter interface {
-	start(ctx context.Context, guard *lockfile.File) error
+	start(ctx context.Context, guard *pidlock.File) error
 }
 
 // start runs the command; guard is the guard file held for it, if any.
-func (c *CommandStarter) start(ctx context.Context, guard *lockfile.File) error {
+func (c *CommandStarter) start(ctx context.Context, guard *pidlock.File) error {
 	if c.Path == "" {
 		return fmt.Errorf("start command: %w", ErrNoStarter)
 	}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/daemonkit/daemonkit/internal/pidfile"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
@@ -143,7 +144,7 @@ func (a *action) settle(ctx context.Context, info lockfile.Info) (lockfile.Info,
 		var err error
 		if info.State == lockfile.Stopping {
 			// Wait on the lock itself: it is released when the daemon exits.
-			err = lockfile.WaitUnlocked(ctx, a.o.PIDFile)
+			err = pidlock.WaitUnlocked(ctx, a.o.PIDFile)
 		} else {
 			// A starting daemon will write its PID: look again, backing off.
 			err = sleep(ctx, wait)
@@ -218,7 +219,7 @@ func (a *action) stopStarting(ctx context.Context, info lockfile.Info, sig sysca
 	}()
 	if len(procs) == 0 {
 		a.log.Info("waiting for the daemon to finish starting: no process that holds its lock can be signalled", "state", info.State)
-		if err := lockfile.WaitUnlocked(ctx, a.o.PIDFile); err != nil {
+		if err := pidlock.WaitUnlocked(ctx, a.o.PIDFile); err != nil {
 			return a.timeout(ctx, fmt.Errorf("daemon with pid file %s still starting: %w; %s", a.o.PIDFile, err, a.stuckHint(info)))
 		}
 		return fmt.Errorf("%w: it stopped starting", ErrChanged)
@@ -298,13 +299,13 @@ func (a *action) waitUnlockedKill(ctx context.Context, info lockfile.Info, procs
 	if a.o.KillAfter > 0 {
 		wctx, cancel = context.WithTimeout(ctx, a.o.KillAfter)
 	}
-	err := lockfile.WaitUnlocked(wctx, a.o.PIDFile)
+	err := pidlock.WaitUnlocked(wctx, a.o.PIDFile)
 	cancel()
 	if err == nil || a.o.KillAfter <= 0 || ctx.Err() != nil {
 		return err
 	}
 	if err := a.unchanged(info); errors.Is(err, ErrChanged) {
-		return lockfile.WaitUnlocked(ctx, a.o.PIDFile) // it exited, or the file changed
+		return pidlock.WaitUnlocked(ctx, a.o.PIDFile) // it exited, or the file changed
 	} else if err != nil {
 		return err
 	}
@@ -320,7 +321,7 @@ func (a *action) waitUnlockedKill(ctx context.Context, info lockfile.Info, procs
 			return herr
 		}
 	}
-	return lockfile.WaitUnlocked(ctx, a.o.PIDFile)
+	return pidlock.WaitUnlocked(ctx, a.o.PIDFile)
 }
 
 // emptyIfStill empties the PID file once its daemon is gone, if it is
@@ -337,7 +338,7 @@ func (a *action) emptyIfStill(info lockfile.Info, content string) {
 	if err != nil || cur.State.Alive() || cur.Dev != info.Dev || cur.Ino != info.Ino || string(cur.Content) != content {
 		return // gone, taken over or changed: not ours to empty
 	}
-	f, err := lockfile.Acquire(a.o.PIDFile)
+	f, err := pidlock.Acquire(a.o.PIDFile)
 	if err != nil {
 		a.log.Warn(fmt.Sprintf("the daemon is gone, but pid file %s cannot be emptied; it is left as it is (still %q, so its status shows it stale)", a.o.PIDFile, content), "error", err)
 		return
@@ -383,7 +384,7 @@ func (a *action) waitStopped(ctx context.Context, info lockfile.Info, p process)
 	}
 	if cur, err := lockfile.Inspect(a.o.PIDFile); err != nil || cur.State.Alive() {
 		a.log.Info("daemon exited but its pid file is still locked: waiting for the lock", "pid", pid)
-		if err := lockfile.WaitUnlocked(ctx, a.o.PIDFile); err != nil {
+		if err := pidlock.WaitUnlocked(ctx, a.o.PIDFile); err != nil {
 			procs, _ := lockHolders(info.Dev, info.Ino)
 			return a.timeout(ctx, fmt.Errorf("%w: pid %d is gone but pid file %s is still locked by %s: %w; a process that inherited the lock holds it: end it, or wait for it",
 				ErrLockHeld, pid, a.o.PIDFile, a.describe(procs), err))

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/daemonkit/daemonkit/control"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
@@ -72,7 +73,7 @@ func main() {
 // runLauncher is the launcher stage: lock the PID file, write (starting),
 // start the daemon stage and write its PID once it reports ready.
 func runLauncher(pidFile, fail string, noDaemon bool) {
-	f, err := lockfile.Acquire(pidFile)
+	f, err := pidlock.Acquire(pidFile)
 	if errors.Is(err, lockfile.ErrLocked) {
 		fmt.Fprintln(os.Stderr, "testdaemon:", err)
 		os.Exit(100)
