@@ -96,8 +96,8 @@ func (r Readiness) String() string {
 	return fmt.Sprintf("Readiness(%d)", int(r))
 }
 
-// DefaultReadyTimeout is the ready timeout when [Options.ReadyTimeout] is zero.
-const DefaultReadyTimeout = 60 * time.Second
+// defaultReadyTimeout is the ready timeout when [Options.ReadyTimeout] is zero.
+const defaultReadyTimeout = 60 * time.Second
 
 // Defaults used for other zero [Options] fields.
 const (
@@ -163,7 +163,7 @@ type Options struct {
 	// 255.
 	ReadyFD int
 	// ReadyTimeout bounds the wait for readiness. Default
-	// [DefaultReadyTimeout] (60 s). EXTEND_TIMEOUT_USEC= pushes it out.
+	// [defaultReadyTimeout] (60 s). EXTEND_TIMEOUT_USEC= pushes it out.
 	// The context given to [Launch] bounds it too.
 	ReadyTimeout time.Duration
 	// TailLines is how many lines of Output an [*Error] quotes. Default
@@ -183,7 +183,7 @@ func (o Options) withDefaults() Options {
 		o.Umask, o.UmaskSet = defaultUmask, true
 	}
 	if o.ReadyTimeout <= 0 {
-		o.ReadyTimeout = DefaultReadyTimeout
+		o.ReadyTimeout = defaultReadyTimeout
 	}
 	if o.TailLines == 0 {
 		o.TailLines = defaultTailLines

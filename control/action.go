@@ -186,7 +186,7 @@ func (a *action) refuse(info lockfile.Info) error {
 func (a *action) namesLive(info lockfile.Info) error {
 	_, pid, _ := pidfile.ParseContent(info.Content, pidfile.PIDMax())
 	return fmt.Errorf("pid file %s names %s, which is alive but holds no lock on the file: it was %w; nothing was sent and the file was left as it is. Stop it with the tool that started it (or `kill %d` once you are sure it is the daemon), then start it again with this controller",
-		a.o.PIDFile, procfs.Describe(pid), ErrUnlockedLive, pid)
+		a.o.PIDFile, procfs.Describe(pid), errUnlockedLive, pid)
 }
 
 // invalid explains a locked PID file with unknown content.
@@ -195,7 +195,7 @@ func (a *action) invalid(info lockfile.Info) error {
 		info.Reason = lockfile.ErrInvalidPID
 	}
 	return fmt.Errorf("%w: pid file %s is locked but holds %q (%w); some process holds its lock without being a daemon of this protocol: find it with `fuser %s` and fix or remove the file",
-		ErrInvalid, a.o.PIDFile, info.Content, info.Reason, a.o.PIDFile)
+		errInvalid, a.o.PIDFile, info.Content, info.Reason, a.o.PIDFile)
 }
 
 func fail(res Result, err error) (Result, error) {

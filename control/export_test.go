@@ -13,6 +13,17 @@ func WithoutPidfd(o Options) Options {
 	return o
 }
 
+// Unexported sentinels the external tests tell apart.
+var (
+	ErrLockHeld     = errLockHeld
+	ErrUnlockedLive = errUnlockedLive
+	ErrChanged      = errChanged
+	ErrNotHolder    = errNotHolder
+	ErrInvalid      = errInvalid
+	ErrNotStarted   = errNotStarted
+	ErrNoStarter    = errNoStarter
+)
+
 // Unexported names the external tests use.
 const (
 	ControllerEnv       = controllerEnv

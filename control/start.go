@@ -66,7 +66,7 @@ func (a *action) start(ctx context.Context, before lockfile.Info, wasStale bool,
 		return fail(res, err)
 	}
 	if s == nil {
-		return fail(res, fmt.Errorf("start daemon for pid file %s: %w", a.o.PIDFile, ErrNoStarter))
+		return fail(res, fmt.Errorf("start daemon for pid file %s: %w", a.o.PIDFile, errNoStarter))
 	}
 	a.log.Debug("running start command", "stale", wasStale)
 	serr := a.runStarter(ctx, s)
@@ -80,7 +80,7 @@ func (a *action) start(ctx context.Context, before lockfile.Info, wasStale bool,
 		serr, wasStale = nil, true
 	}
 	if serr != nil {
-		if errors.Is(serr, lockfile.ErrLocked) || errors.As(serr, &xe) && xe.AlreadyRunning() {
+		if errors.Is(serr, lockfile.ErrLocked) || errors.As(serr, &xe) && xe.alreadyRunning() {
 			a.log.Debug("start command says already running", "error", serr)
 			res.Status = StatusAlreadyDone
 			return res, nil
@@ -101,7 +101,7 @@ func (a *action) start(ctx context.Context, before lockfile.Info, wasStale bool,
 	}
 	if after.State != lockfile.Running {
 		return fail(res, fmt.Errorf("%w: the start command succeeded but pid file %s is %s afterwards (content %q); the daemon must lock the pid file and write its pid before the command exits, check its log",
-			ErrNotStarted, a.o.PIDFile, after.State, after.Content))
+			errNotStarted, a.o.PIDFile, after.State, after.Content))
 	}
 	res.Status = StatusOK
 	if wasStale {

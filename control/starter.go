@@ -120,7 +120,7 @@ type guardedStarter interface {
 // start runs the command; guard is the guard file held for it, if any.
 func (c *CommandStarter) start(ctx context.Context, guard *pidlock.File) error {
 	if c.Path == "" {
-		return fmt.Errorf("start command: %w", ErrNoStarter)
+		return fmt.Errorf("start command: %w", errNoStarter)
 	}
 	args := c.Args
 	if len(args) == 0 {
@@ -325,9 +325,9 @@ func (e *ExitError) Error() string {
 // its context ended.
 func (e *ExitError) Unwrap() error { return e.Err }
 
-// AlreadyRunning reports whether the command said, with exit status 100,
+// alreadyRunning reports whether the command said, with exit status 100,
 // that the daemon was already running.
-func (e *ExitError) AlreadyRunning() bool { return e.Signal == 0 && e.Code == int(StatusAlreadyDone) }
+func (e *ExitError) alreadyRunning() bool { return e.Signal == 0 && e.Code == int(StatusAlreadyDone) }
 
 // tailWriter copies to pass (ignoring its errors, so that a closed terminal
 // does not break the command) and keeps the last limit bytes.
