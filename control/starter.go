@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/daemonkit/daemonkit/internal/ctlguard"
 	"github.com/daemonkit/daemonkit/internal/pidlock"
 )
 
@@ -133,7 +134,7 @@ func (c *CommandStarter) start(ctx context.Context, guard *pidlock.File) error {
 	cmd := exec.Command(c.Path, args[1:]...)
 	cmd.Args = args
 	cmd.Env = c.Env
-	if kv, ok := controllerEntry(guard); ok {
+	if kv, ok := ctlguard.Entry(guard); ok {
 		// Tell a controller among the command's processes that the
 		// guard we hold is held for it (no descriptor is passed).
 		if cmd.Env == nil {

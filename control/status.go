@@ -132,9 +132,10 @@ type Options struct {
 	// pidfd, if the daemon has not exited this long after the first signal.
 	// Zero means never.
 	KillAfter time.Duration
-	// GuardHeld says the caller already holds the guard file (a start
-	// command run by a controller: see [StartedByController]); the action
-	// then does not lock it again.
+	// GuardHeld says the caller already holds the guard file (it is the
+	// start command of a controller that holds it, as a daemonkit
+	// service's start verb finds out by itself); the action then does not
+	// lock it again.
 	GuardHeld bool
 	// Logger receives a record of each step at debug level, and of unusual
 	// events (escalation, fallbacks) at info or warn level. Nil discards.

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/daemonkit/daemonkit/control"
+	"github.com/daemonkit/daemonkit/internal/ctlguard"
 	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
@@ -158,7 +159,7 @@ func runControl(action, pidFile string) {
 	defer cancel()
 	o := control.Options{PIDFile: pidFile}
 	if action == "startedby" {
-		held, err := control.StartedByController(pidFile, "")
+		held, err := ctlguard.StartedByController(pidFile, "")
 		fmt.Printf("held=%v err=%v\n", held, err)
 		os.Exit(0)
 	}
