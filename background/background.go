@@ -2,7 +2,7 @@
 // way start-stop-daemon's --background does, but without its races: it is
 // what `daemonctl start --background` runs.
 //
-// [Launch] locks the PID file itself (see [lockfile.Acquire]), writes
+// [Launch] locks the PID file itself (see [pidlock.Acquire]), writes
 // "(starting)\n" into it, and starts the command in a new session with the
 // configured user, groups, working directory, umask, environment and output.
 // The command inherits the locked PID file as file descriptor 3 (not
@@ -40,7 +40,7 @@
 // Every path [Launch] opens for the caller is opened without blocking and
 // must be what it should be: the output file with O_NONBLOCK (a FIFO
 // without a reader would block the open forever) and then refused unless
-// it is a regular file; the PID file likewise (see [lockfile.Acquire]).
+// it is a regular file; the PID file likewise (see [pidlock.Acquire]).
 // The ready timeout and the context bound the whole wait.
 //
 // If the caller dies before the start completed, a watcher process (the
@@ -96,8 +96,8 @@ func (r Readiness) String() string {
 	return fmt.Sprintf("Readiness(%d)", int(r))
 }
 
-// DefaultReadyTimeout is the ready timeout when [Options.ReadyTimeout] is zero.
-const DefaultReadyTimeout = 60 * time.Second
+// defaultReadyTimeout is the ready timeout when [Options.ReadyTimeout] is zero.
+const defaultReadyTimeout = 60 * time.Second
 
 // Defaults used for other zero [Options] fields.
 const (
@@ -163,7 +163,7 @@ type Options struct {
 	// 255.
 	ReadyFD int
 	// ReadyTimeout bounds the wait for readiness. Default
-	// [DefaultReadyTimeout] (60 s). EXTEND_TIMEOUT_USEC= pushes it out.
+	// [defaultReadyTimeout] (60 s). EXTEND_TIMEOUT_USEC= pushes it out.
 	// The context given to [Launch] bounds it too.
 	ReadyTimeout time.Duration
 	// TailLines is how many lines of Output an [*Error] quotes. Default
@@ -183,7 +183,7 @@ func (o Options) withDefaults() Options {
 		o.Umask, o.UmaskSet = defaultUmask, true
 	}
 	if o.ReadyTimeout <= 0 {
-		o.ReadyTimeout = DefaultReadyTimeout
+		o.ReadyTimeout = defaultReadyTimeout
 	}
 	if o.TailLines == 0 {
 		o.TailLines = defaultTailLines

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/daemonkit/daemonkit/internal/launch"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/internal/procfs"
 	"github.com/daemonkit/daemonkit/internal/proctest"
 	"github.com/daemonkit/daemonkit/lockfile"
@@ -172,7 +173,7 @@ func TestCheckAlive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pf, err := lockfile.Acquire(filepath.Join(t.TempDir(), "true.pid"))
+	pf, err := pidlock.Acquire(filepath.Join(t.TempDir(), "true.pid"))
 	if err != nil {
 		t.Fatal(err)
 	}

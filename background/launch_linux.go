@@ -21,9 +21,9 @@ import (
 
 	"github.com/daemonkit/daemonkit/internal/ident"
 	"github.com/daemonkit/daemonkit/internal/launch"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/internal/procfs"
 	"github.com/daemonkit/daemonkit/internal/sdnotify"
-	"github.com/daemonkit/daemonkit/lockfile"
 )
 
 // Launch starts opts.Command as a daemon (see the package documentation)
@@ -60,7 +60,7 @@ func Launch(ctx context.Context, opts Options) (int, error) {
 // job holds the resources of one Launch call.
 type job struct {
 	o       Options
-	pf      *lockfile.File
+	pf      *pidlock.File
 	closers []io.Closer
 	p       *launch.Proc
 	pidfd   int

@@ -17,8 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/daemonkit/daemonkit/internal/pidfile"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/internal/procfs"
-	"github.com/daemonkit/daemonkit/lockfile"
 )
 
 // A start whose controller dies must either complete or leave nothing
@@ -180,7 +180,7 @@ func watchMain(v string) int {
 // it. It writes only while our descriptor still holds the lock (the
 // command could have unlocked it, and a new start then owns the file),
 // and only over what this start wrote.
-func settleFile(pf *lockfile.File, pid int) {
+func settleFile(pf *pidlock.File, pid int) {
 	c, p, err := pidfile.ParseContent(readOrNil(pf), pidfile.PIDMax())
 	if err != nil || !(c == pidfile.ContentStarting || c == pidfile.ContentPID && p == pid) {
 		return
@@ -199,7 +199,7 @@ func settleFile(pf *lockfile.File, pid int) {
 	}
 }
 
-func readOrNil(pf *lockfile.File) []byte {
+func readOrNil(pf *pidlock.File) []byte {
 	b, err := pf.Read()
 	if err != nil {
 		return []byte("unreadable")
@@ -209,7 +209,7 @@ func readOrNil(pf *lockfile.File) []byte {
 
 // watchAdopt checks the watcher's descriptors against "PID:DEV:INO" and
 // returns the command's PID and the PID file.
-func watchAdopt(v string) (int, *lockfile.File, error) {
+func watchAdopt(v string) (int, *pidlock.File, error) {
 	f := strings.Split(v, ":")
 	if len(f) != 3 {
 		return 0, nil, fmt.Errorf("%s=%q: want PID:DEV:INO", watchEnv, v)
@@ -230,7 +230,7 @@ func watchAdopt(v string) (int, *lockfile.File, error) {
 	if link, _ := os.Readlink("/proc/self/fd/" + strconv.Itoa(watchPipeFD)); !strings.HasPrefix(link, "pipe:") {
 		return 0, nil, fmt.Errorf("fd %d is %q, not a pipe", watchPipeFD, link)
 	}
-	pf, err := lockfile.Adopt(watchFileFD, "PID file", dev, ino)
+	pf, err := pidlock.Adopt(watchFileFD, "PID file", dev, ino)
 	if err != nil {
 		return 0, nil, err
 	}

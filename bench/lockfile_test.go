@@ -10,6 +10,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/daemonkit/daemonkit/internal/pidfile"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
@@ -21,7 +22,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func runningPIDFile(tb testing.TB) string {
 	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "d.pid")
-	f, err := lockfile.Acquire(path)
+	f, err := pidlock.Acquire(path)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -84,7 +85,7 @@ func BenchmarkInspectNotRunning(b *testing.B) {
 // open, lock, check the inode, write "(starting)", close.
 func benchAcquireStarting(tb testing.TB, path string, n int) {
 	for range n {
-		f, err := lockfile.Acquire(path)
+		f, err := pidlock.Acquire(path)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -113,7 +114,7 @@ func BenchmarkAcquireLocked(b *testing.B) {
 	path := runningPIDFile(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := lockfile.Acquire(path); err == nil {
+		if _, err := pidlock.Acquire(path); err == nil {
 			b.Fatal("Acquire of a locked PID file succeeded")
 		}
 	}

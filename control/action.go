@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/daemonkit/daemonkit/internal/pidfile"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/internal/procfs"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
@@ -24,7 +25,7 @@ type action struct {
 	o     Options
 	log   *slog.Logger
 	begin time.Time
-	guard *lockfile.File // the guard file, while run holds it
+	guard *pidlock.File // the guard file, while run holds it
 	// warnedMode is set once the world-writable PID file was warned about.
 	warnedMode bool
 }
@@ -84,7 +85,7 @@ func interrupted(ctx context.Context) bool {
 // whether they look like controllers: a guard held by anything else (a
 // daemon that inherited it, a user who could open it) is not "another
 // control action", and the operator must know which it is.
-func (a *action) lockGuard(ctx context.Context) (*lockfile.File, error) {
+func (a *action) lockGuard(ctx context.Context) (*pidlock.File, error) {
 	a.log.Debug("locking guard file", "guard_file", a.o.GuardFile)
 	g, err := acquireGuard(ctx, a.o.GuardFile, a.log)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -172,7 +173,7 @@ func (a *action) inspect() (lockfile.Info, error) {
 func (a *action) refuse(info lockfile.Info) error {
 	switch {
 	case info.State == lockfile.NotPIDFile:
-		return fmt.Errorf("%w", &lockfile.NotPIDFileError{Path: a.o.PIDFile, Content: info.Content})
+		return fmt.Errorf("%w", &pidlock.NotPIDFileError{Path: a.o.PIDFile, Content: info.Content})
 	case info.State == lockfile.Invalid:
 		return a.invalid(info)
 	case info.State == lockfile.Stale && info.NamesLive:
@@ -185,7 +186,7 @@ func (a *action) refuse(info lockfile.Info) error {
 func (a *action) namesLive(info lockfile.Info) error {
 	_, pid, _ := pidfile.ParseContent(info.Content, pidfile.PIDMax())
 	return fmt.Errorf("pid file %s names %s, which is alive but holds no lock on the file: it was %w; nothing was sent and the file was left as it is. Stop it with the tool that started it (or `kill %d` once you are sure it is the daemon), then start it again with this controller",
-		a.o.PIDFile, procfs.Describe(pid), ErrUnlockedLive, pid)
+		a.o.PIDFile, procfs.Describe(pid), errUnlockedLive, pid)
 }
 
 // invalid explains a locked PID file with unknown content.
@@ -194,7 +195,7 @@ func (a *action) invalid(info lockfile.Info) error {
 		info.Reason = lockfile.ErrInvalidPID
 	}
 	return fmt.Errorf("%w: pid file %s is locked but holds %q (%w); some process holds its lock without being a daemon of this protocol: find it with `fuser %s` and fix or remove the file",
-		ErrInvalid, a.o.PIDFile, info.Content, info.Reason, a.o.PIDFile)
+		errInvalid, a.o.PIDFile, info.Content, info.Reason, a.o.PIDFile)
 }
 
 func fail(res Result, err error) (Result, error) {

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/internal/procfs"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
@@ -22,14 +23,14 @@ import (
 // exist), [StatusStale] (the PID file names a daemon that died), or [StatusFailed] (the
 // PID file is unusable, is not a PID file, or is locked with invalid
 // content). A stale PID file that names a live process is [StatusStale] with an
-// error wrapping [ErrUnlockedLive]: that process is not to be taken for
+// error wrapping [ErrUnverified]: that process is not to be taken for
 // dead.
 //
 // For a running daemon, Check also makes sure that the process named by
 // the PID file holds its lock (kill(2) and one look at /proc, see
 // [Stop]); if it does not (it is gone, or it is another process), the
 // state is reported as [lockfile.Invalid] with an error wrapping
-// [ErrNotHolder] that names the lock holders, rather than "running".
+// [ErrUnverified] that names the lock holders, rather than "running".
 //
 // Check takes the guard file like every action; if the guard file cannot
 // be opened for lack of permission (an unprivileged user asking about a
@@ -40,7 +41,7 @@ func Check(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return Result{Status: StatusFailed}, err
 	}
-	var g *lockfile.File
+	var g *pidlock.File
 	if !a.o.GuardHeld {
 		g, err = a.lockGuard(ctx)
 	}
@@ -134,7 +135,7 @@ func (a *action) notHolder(info lockfile.Info, gone bool) error {
 		hint = "if that is your daemon (e.g. the process that wrote its pid exited and left a child holding the lock), end it with `kill " + strconv.Itoa(procs[0].PID) + "`"
 	}
 	return fmt.Errorf("%w: pid file %s is locked by %s, but names %s; nothing was sent. To stop it, %s; then start the daemon again",
-		ErrNotHolder, a.o.PIDFile, holders, what, hint)
+		errNotHolder, a.o.PIDFile, holders, what, hint)
 }
 
 // describe names procs for a message, saying which look like controllers

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/daemonkit/daemonkit/control"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/internal/proctest"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
@@ -75,7 +76,7 @@ func TestCheck(t *testing.T) {
 	})
 	t.Run("guard-busy", func(t *testing.T) {
 		f := newFixture(t)
-		g, err := lockfile.Acquire(lockfile.GuardPath(f.pidFile))
+		g, err := pidlock.Acquire(lockfile.GuardPath(f.pidFile))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,7 +8,7 @@
 // never interleave. It does not lock the guard again when [Options.GuardHeld]
 // says the caller holds it, or when an ancestor of this process holds it
 // for this process: the action then runs as the start command of that
-// controller (see [StartedByController] and the DAEMONKIT_CONTROLLER variable). [Check],
+// controller (see docs/protocol.md on the DAEMONKIT_CONTROLLER variable). [Check],
 // which changes nothing, reads without the guard when it cannot be opened
 // for lack of permission or because its directory is missing. The state of
 // the daemon is read with [lockfile.Inspect].

@@ -3,7 +3,8 @@ package control
 import (
 	"golang.org/x/sys/unix"
 
-	"github.com/daemonkit/daemonkit/lockfile"
+	"github.com/daemonkit/daemonkit/internal/ctlguard"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 )
 
 // WithoutPidfd returns o set to use kill(2) instead of pidfds, as on
@@ -13,9 +14,22 @@ func WithoutPidfd(o Options) Options {
 	return o
 }
 
+// Unexported sentinels the external tests tell apart.
+var (
+	ErrLockHeld     = errLockHeld
+	ErrUnlockedLive = errUnlockedLive
+	ErrChanged      = errChanged
+	ErrNotHolder    = errNotHolder
+	ErrInvalid      = errInvalid
+	ErrNotStarted   = errNotStarted
+	ErrNoStarter    = errNoStarter
+
+	ErrOtherController = ctlguard.ErrOtherController
+)
+
 // Unexported names the external tests use.
 const (
-	ControllerEnv       = controllerEnv
+	ControllerEnv       = ctlguard.Env
 	DefaultMessageLimit = defaultMessageLimit
 )
 
@@ -26,13 +40,13 @@ func GuardHolderAncestorHooked(path string, between func(child int)) (int, bool)
 	if err := unix.Stat(path, &st); err != nil {
 		return 0, false
 	}
-	return walkAncestors(uint64(st.Dev), uint64(st.Ino), between)
+	return ctlguard.WalkAncestors(uint64(st.Dev), uint64(st.Ino), between)
 }
 
 // ControllerMark returns the DAEMONKIT_CONTROLLER entry that Start puts
 // in its start command's environment for the guard g (marking g's
 // descriptor for this action).
-func ControllerMark(g *lockfile.File) string {
-	kv, _ := controllerEntry(g)
+func ControllerMark(g *pidlock.File) string {
+	kv, _ := ctlguard.Entry(g)
 	return kv
 }

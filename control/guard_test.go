@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/daemonkit/daemonkit/control"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/internal/proctest"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
@@ -57,7 +58,7 @@ func TestStartedByController(t *testing.T) {
 	// A daemonkit program (this test, through package lockfile) holds the
 	// guard for an action of its own: a controller it runs waits, unless
 	// it names it as its start command.
-	g, err := lockfile.Acquire(guard)
+	g, err := pidlock.Acquire(guard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func TestStartedByController(t *testing.T) {
 	}
 	// A daemonkit controller naming its start command in ControllerEnv: the
 	// existing PID file of the guard it holds is enough.
-	og, err := lockfile.Acquire(otherGuard)
+	og, err := pidlock.Acquire(otherGuard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/daemonkit/daemonkit/control"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/internal/proctest"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
@@ -21,7 +22,7 @@ import (
 // a daemon that exited would, and returns its pid.
 func lockedBy(f *fixture, content string) int {
 	f.t.Helper()
-	lf, err := lockfile.Acquire(f.pidFile)
+	lf, err := pidlock.Acquire(f.pidFile)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -245,7 +246,7 @@ func TestWorldWritable(t *testing.T) {
 func TestGuardHolderNamed(t *testing.T) {
 	f := newFixture(t)
 	guard := lockfile.GuardPath(f.pidFile)
-	g, err := lockfile.AcquireGuard(ctxFor(t, long), guard)
+	g, err := pidlock.AcquireGuard(ctxFor(t, long), guard)
 	if err != nil {
 		t.Fatal(err)
 	}

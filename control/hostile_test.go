@@ -14,6 +14,7 @@ import (
 
 	"github.com/daemonkit/daemonkit/control"
 	"github.com/daemonkit/daemonkit/internal/pidfile"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/internal/proctest"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
@@ -115,7 +116,7 @@ func TestUnsafeFile(t *testing.T) {
 	setups := map[string]func(f *fixture, pid string) error{
 		"symlink": func(f *fixture, pid string) error {
 			target := filepath.Join(f.dir, "target.pid")
-			lf, err := lockfile.Acquire(target)
+			lf, err := pidlock.Acquire(target)
 			if err != nil {
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/daemonkit/daemonkit/control"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
@@ -17,7 +18,7 @@ import (
 // passes still says "timed out".
 func TestInterruptedIsNotTimeout(t *testing.T) {
 	f := newFixture(t)
-	g, err := lockfile.Acquire(lockfile.GuardPath(f.pidFile))
+	g, err := pidlock.Acquire(lockfile.GuardPath(f.pidFile))
 	if err != nil {
 		t.Fatal(err)
 	}

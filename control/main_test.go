@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/daemonkit/daemonkit/control"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/internal/proctest"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
@@ -129,7 +130,7 @@ func (f *fixture) content() string {
 // would; the returned function releases it.
 func (f *fixture) hold(c string) func() {
 	f.t.Helper()
-	lf, err := lockfile.Acquire(f.pidFile)
+	lf, err := pidlock.Acquire(f.pidFile)
 	if err != nil {
 		f.t.Fatal(err)
 	}

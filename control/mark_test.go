@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/daemonkit/daemonkit/control"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
@@ -25,7 +26,7 @@ func TestControllerMarkNamesOneAction(t *testing.T) {
 	guard := lockfile.GuardPath(pidFile)
 	const held, free = "held=true err=<nil>", "held=false err=<nil>"
 
-	g1, err := lockfile.Acquire(guard)
+	g1, err := pidlock.Acquire(guard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +36,7 @@ func TestControllerMarkNamesOneAction(t *testing.T) {
 	}
 	g1.Close()
 
-	g2, err := lockfile.Acquire(guard) // a later action, same process, same guard
+	g2, err := pidlock.Acquire(guard) // a later action, same process, same guard
 	if err != nil {
 		t.Fatal(err)
 	}

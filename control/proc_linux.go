@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/daemonkit/daemonkit/internal/pidfd"
 	"github.com/daemonkit/daemonkit/internal/procfs"
 )
 
@@ -94,7 +95,7 @@ func (p *pidfdProcess) wait(ctx context.Context, d time.Duration) (bool, error) 
 	if d > 0 {
 		deadline = time.Now().Add(d)
 	}
-	exited, cancelled, err := pidfdWait(p.fd, deadline, efd)
+	exited, cancelled, err := pidfd.Wait(p.fd, deadline, efd)
 	if cancelled {
 		return false, ctx.Err()
 	}
@@ -103,7 +104,7 @@ func (p *pidfdProcess) wait(ctx context.Context, d time.Duration) (bool, error) 
 
 // exited reports, without blocking, whether the process has exited.
 func (p *pidfdProcess) exited() bool {
-	exited, _, err := pidfdWait(p.fd, time.Now(), -1)
+	exited, _, err := pidfd.Wait(p.fd, time.Now(), -1)
 	return err == nil && exited
 }
 

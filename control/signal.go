@@ -51,7 +51,7 @@ func Signal(ctx context.Context, o Options) (Result, error) {
 				return res, nil
 			}
 			p, err := a.signal(info, sig)
-			if errors.Is(err, ErrChanged) && changes < maxChanges {
+			if errors.Is(err, errChanged) && changes < maxChanges {
 				if info, err = a.inspect(); err != nil {
 					return fail(res, err)
 				}
@@ -95,7 +95,7 @@ func (a *action) open(pid int) (process, error) {
 // opened before checking that the process holds the PID file's lock and
 // that the PID file is still locked, is the same file and names the same
 // PID. It returns the process handle (for waiting) and errGone if the
-// process had already exited, or an error wrapping ErrChanged if the PID
+// process had already exited, or an error wrapping errChanged if the PID
 // file changed (nothing was sent).
 func (a *action) signal(info lockfile.Info, sig syscall.Signal) (process, error) {
 	pid := info.PID
@@ -129,9 +129,9 @@ func (a *action) signal(info lockfile.Info, sig syscall.Signal) (process, error)
 // info still is the one to signal: the process holds the PID file's lock,
 // and the PID file is still locked, the same file and names the same
 // PID. It returns errGone if the process is gone, and errors wrapping
-// ErrNotHolder, ErrUnverified or ErrChanged.
+// errNotHolder, ErrUnverified or errChanged.
 func (a *action) recheck(info lockfile.Info, p process) error {
-	if err := a.holds(info, p); errors.Is(err, ErrNotHolder) {
+	if err := a.holds(info, p); errors.Is(err, errNotHolder) {
 		return a.notHolder(info, false)
 	} else if err != nil {
 		return err
@@ -143,7 +143,7 @@ func (a *action) recheck(info lockfile.Info, p process) error {
 // that the process checked is the one that a later signal reaches: if it
 // exits in between, the signal fails), holds the exclusive lock of the
 // PID file info. It returns nil if it does, errGone if it is gone, an
-// error wrapping ErrNotHolder if it does not, and one wrapping
+// error wrapping errNotHolder if it does not, and one wrapping
 // ErrUnverified if it cannot tell: nothing may then be sent. Where there
 // is no /proc (not Linux), it cannot tell and returns nil: the re-check of
 // the PID file's lock and content is all there is.
@@ -160,7 +160,7 @@ func (a *action) holds(info lockfile.Info, p process) error {
 		a.log.Debug("cannot tell whether the process holds the pid file", "pid", pid, "error", err, "via", p.how())
 		return nil
 	case err == nil && !held:
-		return ErrNotHolder
+		return errNotHolder
 	case err == nil:
 		return nil
 	}
@@ -169,7 +169,7 @@ func (a *action) holds(info lockfile.Info, p process) error {
 }
 
 // unchanged checks that the PID file is still in the state info, the same
-// file; else it returns an error wrapping ErrChanged.
+// file; else it returns an error wrapping errChanged.
 func (a *action) unchanged(info lockfile.Info) error {
 	cur, err := a.inspect()
 	if err != nil {
@@ -178,7 +178,7 @@ func (a *action) unchanged(info lockfile.Info) error {
 	if cur.State != info.State || cur.PID != info.PID || cur.Dev != info.Dev || cur.Ino != info.Ino {
 		a.log.Info("pid file changed before signalling", "state", cur.State, "pid", cur.PID)
 		return fmt.Errorf("%w: pid file %s was %s (pid %d) but is now %s (content %q); nothing was sent",
-			ErrChanged, a.o.PIDFile, info.State, info.PID, cur.State, cur.Content)
+			errChanged, a.o.PIDFile, info.State, info.PID, cur.State, cur.Content)
 	}
 	return nil
 }

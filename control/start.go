@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
@@ -44,7 +45,7 @@ func (a *action) start(ctx context.Context, before lockfile.Info, wasStale bool,
 		// else starts it meanwhile), then start.
 		a.log.Info("waiting for the daemon to finish stopping before starting it", "state", before.State)
 		for before.State == lockfile.Stopping {
-			f, err := lockfile.AcquireWait(ctx, a.o.PIDFile)
+			f, err := pidlock.AcquireWait(ctx, a.o.PIDFile)
 			if err != nil {
 				return fail(res, a.timeout(ctx, fmt.Errorf("start daemon for pid file %s: the previous daemon is still stopping: %w; try again later, or stop it with a kill-after delay", a.o.PIDFile, err)))
 			}
@@ -65,7 +66,7 @@ func (a *action) start(ctx context.Context, before lockfile.Info, wasStale bool,
 		return fail(res, err)
 	}
 	if s == nil {
-		return fail(res, fmt.Errorf("start daemon for pid file %s: %w", a.o.PIDFile, ErrNoStarter))
+		return fail(res, fmt.Errorf("start daemon for pid file %s: %w", a.o.PIDFile, errNoStarter))
 	}
 	a.log.Debug("running start command", "stale", wasStale)
 	serr := a.runStarter(ctx, s)
@@ -79,7 +80,7 @@ func (a *action) start(ctx context.Context, before lockfile.Info, wasStale bool,
 		serr, wasStale = nil, true
 	}
 	if serr != nil {
-		if errors.Is(serr, lockfile.ErrLocked) || errors.As(serr, &xe) && xe.AlreadyRunning() {
+		if errors.Is(serr, lockfile.ErrLocked) || errors.As(serr, &xe) && xe.alreadyRunning() {
 			a.log.Debug("start command says already running", "error", serr)
 			res.Status = StatusAlreadyDone
 			return res, nil
@@ -100,7 +101,7 @@ func (a *action) start(ctx context.Context, before lockfile.Info, wasStale bool,
 	}
 	if after.State != lockfile.Running {
 		return fail(res, fmt.Errorf("%w: the start command succeeded but pid file %s is %s afterwards (content %q); the daemon must lock the pid file and write its pid before the command exits, check its log",
-			ErrNotStarted, a.o.PIDFile, after.State, after.Content))
+			errNotStarted, a.o.PIDFile, after.State, after.Content))
 	}
 	res.Status = StatusOK
 	if wasStale {

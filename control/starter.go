@@ -15,7 +15,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/daemonkit/daemonkit/lockfile"
+	"github.com/daemonkit/daemonkit/internal/ctlguard"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 )
 
 // Starter starts a daemon and returns once it is running (its PID file
@@ -114,13 +115,13 @@ func (c *CommandStarter) Start(ctx context.Context) error { return c.start(ctx, 
 // holds while it runs (nil: none of its own), to mark it in the command's
 // environment.
 type guardedStarter interface {
-	start(ctx context.Context, guard *lockfile.File) error
+	start(ctx context.Context, guard *pidlock.File) error
 }
 
 // start runs the command; guard is the guard file held for it, if any.
-func (c *CommandStarter) start(ctx context.Context, guard *lockfile.File) error {
+func (c *CommandStarter) start(ctx context.Context, guard *pidlock.File) error {
 	if c.Path == "" {
-		return fmt.Errorf("start command: %w", ErrNoStarter)
+		return fmt.Errorf("start command: %w", errNoStarter)
 	}
 	args := c.Args
 	if len(args) == 0 {
@@ -133,7 +134,7 @@ func (c *CommandStarter) start(ctx context.Context, guard *lockfile.File) error 
 	cmd := exec.Command(c.Path, args[1:]...)
 	cmd.Args = args
 	cmd.Env = c.Env
-	if kv, ok := controllerEntry(guard); ok {
+	if kv, ok := ctlguard.Entry(guard); ok {
 		// Tell a controller among the command's processes that the
 		// guard we hold is held for it (no descriptor is passed).
 		if cmd.Env == nil {
@@ -325,9 +326,9 @@ func (e *ExitError) Error() string {
 // its context ended.
 func (e *ExitError) Unwrap() error { return e.Err }
 
-// AlreadyRunning reports whether the command said, with exit status 100,
+// alreadyRunning reports whether the command said, with exit status 100,
 // that the daemon was already running.
-func (e *ExitError) AlreadyRunning() bool { return e.Signal == 0 && e.Code == int(StatusAlreadyDone) }
+func (e *ExitError) alreadyRunning() bool { return e.Signal == 0 && e.Code == int(StatusAlreadyDone) }
 
 // tailWriter copies to pass (ignoring its errors, so that a closed terminal
 // does not break the command) and keeps the last limit bytes.

@@ -42,8 +42,10 @@ func (s Status) String() string {
 	return fmt.Sprintf("Status(%d)", int(s))
 }
 
-// Errors wrapped by the errors of this package. Test for them with
-// [errors.Is]. Errors about invalid PID file content also wrap
+// Errors wrapped by the errors of this package: the causes a caller may
+// want to tell apart. Test for them with [errors.Is]; every other failure
+// is told by [Result.Status] ([StatusFailed]) and the error's message.
+// Errors about invalid PID file content also wrap
 // [lockfile.ErrInvalidPID]; errors caused by the context's end wrap
 // [ErrTimeout] or [ErrInterrupted], and the context's error.
 var (
@@ -54,47 +56,66 @@ var (
 	// got Ctrl-C) before the action could finish (the error also wraps
 	// [context.Canceled]).
 	ErrInterrupted = errors.New("interrupted")
-	// ErrStillRunning: Stop signalled the daemon but it was still running
-	// (or its PID file still locked) when the context ended.
+	// ErrStillRunning: Stop signalled the daemon but it was still running,
+	// or its process is gone but its PID file is still locked (typically
+	// by a process that inherited the locked descriptor), when the context
+	// ended.
 	ErrStillRunning = errors.New("still running")
-	// ErrLockHeld: the daemon's process is gone but its PID file is still
+	// ErrStale: the PID file is stale, the daemon died without cleaning up
+	// ([Stop] reports it with status [StatusStale] and keeps the file).
+	ErrStale = errors.New("stale pid file: the daemon died")
+	// ErrUnverified: nothing was sent because the process named by the PID
+	// file could not be shown to hold its lock: /proc could not tell
+	// (another PID namespace, no descriptor left to read it); the process
+	// does not hold the lock (it may have the file open, as `tail -f`
+	// does); the file is unlocked but names a live process, which was not
+	// started under the locking protocol (e.g. by start-stop-daemon) and is
+	// never called dead, signalled, or has its PID file emptied; or the
+	// file kept changing between reading it and signalling.
+	ErrUnverified = errors.New("cannot verify the lock holder, so nothing was sent")
+	// ErrBadSignal: [ParseSignal] could not make sense of its input.
+	ErrBadSignal = errors.New("invalid signal")
+)
+
+// Causes that callers need not tell apart, each with its own message.
+// Those of them that mean "nothing was sent" match [ErrUnverified], the
+// one that means "the lock outlived the daemon" [ErrStillRunning].
+var (
+	// errLockHeld: the daemon's process is gone but its PID file is still
 	// locked, typically by a process that inherited the locked descriptor.
-	ErrLockHeld = errors.New("pid file still locked after the daemon exited")
+	errLockHeld = &causeError{"pid file still locked after the daemon exited", ErrStillRunning}
+	// errUnlockedLive: the PID file is unlocked but names a live process.
+	errUnlockedLive = &causeError{"not started under the locking protocol", ErrUnverified}
+	// errChanged: the PID file kept changing between reading it and
+	// signalling, so no signal was sent.
+	errChanged = &causeError{"pid file changed while signalling", ErrUnverified}
+	// errNotHolder: the PID file is locked and names a process that does
+	// not hold its lock, so it is not the daemon; nothing was sent.
+	errNotHolder = &causeError{"process named by the pid file does not hold it", ErrUnverified}
 	// errUnsafe: the PID file is world-writable, so its content cannot be
 	// trusted to name the daemon. It is logged as a warning: actions still
 	// proceed, since only a process shown to hold the file's lock is ever
 	// signalled.
 	errUnsafe = errors.New("unsafe pid file")
-	// ErrStale: the PID file is stale, the daemon died without cleaning up
-	// ([Stop] reports it with status [StatusStale] and keeps the file).
-	ErrStale = errors.New("stale pid file: the daemon died")
-	// ErrUnlockedLive: the PID file is unlocked but names a live process,
-	// which therefore was not started under the locking protocol (e.g. by
-	// start-stop-daemon). It is never called dead, signalled, or has its
-	// PID file emptied.
-	ErrUnlockedLive = errors.New("not started under the locking protocol")
-	// ErrUnverified: the action could not tell whether the process named by
-	// the PID file holds its lock (e.g. /proc belongs to another PID
-	// namespace, or no descriptor was left to read it), so nothing was sent.
-	ErrUnverified = errors.New("cannot verify the lock holder, so nothing was sent")
-	// ErrInvalid: the PID file is locked but its content is not a state the
+	// errInvalid: the PID file is locked but its content is not a state the
 	// protocol knows (see [lockfile.Invalid]).
-	ErrInvalid = errors.New("invalid pid file")
-	// ErrNotStarted: the start command succeeded but the daemon is not
+	errInvalid = errors.New("invalid pid file")
+	// errNotStarted: the start command succeeded but the daemon is not
 	// running afterwards.
-	ErrNotStarted = errors.New("daemon not running after start")
-	// ErrChanged: the PID file kept changing between reading it and
-	// signalling, so no signal was sent.
-	ErrChanged = errors.New("pid file changed while signalling")
-	// ErrNotHolder: the PID file is locked and names a process that does
-	// not hold its lock (it may have the file open, as `tail -f` does), so
-	// it is not the daemon; nothing was sent.
-	ErrNotHolder = errors.New("process named by the pid file does not hold it")
-	// ErrBadSignal: [ParseSignal] could not make sense of its input.
-	ErrBadSignal = errors.New("invalid signal")
-	// ErrNoStarter: Start or Restart was called without a [Starter].
-	ErrNoStarter = errors.New("no start command")
+	errNotStarted = errors.New("daemon not running after start")
+	// errNoStarter: Start or Restart was called without a [Starter].
+	errNoStarter = errors.New("no start command")
 )
+
+// causeError is a sentinel with its own message that also matches the
+// broader exported sentinel kind with [errors.Is].
+type causeError struct {
+	msg  string
+	kind error
+}
+
+func (e *causeError) Error() string { return e.msg }
+func (e *causeError) Unwrap() error { return e.kind }
 
 // Options say which daemon an action applies to and how it behaves.
 type Options struct {
@@ -111,9 +132,10 @@ type Options struct {
 	// pidfd, if the daemon has not exited this long after the first signal.
 	// Zero means never.
 	KillAfter time.Duration
-	// GuardHeld says the caller already holds the guard file (a start
-	// command run by a controller: see [StartedByController]); the action
-	// then does not lock it again.
+	// GuardHeld says the caller already holds the guard file (it is the
+	// start command of a controller that holds it, as a daemonkit
+	// service's start verb finds out by itself); the action then does not
+	// lock it again.
 	GuardHeld bool
 	// Logger receives a record of each step at debug level, and of unusual
 	// events (escalation, fallbacks) at info or warn level. Nil discards.

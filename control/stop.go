@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/daemonkit/daemonkit/internal/pidfile"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
@@ -24,7 +25,8 @@ import (
 // file is unchanged, escalates to SIGKILL after o.KillAfter if set, waits
 // for the process to exit and the PID file lock to be released, and
 // empties the PID file if it still names the process: [StatusOK]. If ctx ends
-// first: [StatusFailed] wrapping [ErrStillRunning] or [ErrLockHeld].
+// first: [StatusFailed] wrapping [ErrStillRunning] (also when the process is gone
+// but its PID file is still locked, by a process that inherited it).
 //
 // A file that is not a PID file, one locked with invalid content, one
 // naming a process that does not hold its lock, and an unlocked one naming
@@ -85,7 +87,7 @@ func (a *action) stop(ctx context.Context) (Result, error) {
 		} else {
 			err = a.stopRunning(ctx, info, sig)
 		}
-		if errors.Is(err, ErrChanged) && changes < maxChanges {
+		if errors.Is(err, errChanged) && changes < maxChanges {
 			if info, err = a.inspect(); err != nil {
 				return fail(res, err)
 			}
@@ -110,7 +112,7 @@ func (a *action) stale(info lockfile.Info) error {
 }
 
 // stopRunning signals the daemon named by a running PID file and waits for
-// it to stop. It returns an error wrapping ErrChanged if the PID file
+// it to stop. It returns an error wrapping errChanged if the PID file
 // changed before anything was sent.
 func (a *action) stopRunning(ctx context.Context, info lockfile.Info, sig syscall.Signal) error {
 	p, err := a.signal(info, sig)
@@ -143,7 +145,7 @@ func (a *action) settle(ctx context.Context, info lockfile.Info) (lockfile.Info,
 		var err error
 		if info.State == lockfile.Stopping {
 			// Wait on the lock itself: it is released when the daemon exits.
-			err = lockfile.WaitUnlocked(ctx, a.o.PIDFile)
+			err = pidlock.WaitUnlocked(ctx, a.o.PIDFile)
 		} else {
 			// A starting daemon will write its PID: look again, backing off.
 			err = sleep(ctx, wait)
@@ -218,10 +220,10 @@ func (a *action) stopStarting(ctx context.Context, info lockfile.Info, sig sysca
 	}()
 	if len(procs) == 0 {
 		a.log.Info("waiting for the daemon to finish starting: no process that holds its lock can be signalled", "state", info.State)
-		if err := lockfile.WaitUnlocked(ctx, a.o.PIDFile); err != nil {
+		if err := pidlock.WaitUnlocked(ctx, a.o.PIDFile); err != nil {
 			return a.timeout(ctx, fmt.Errorf("daemon with pid file %s still starting: %w; %s", a.o.PIDFile, err, a.stuckHint(info)))
 		}
-		return fmt.Errorf("%w: it stopped starting", ErrChanged)
+		return fmt.Errorf("%w: it stopped starting", errChanged)
 	}
 	if err := a.signalAll(procs, sig); err != nil {
 		return err
@@ -237,7 +239,7 @@ func (a *action) stopStarting(ctx context.Context, info lockfile.Info, sig sysca
 // holderHandles opens a handle for each process that holds the exclusive
 // lock of the PID file info (other than this process), and keeps those
 // that still hold it once their handle is open. It returns an error
-// wrapping ErrChanged if the PID file changed meanwhile, and one wrapping
+// wrapping errChanged if the PID file changed meanwhile, and one wrapping
 // ErrUnverified if /proc cannot tell who holds the lock.
 func (a *action) holderHandles(info lockfile.Info) ([]process, error) {
 	all, err := lockHolders(info.Dev, info.Ino)
@@ -253,7 +255,7 @@ func (a *action) holderHandles(info lockfile.Info) ([]process, error) {
 		if err == nil {
 			err = a.holds(info, p)
 		}
-		if errors.Is(err, ErrNotHolder) || errors.Is(err, errGone) {
+		if errors.Is(err, errNotHolder) || errors.Is(err, errGone) {
 			p.close()
 			continue
 		}
@@ -298,13 +300,13 @@ func (a *action) waitUnlockedKill(ctx context.Context, info lockfile.Info, procs
 	if a.o.KillAfter > 0 {
 		wctx, cancel = context.WithTimeout(ctx, a.o.KillAfter)
 	}
-	err := lockfile.WaitUnlocked(wctx, a.o.PIDFile)
+	err := pidlock.WaitUnlocked(wctx, a.o.PIDFile)
 	cancel()
 	if err == nil || a.o.KillAfter <= 0 || ctx.Err() != nil {
 		return err
 	}
-	if err := a.unchanged(info); errors.Is(err, ErrChanged) {
-		return lockfile.WaitUnlocked(ctx, a.o.PIDFile) // it exited, or the file changed
+	if err := a.unchanged(info); errors.Is(err, errChanged) {
+		return pidlock.WaitUnlocked(ctx, a.o.PIDFile) // it exited, or the file changed
 	} else if err != nil {
 		return err
 	}
@@ -315,12 +317,12 @@ func (a *action) waitUnlockedKill(ctx context.Context, info lockfile.Info, procs
 			if err := p.signal(unix.SIGKILL); err != nil && !errors.Is(err, errGone) {
 				return fmt.Errorf("pid file %s: %w", a.o.PIDFile, err)
 			}
-		case errors.Is(herr, errGone), errors.Is(herr, ErrNotHolder):
+		case errors.Is(herr, errGone), errors.Is(herr, errNotHolder):
 		default:
 			return herr
 		}
 	}
-	return lockfile.WaitUnlocked(ctx, a.o.PIDFile)
+	return pidlock.WaitUnlocked(ctx, a.o.PIDFile)
 }
 
 // emptyIfStill empties the PID file once its daemon is gone, if it is
@@ -337,7 +339,7 @@ func (a *action) emptyIfStill(info lockfile.Info, content string) {
 	if err != nil || cur.State.Alive() || cur.Dev != info.Dev || cur.Ino != info.Ino || string(cur.Content) != content {
 		return // gone, taken over or changed: not ours to empty
 	}
-	f, err := lockfile.Acquire(a.o.PIDFile)
+	f, err := pidlock.Acquire(a.o.PIDFile)
 	if err != nil {
 		a.log.Warn(fmt.Sprintf("the daemon is gone, but pid file %s cannot be emptied; it is left as it is (still %q, so its status shows it stale)", a.o.PIDFile, content), "error", err)
 		return
@@ -383,10 +385,10 @@ func (a *action) waitStopped(ctx context.Context, info lockfile.Info, p process)
 	}
 	if cur, err := lockfile.Inspect(a.o.PIDFile); err != nil || cur.State.Alive() {
 		a.log.Info("daemon exited but its pid file is still locked: waiting for the lock", "pid", pid)
-		if err := lockfile.WaitUnlocked(ctx, a.o.PIDFile); err != nil {
+		if err := pidlock.WaitUnlocked(ctx, a.o.PIDFile); err != nil {
 			procs, _ := lockHolders(info.Dev, info.Ino)
 			return a.timeout(ctx, fmt.Errorf("%w: pid %d is gone but pid file %s is still locked by %s: %w; a process that inherited the lock holds it: end it, or wait for it",
-				ErrLockHeld, pid, a.o.PIDFile, a.describe(procs), err))
+				errLockHeld, pid, a.o.PIDFile, a.describe(procs), err))
 		}
 	}
 	a.emptyIfStill(info, "")

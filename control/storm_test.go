@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/daemonkit/daemonkit/control"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/internal/proctest"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
@@ -107,7 +108,7 @@ func TestStorm(t *testing.T) {
 // crash kills the running daemon with SIGKILL, as a fault would, holding
 // the guard file until its lock is gone: it leaves a stale PID file.
 func crash(ctx context.Context, pidFile string) error {
-	g, err := lockfile.AcquireWait(ctx, lockfile.GuardPath(pidFile))
+	g, err := pidlock.AcquireWait(ctx, lockfile.GuardPath(pidFile))
 	if err != nil {
 		return err
 	}
@@ -132,7 +133,7 @@ func checkInvariants(t *testing.T, pidFile string) bool {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), long)
 	defer cancel()
-	g, err := lockfile.AcquireWait(ctx, lockfile.GuardPath(pidFile))
+	g, err := pidlock.AcquireWait(ctx, lockfile.GuardPath(pidFile))
 	if err != nil {
 		t.Errorf("guard: %v", err)
 		return false

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/daemonkit/daemonkit/control"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/internal/proctest"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
@@ -21,7 +22,7 @@ import (
 // own. It returns the program's pid.
 func stuckStarter(f *fixture, name string, args ...string) int {
 	f.t.Helper()
-	lf, err := lockfile.Acquire(f.pidFile)
+	lf, err := pidlock.Acquire(f.pidFile)
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/daemonkit/daemonkit/internal/pidfd"
 	"github.com/daemonkit/daemonkit/internal/procfs"
 )
 
@@ -51,7 +52,7 @@ func newTree(pid int, pidfd *int) *tree {
 // exited reports whether the process held by pidfd fd has exited (a
 // zombie counts as exited: it holds nothing any more).
 func exited(fd int) bool {
-	exited, _, err := pidfdWait(fd, time.Now(), -1)
+	exited, _, err := pidfd.Wait(fd, time.Now(), -1)
 	return err != nil || exited
 }
 
@@ -132,7 +133,7 @@ func (t *tree) waitExit(deadline time.Time) {
 		if time.Now().After(deadline) {
 			return
 		}
-		pidfdWait(m.fd, deadline, -1)
+		pidfd.Wait(m.fd, deadline, -1)
 	}
 }
 

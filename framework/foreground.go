@@ -7,8 +7,8 @@ import (
 
 	"github.com/daemonkit/daemonkit/internal/umask"
 
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/lifecycle"
-	"github.com/daemonkit/daemonkit/lockfile"
 )
 
 // runForeground runs every stage in this process: no detach, no re-exec.
@@ -25,10 +25,10 @@ func (d *Daemon) runForeground(ctx context.Context, body Body) error {
 		h.closeAll()
 		return err
 	}
-	var pf *lockfile.File
+	var pf *pidlock.File
 	if d.cfg.PIDFile != "" {
 		var err error
-		if pf, err = lockfile.Acquire(d.cfg.PIDFile); err != nil {
+		if pf, err = pidlock.Acquire(d.cfg.PIDFile); err != nil {
 			h.closeAll()
 			notify(statusLine("failed to start: " + err.Error()))
 			return err

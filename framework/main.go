@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/daemonkit/daemonkit/control"
+	"github.com/daemonkit/daemonkit/internal/ctlguard"
 	"github.com/daemonkit/daemonkit/internal/verbs"
 	"github.com/daemonkit/daemonkit/lockfile"
 	"github.com/daemonkit/daemonkit/reexec"
@@ -185,7 +186,7 @@ func (d *Daemon) startVerb(ctx context.Context, verb string, rep *verbs.Reporter
 	// leave the verdict to it. Run by a controller of another PID
 	// file: refuse before starting anything.
 	opts := d.controlOptions()
-	held, err := control.StartedByController(d.cfg.PIDFile, "")
+	held, err := ctlguard.StartedByController(d.cfg.PIDFile, "")
 	if err != nil {
 		rep.Fail(control.StatusFailed, "%v", err)
 		return rep.Code

@@ -15,8 +15,8 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/lifecycle"
-	"github.com/daemonkit/daemonkit/lockfile"
 	"github.com/daemonkit/daemonkit/reexec"
 )
 
@@ -118,7 +118,7 @@ func (d *Daemon) starting(ctx context.Context, sigs <-chan os.Signal) (started, 
 // the end of a reload all come to it. A reload runs in a goroutine of its
 // own, so that a stop is never held up by a slow OnReload hook; SIGHUPs
 // during a reload are coalesced into one more reload after it.
-func (d *Daemon) serve(ctx context.Context, body Body, sigs <-chan os.Signal, st started, pf *lockfile.File, notify func(string)) error {
+func (d *Daemon) serve(ctx context.Context, body Body, sigs <-chan os.Signal, st started, pf *pidlock.File, notify func(string)) error {
 	if notify == nil {
 		notify = func(string) {}
 	}
@@ -242,7 +242,7 @@ loop:
 
 // finish runs the OnStop hooks after the body and clears the PID file
 // (pf may be nil). It returns the body's error joined with theirs.
-func (d *Daemon) finish(bodyErr error, pf *lockfile.File) error {
+func (d *Daemon) finish(bodyErr error, pf *pidlock.File) error {
 	if bodyErr != nil {
 		d.log.Error("body failed", "err", bodyErr)
 	}

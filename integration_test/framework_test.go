@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/internal/proctest"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
@@ -34,7 +35,7 @@ func TestHelloLifecycle(t *testing.T) {
 	if b, _ := os.ReadFile(pidFile); string(b) != strconv.Itoa(pid)+"\n" {
 		t.Fatalf("pid file holds %q", b)
 	}
-	if _, err := lockfile.Acquire(pidFile); !errorsIsLocked(err) {
+	if _, err := pidlock.Acquire(pidFile); !errorsIsLocked(err) {
 		t.Fatalf("pid file not locked while running: %v", err)
 	}
 

@@ -24,6 +24,7 @@ import (
 
 	"github.com/daemonkit/daemonkit/background"
 	"github.com/daemonkit/daemonkit/control"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/internal/proctest"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
@@ -386,7 +387,7 @@ func stormCheck(t *testing.T, st stormTarget, seen *sync.Map) bool {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), stormHang)
 	defer cancel()
-	g, err := lockfile.AcquireWait(ctx, lockfile.GuardPath(st.pidFile))
+	g, err := pidlock.AcquireWait(ctx, lockfile.GuardPath(st.pidFile))
 	if err != nil {
 		t.Errorf("guard: %v", err)
 		return false

@@ -11,51 +11,6 @@ import (
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
-// A daemon's life as its PID file shows it: locked and starting, running,
-// stopping, and not running once the lock is gone.
-func ExampleAcquire() {
-	dir, err := os.MkdirTemp("", "lockfile-example")
-	if err != nil {
-		panic(err)
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "demo.pid")
-
-	f, err := lockfile.Acquire(path)
-	if err != nil {
-		panic(err)
-	}
-	f.WriteStarting()
-	state := func() {
-		info, _ := lockfile.Inspect(path)
-		fmt.Println(info.State, info.PID)
-	}
-	state()
-
-	// A second launcher finds it locked and says by whom.
-	if _, err := lockfile.Acquire(path); errors.Is(err, lockfile.ErrLocked) {
-		fmt.Println(err)
-	}
-
-	f.WritePID(4242) // the daemon's PID once it is ready
-	state()
-	if _, err := lockfile.Acquire(path); err != nil {
-		fmt.Println(err)
-	}
-
-	f.Clear() // clean stop: empty, still locked
-	state()
-	f.Close() // lock released
-	state()
-	// Output:
-	// starting 0
-	// already running (starting)
-	// running 4242
-	// already running (pid 4242)
-	// stopping 0
-	// not-running 0
-}
-
 // Inspect tells a dead daemon (stale PID file) from one that never ran,
 // and from a file that is not a PID file at all.
 func ExampleInspect() {

@@ -1,7 +1,6 @@
 package lockfile
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"time"
@@ -45,7 +44,8 @@ func (s State) String() string {
 // (or its launcher) holds it.
 func (s State) Alive() bool { return s >= Starting && s <= Invalid }
 
-// MarshalText implements [encoding.TextMarshaler].
+// MarshalText implements [encoding.TextMarshaler]: encoding/json, and any
+// text encoding, writes a State as its name.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // Info is what [Inspect] observed.
@@ -72,8 +72,3 @@ type Info struct {
 	// PID file emptied.
 	NamesLive bool
 }
-
-var _ json.Marshaler = State(0)
-
-// MarshalJSON encodes a State as its name.
-func (s State) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }

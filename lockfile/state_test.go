@@ -1,6 +1,7 @@
 package lockfile
 
 import (
+	"encoding/json"
 	"strconv"
 	"testing"
 )
@@ -47,9 +48,9 @@ func TestStateNames(t *testing.T) {
 		if got := s.String(); got != name {
 			t.Errorf("State(%d).String() = %q, want %q", int(s), got, name)
 		}
-		j, err := s.MarshalJSON()
+		j, err := json.Marshal(s)
 		if err != nil || string(j) != strconv.Quote(name) {
-			t.Errorf("State(%d).MarshalJSON() = %s, %v; want %q", int(s), j, err, name)
+			t.Errorf("json.Marshal(State(%d)) = %s, %v; want %q", int(s), j, err, name)
 		}
 		txt, err := s.MarshalText()
 		if err != nil || string(txt) != name {

@@ -13,8 +13,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/internal/readych"
-	"github.com/daemonkit/daemonkit/lockfile"
 )
 
 // helperMain runs Adopt and exits, if the test binary was started as a
@@ -47,7 +47,7 @@ func helperMain() {
 func TestAdoptRefusesWhatNoLauncherGave(t *testing.T) {
 	const token = "0123456789abcdef0123456789abcdef"
 	dir := t.TempDir()
-	pf, err := lockfile.Acquire(filepath.Join(dir, "d.pid"))
+	pf, err := pidlock.Acquire(filepath.Join(dir, "d.pid"))
 	if err != nil {
 		t.Fatal(err)
 	}

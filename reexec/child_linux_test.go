@@ -13,9 +13,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/daemonkit/daemonkit/internal/launch"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/internal/proctest"
 	"github.com/daemonkit/daemonkit/internal/readych"
-	"github.com/daemonkit/daemonkit/lockfile"
 )
 
 const childActionEnv = "REEXEC_TEST_CHILD_ACTION"
@@ -46,7 +46,7 @@ func childMain() {
 
 // launchChild starts this test binary as a daemon stage the way the
 // framework's launcher does, and returns what launch.Run returned.
-func launchChild(t *testing.T, ctx context.Context, action string) (int, *lockfile.File, error) {
+func launchChild(t *testing.T, ctx context.Context, action string) (int, *pidlock.File, error) {
 	t.Helper()
 	pf, err := launch.Lock(filepath.Join(t.TempDir(), "c.pid"))
 	if err != nil {

@@ -11,8 +11,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/internal/readych"
-	"github.com/daemonkit/daemonkit/lockfile"
 )
 
 // This file is the daemon side of the ready channel: [Adopt] and [Stage].
@@ -91,7 +91,7 @@ func Adopt() (*Stage, error) {
 	}
 	setComm()
 	s := &Stage{ch: ch, LogFile: hello.LogFile, Files: make(map[string]*os.File, len(hello.Files))}
-	s.PIDFile, err = lockfile.Adopt(readych.PIDFileFD, hello.PIDFile, hello.Dev, hello.Ino)
+	s.PIDFile, err = pidlock.Adopt(readych.PIDFileFD, hello.PIDFile, hello.Dev, hello.Ino)
 	if err != nil {
 		s.Fail(err.Error())
 		return nil, fmt.Errorf("adopting the pid file: %w", err)

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"os"
 
-	"github.com/daemonkit/daemonkit/lockfile"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 )
 
 // EnvVar marks the daemon stage: "daemon:" and a random token.
@@ -28,7 +28,7 @@ func Marked() bool {
 
 // Stage is the daemon stage's side of the launch: what it inherited.
 type Stage struct {
-	PIDFile *lockfile.File
+	PIDFile *pidlock.File
 	Files   map[string]*os.File
 	LogFile string // the log file's absolute path, if the launcher gave one
 	ch      channel

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/daemonkit/daemonkit/internal/pidfile"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/internal/proctest"
 	"github.com/daemonkit/daemonkit/internal/verbs"
 	"github.com/daemonkit/daemonkit/lockfile"
@@ -198,7 +199,7 @@ func TestStatusStaleAndJSON(t *testing.T) {
 // "unknown" rather than "not-running".
 func TestStatusJSONGuardTimeout(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "d.pid")
-	g, err := lockfile.Acquire(lockfile.GuardPath(pidFile))
+	g, err := pidlock.Acquire(lockfile.GuardPath(pidFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/daemonkit/daemonkit/internal/fdutil"
 	"github.com/daemonkit/daemonkit/internal/ident"
-	"github.com/daemonkit/daemonkit/lockfile"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 )
 
 // umaskMu serialises the umask switch around fork among concurrent starts:
@@ -30,7 +30,7 @@ type Spec struct {
 	Identity ident.Identity // user, group and groups; zero keeps ours
 	Umask    int            // file mode creation mask
 	Output   *os.File       // stdout and stderr; nil is /dev/null
-	PIDFile  *lockfile.File // locked by the caller; required
+	PIDFile  *pidlock.File  // locked by the caller; required
 	Files    []*os.File     // descriptors 4, 5, …; nil leaves a number unused
 	// TailLines is how many lines of Output a [*Failure] quotes: 0 means
 	// 10, negative none.

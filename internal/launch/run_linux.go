@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/daemonkit/daemonkit/lockfile"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 )
 
 // Readiness is a strategy for learning that a started daemon is ready: the
@@ -34,9 +34,9 @@ func (k Kept) Error() string { return k.Err.Error() }
 func (k Kept) Unwrap() error { return k.Err }
 
 // Lock locks the PID file at path and writes "(starting)" into it (see
-// [lockfile.Acquire]): the first step of every start.
-func Lock(path string) (*lockfile.File, error) {
-	pf, err := lockfile.Acquire(path)
+// [pidlock.Acquire]): the first step of every start.
+func Lock(path string) (*pidlock.File, error) {
+	pf, err := pidlock.Acquire(path)
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +48,7 @@ func Lock(path string) (*lockfile.File, error) {
 
 // Clear empties the PID file after a failed start and returns err, with
 // the clearing's own error if that failed too.
-func Clear(pf *lockfile.File, err error) error {
+func Clear(pf *pidlock.File, err error) error {
 	if cerr := pf.Clear(); cerr != nil {
 		if err == nil {
 			return cerr

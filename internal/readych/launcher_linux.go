@@ -16,7 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/daemonkit/daemonkit/internal/launch"
-	"github.com/daemonkit/daemonkit/lockfile"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 )
 
 // Channel is the launcher's end of the ready channel to a daemon stage: the
@@ -36,7 +36,7 @@ type Channel struct {
 // pf and whose named files are names. It returns the descriptors the
 // daemon inherits at [ChannelFD] and [CrashFD] (the named files follow
 // them) and the environment entry that marks the daemon stage.
-func Open(pf *lockfile.File, logFile string, names []string) (*Channel, []*os.File, string, error) {
+func Open(pf *pidlock.File, logFile string, names []string) (*Channel, []*os.File, string, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("ready channel: socketpair: %w", err)

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/daemonkit/daemonkit/control"
+	"github.com/daemonkit/daemonkit/internal/ctlguard"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
@@ -72,7 +74,7 @@ func main() {
 // runLauncher is the launcher stage: lock the PID file, write (starting),
 // start the daemon stage and write its PID once it reports ready.
 func runLauncher(pidFile, fail string, noDaemon bool) {
-	f, err := lockfile.Acquire(pidFile)
+	f, err := pidlock.Acquire(pidFile)
 	if errors.Is(err, lockfile.ErrLocked) {
 		fmt.Fprintln(os.Stderr, "testdaemon:", err)
 		os.Exit(100)
@@ -157,7 +159,7 @@ func runControl(action, pidFile string) {
 	defer cancel()
 	o := control.Options{PIDFile: pidFile}
 	if action == "startedby" {
-		held, err := control.StartedByController(pidFile, "")
+		held, err := ctlguard.StartedByController(pidFile, "")
 		fmt.Printf("held=%v err=%v\n", held, err)
 		os.Exit(0)
 	}

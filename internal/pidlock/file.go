@@ -1,6 +1,10 @@
 //go:build unix
 
-package lockfile
+// Package pidlock opens, locks and writes PID files and guard files the way
+// the locking protocol defines it (see docs/protocol.md), for daemonkit's
+// launchers, daemons and controllers. Tools that only read a daemon's state
+// use the public lockfile package, which this package builds on.
+package pidlock
 
 import (
 	"context"
@@ -8,23 +12,17 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/daemonkit/daemonkit/internal/pidfile"
-	"github.com/daemonkit/daemonkit/internal/procfs"
+	"github.com/daemonkit/daemonkit/lockfile"
 )
 
-// Errors reported by this package. Test for them with [errors.Is].
+// Errors reported by this package besides those of [lockfile]. Test for
+// them with [errors.Is].
 var (
-	// ErrLocked: another process holds the lock. For a PID file this means
-	// the daemon is running (or starting); the error is a [*LockedError].
-	ErrLocked = errors.New("locked by another process")
-	// ErrNotRegular: the path names a directory, FIFO, device or socket,
-	// or is a symbolic link (which is never followed).
-	ErrNotRegular = errors.New("not a regular file")
 	// ErrReplaced: the file was unlinked or replaced while we locked it,
 	// too many times in a row.
 	ErrReplaced = errors.New("file keeps being replaced while locking")
@@ -33,15 +31,6 @@ var (
 	ErrBusy = errors.New("held with a shared lock by another process")
 	// ErrMismatch: an inherited descriptor is not the file it was said to be.
 	ErrMismatch = errors.New("descriptor does not match the expected file")
-	// ErrHardLink: the file has more than one name (hard link). Writing it
-	// as root would change a file someone else linked there, possibly one
-	// they may not write themselves, so it is refused.
-	ErrHardLink = errors.New("file has more than one hard link")
-	// ErrNotPIDFile: the file holds something other than a PID file's
-	// content (nothing, "(starting)\n" or "<pid>\n"), so it is not ours to
-	// truncate or write: it is refused and left untouched. The error is a
-	// [*NotPIDFileError].
-	ErrNotPIDFile = errors.New("not a pid file")
 	// ErrGuardWrite: something tried to write a guard file, which is
 	// never written (libucw never writes it either).
 	ErrGuardWrite = errors.New("a guard file is never written")
@@ -64,34 +53,8 @@ func (e *NotPIDFileError) Error() string {
 	return fmt.Sprintf("%s is not a PID file (it holds %q%s): refusing to touch it; give the path of the daemon's PID file, or remove this file if it is a broken PID file", e.Path, c, more)
 }
 
-// Unwrap returns [ErrNotPIDFile].
-func (e *NotPIDFileError) Unwrap() error { return ErrNotPIDFile }
-
-// LockedError is returned when a PID file is locked by someone else. It says
-// what the file held, so that the message can name the running daemon.
-type LockedError struct {
-	Path    string
-	State   State // Starting, Running, Stopping or Invalid
-	PID     int   // for Running
-	Content []byte
-}
-
-// Error says that the daemon is already running, with its PID if the
-// file names one.
-func (e *LockedError) Error() string {
-	switch e.State {
-	case Running:
-		return fmt.Sprintf("already running (pid %d)", e.PID)
-	case Starting:
-		return "already running (starting)"
-	case Stopping:
-		return "already running (stopping)"
-	}
-	return fmt.Sprintf("already running (pid file %s is locked, content %q)", e.Path, e.Content)
-}
-
-// Unwrap returns [ErrLocked].
-func (e *LockedError) Unwrap() error { return ErrLocked }
+// Unwrap returns [lockfile.ErrNotPIDFile].
+func (e *NotPIDFileError) Unwrap() error { return lockfile.ErrNotPIDFile }
 
 // File is an open, locked PID or guard file. Its descriptor is close-on-exec.
 // Closing it releases the lock (unless the open file description was
@@ -141,71 +104,6 @@ func (f *File) Release() error {
 	return nil
 }
 
-// openFlags are used for every open: never follow a symlink, never leak.
-const openFlags = unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_NONBLOCK
-
-// open opens path safely. With create, a missing file is created with mode
-// perm (less the umask). The O_NONBLOCK flag keeps a FIFO from blocking us;
-// unless keepNonblock (a descriptor only read here, never passed on: the
-// flag means nothing for a regular file), it is cleared once the file is
-// known to be regular, so that a process inheriting the descriptor does not
-// take it for a pollable one.
-func open(path string, flags int, create, keepNonblock bool, perm uint32) (*os.File, unix.Stat_t, error) {
-	if create {
-		flags |= unix.O_CREAT
-	}
-	fd, err := unix.Open(path, flags|openFlags, perm)
-	if err != nil {
-		var st unix.Stat_t
-		switch {
-		case errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EMLINK):
-			err = fmt.Errorf("%w: it is a symbolic link (%v)", ErrNotRegular, err)
-		case !errors.Is(err, unix.ENOENT) && unix.Lstat(path, &st) == nil && st.Mode&unix.S_IFMT != unix.S_IFREG:
-			// A directory fails with EISDIR (O_CREAT, O_RDWR), a socket
-			// with ENXIO: say why the path is unusable, not just errno.
-			err = fmt.Errorf("%w (mode %s): %v", ErrNotRegular, fileType(uint32(st.Mode)), err)
-		}
-		return nil, unix.Stat_t{}, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return nil, st, &os.PathError{Op: "fstat", Path: path, Err: err}
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		unix.Close(fd)
-		return nil, st, &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w (mode %s)", ErrNotRegular, fileType(uint32(st.Mode)))}
-	}
-	if st.Nlink > 1 {
-		unix.Close(fd)
-		return nil, st, &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w (%d links): it may be another file linked here, which writing would change; remove the other names or use a new file", ErrHardLink, st.Nlink)}
-	}
-	if !keepNonblock {
-		if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil {
-			unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl&^unix.O_NONBLOCK)
-		}
-	}
-	return os.NewFile(uintptr(fd), path), st, nil
-}
-
-func fileType(mode uint32) string {
-	switch mode & unix.S_IFMT {
-	case unix.S_IFDIR:
-		return "directory"
-	case unix.S_IFIFO:
-		return "fifo"
-	case unix.S_IFLNK:
-		return "symlink"
-	case unix.S_IFSOCK:
-		return "socket"
-	case unix.S_IFCHR:
-		return "character device"
-	case unix.S_IFBLK:
-		return "block device"
-	}
-	return "0" + strconv.FormatUint(uint64(mode&unix.S_IFMT), 8)
-}
-
 // samePath reports whether path still names the inode dev/ino.
 func samePath(path string, dev, ino uint64) bool {
 	var st unix.Stat_t
@@ -220,10 +118,10 @@ const maxReplaced = 100
 // Acquire opens the PID file path (creating it with mode 0644 if missing),
 // takes an exclusive lock without waiting, and checks that the path still
 // names the locked inode. If another process holds the lock it returns a
-// [*LockedError] (errors.Is [ErrLocked]) describing what the file says.
+// [*lockfile.LockedError] (errors.Is [lockfile.ErrLocked]) describing what the file says.
 // Once locked, the content must be a PID file's (nothing, "(starting)\n"
 // or "<pid>\n"), else the lock is released and a [*NotPIDFileError]
-// (errors.Is [ErrNotPIDFile]) returned: whoever locks a file is about to
+// (errors.Is [lockfile.ErrNotPIDFile]) returned: whoever locks a file is about to
 // write it, and a file holding anything else is not ours. The content is
 // left as it was.
 func Acquire(path string) (*File, error) {
@@ -268,12 +166,12 @@ func acquire(ctx context.Context, path string, kind lockKind) (*File, error) {
 		// A file locked with AcquireWait (a guard file, or a PID file a
 		// controller waits on) is never handed to a child process as a
 		// descriptor to use, so O_NONBLOCK need not be cleared on it.
-		f, st, err := open(path, unix.O_RDWR, true, wait, perm)
+		f, st, err := pidfile.Open(path, unix.O_RDWR, true, wait, perm)
 		if err != nil && kind == lockGuard && (errors.Is(err, unix.EROFS) || errors.Is(err, unix.EACCES)) {
 			// A guard file is only locked, never written, and flock(2)
 			// needs no write access: an existing guard on a read-only
 			// file system, or one we may only read, still serialises.
-			if rf, rst, rerr := open(path, unix.O_RDONLY, false, wait, perm); rerr == nil {
+			if rf, rst, rerr := pidfile.Open(path, unix.O_RDONLY, false, wait, perm); rerr == nil {
 				f, st, err = rf, rst, nil
 			}
 		}
@@ -385,35 +283,18 @@ func waitLock(ctx context.Context, f *os.File, how int) error {
 	}
 }
 
-func lockedError(f *os.File, path string) *LockedError {
-	b, _ := readContent(f)
-	le := &LockedError{Path: path, Content: b, State: Invalid}
+func lockedError(f *os.File, path string) *lockfile.LockedError {
+	b, _ := pidfile.ReadContent(f)
+	le := &lockfile.LockedError{Path: path, Content: b, State: lockfile.Invalid}
 	switch c, pid, _ := pidfile.ParseContent(b, pidfile.PIDMax()); c {
 	case pidfile.ContentEmpty:
-		le.State = Stopping
+		le.State = lockfile.Stopping
 	case pidfile.ContentStarting:
-		le.State = Starting
+		le.State = lockfile.Starting
 	case pidfile.ContentPID:
-		le.State, le.PID = Running, pid
+		le.State, le.PID = lockfile.Running, pid
 	}
 	return le
-}
-
-// readContent reads at most [pidfile.MaxContent]+1 bytes from the start of f.
-// One pread(2) suffices: on a regular file it returns everything there is
-// up to the buffer's size.
-func readContent(f *os.File) ([]byte, error) {
-	buf := make([]byte, pidfile.MaxContent+1)
-	for {
-		n, err := unix.Pread(int(f.Fd()), buf, 0)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		return buf[:n], nil
-	}
 }
 
 // Adopt takes over an inherited descriptor of a locked file, after checking
@@ -427,7 +308,7 @@ func Adopt(fd uintptr, path string, dev, ino uint64) (*File, error) {
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG || uint64(st.Dev) != dev || uint64(st.Ino) != ino {
 		return nil, fmt.Errorf("fd %d for %s: %w (got %s dev %d ino %d, want dev %d ino %d)",
-			fd, path, ErrMismatch, fileType(uint32(st.Mode)), st.Dev, st.Ino, dev, ino)
+			fd, path, ErrMismatch, pidfile.FileType(uint32(st.Mode)), st.Dev, st.Ino, dev, ino)
 	}
 	unix.CloseOnExec(int(fd))
 	return &File{f: os.NewFile(fd, path), path: path, dev: dev, ino: ino}, nil
@@ -443,7 +324,7 @@ func (f *File) checkContent() error {
 
 // pidContent returns the file's content if it is a PID file's.
 func (f *File) pidContent() ([]byte, error) {
-	b, err := readContent(f.f)
+	b, err := pidfile.ReadContent(f.f)
 	if err != nil {
 		return nil, &os.PathError{Op: "read", Path: f.path, Err: err}
 	}
@@ -493,100 +374,7 @@ func (f *File) WritePID(pid int) error { return f.write(strconv.Itoa(pid) + "\n"
 func (f *File) Clear() error { return f.write("") }
 
 // Read returns the file's content, at most 33 bytes.
-func (f *File) Read() ([]byte, error) { return readContent(f.f) }
-
-// GuardPath returns the guard file of a PID file by libucw's rule
-// (ucw-daemon-control): a name ending in ".pid" has that suffix replaced by
-// ".lock" (X.pid → X.lock, and so DIR/.pid → DIR/.lock); any other name
-// gets ".lock" appended (libucw's tool refuses such names without an
-// explicit guard file).
-func GuardPath(pidPath string) string {
-	if base, ok := strings.CutSuffix(pidPath, ".pid"); ok {
-		return base + ".lock"
-	}
-	return pidPath + ".lock"
-}
-
-// Inspect reads the state of the PID file at path as a controller sees it:
-// it opens the file read-only (never creating or following a link), tries a
-// shared lock without waiting, and reads the content. A missing file is
-// [NotRunning] with a nil error. An unlocked file naming a PID is [Stale];
-// if that process exists (kill(pid, 0), a zombie counting as dead),
-// [Info.NamesLive] is set: the file was not written under the locking
-// protocol, and its process must never be called dead or signalled. An
-// unlocked file with other content is [NotPIDFile]. An error is returned
-// only when the file cannot be examined (e.g. it is a directory or a
-// symlink: [ErrNotRegular]).
-func Inspect(path string) (Info, error) {
-	info := Info{Path: path}
-	f, st, err := open(path, unix.O_RDONLY, false, true, 0)
-	if errors.Is(err, os.ErrNotExist) {
-		return info, nil
-	}
-	if err != nil {
-		return info, err
-	}
-	defer f.Close()
-	info.Dev, info.Ino = uint64(st.Dev), uint64(st.Ino)
-	info.Mode = os.FileMode(st.Mode & 0o777)
-	locked := false
-	switch err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); {
-	case errors.Is(err, unix.EWOULDBLOCK):
-		locked = true
-	case err != nil:
-		return info, &os.PathError{Op: "flock", Path: path, Err: err}
-	}
-	b, err := readContent(f)
-	if err != nil {
-		return info, &os.PathError{Op: "read", Path: path, Err: err}
-	}
-	if !locked {
-		unix.Flock(int(f.Fd()), unix.LOCK_UN)
-	}
-	info.Content = b
-	classify(&info, locked)
-	if info.State == Running || info.State == Starting {
-		info.Since = time.Unix(st.Mtim.Unix())
-	}
-	return info, nil
-}
-
-// classify sets info's state from its content and lock (the table of
-// states in docs/protocol.md).
-func classify(info *Info, locked bool) {
-	c, pid, perr := pidfile.ParseContent(info.Content, pidfile.PIDMax())
-	switch {
-	case !locked && c == pidfile.ContentEmpty:
-		info.State = NotRunning
-	case !locked && c == pidfile.ContentInvalid:
-		info.State, info.Reason = NotPIDFile, perr
-	case !locked:
-		info.State = Stale
-		if c == pidfile.ContentPID {
-			info.NamesLive = processExists(pid)
-		}
-	case c == pidfile.ContentEmpty:
-		info.State = Stopping
-	case c == pidfile.ContentStarting:
-		info.State = Starting
-	case c == pidfile.ContentPID:
-		info.State, info.PID = Running, pid
-	default:
-		info.State, info.Reason = Invalid, perr
-	}
-}
-
-// processExists reports whether pid names a process that has not exited:
-// kill(pid, 0) finds it (EPERM: it exists, we may not signal it), and
-// /proc does not show it as a zombie. Where that cannot be told, it
-// exists: a live process is never called dead.
-func processExists(pid int) bool {
-	if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
-		return false
-	}
-	st, err := procfs.ReadStat(pid)
-	return !errors.Is(err, procfs.ErrGone) && !st.Gone()
-}
+func (f *File) Read() ([]byte, error) { return pidfile.ReadContent(f.f) }
 
 // WaitUnlocked waits until no process holds an exclusive lock on the PID
 // file at path (the daemon and whatever inherited its descriptor are
@@ -596,7 +384,7 @@ func processExists(pid int) bool {
 // flock(2) for a shared lock, without polling, and releases it at once.
 func WaitUnlocked(ctx context.Context, path string) error {
 	for range maxReplaced {
-		f, st, err := open(path, unix.O_RDONLY, false, true, 0)
+		f, st, err := pidfile.Open(path, unix.O_RDONLY, false, true, 0)
 		if errors.Is(err, os.ErrNotExist) {
 			return nil
 		}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package lockfile_test
+package pidlock_test
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/internal/proctest"
-	"github.com/daemonkit/daemonkit/lockfile"
 )
 
 // TestAcquireWaitSharedHonoursContext: a guard file held only shared (a
@@ -30,14 +30,14 @@ func TestAcquireWaitSharedHonoursContext(t *testing.T) {
 	}
 	proctest.Cleanup(t, reader.Process.Pid)
 	proctest.WaitFor(t, 30*time.Second, "the reader's shared lock", func() bool {
-		f, err := lockfile.Acquire(path)
+		f, err := pidlock.Acquire(path)
 		if err == nil {
 			f.Close()
 			return false
 		}
-		return errors.Is(err, lockfile.ErrBusy)
+		return errors.Is(err, pidlock.ErrBusy)
 	})
-	for _, acquire := range []func(context.Context, string) (*lockfile.File, error){lockfile.AcquireGuard, lockfile.AcquireWait} {
+	for _, acquire := range []func(context.Context, string) (*pidlock.File, error){pidlock.AcquireGuard, pidlock.AcquireWait} {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		start := time.Now()
 		f, err := acquire(ctx, path)

@@ -1,10 +1,11 @@
 //go:build linux
 
-package lockfile
+package pidlock
 
 import (
 	"bytes"
 	"errors"
+	"github.com/daemonkit/daemonkit/lockfile"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +17,7 @@ import (
 )
 
 // FuzzInspect writes arbitrary content into a real PID file and checks that
-// Inspect (unlocked, then locked by Acquire) and Acquire's LockedError agree
+// lockfile.Inspect (unlocked, then locked by Acquire) and Acquire's lockfile.LockedError agree
 // with pidfile.ParseContent and the state table of docs/protocol.md.
 func FuzzInspect(f *testing.F) {
 	for _, s := range []string{
@@ -35,20 +36,20 @@ func FuzzInspect(f *testing.F) {
 		prefix := content[:min(len(content), pidfile.MaxContent+1)]
 		c, pid, perr := pidfile.ParseContent(prefix, pidMax)
 
-		info, err := Inspect(path)
+		info, err := lockfile.Inspect(path)
 		if err != nil {
 			t.Fatalf("Inspect(%q): %v", content, err)
 		}
-		want := map[pidfile.Content]State{pidfile.ContentEmpty: NotRunning, pidfile.ContentStarting: Stale, pidfile.ContentPID: Stale, pidfile.ContentInvalid: NotPIDFile}[c]
+		want := map[pidfile.Content]lockfile.State{pidfile.ContentEmpty: lockfile.NotRunning, pidfile.ContentStarting: lockfile.Stale, pidfile.ContentPID: lockfile.Stale, pidfile.ContentInvalid: lockfile.NotPIDFile}[c]
 		if info.State != want || info.PID != 0 || !bytes.Equal(info.Content, prefix) {
-			t.Fatalf("unlocked Inspect(%q) = %+v; want %v", content, info, want)
+			t.Fatalf("unlocked lockfile.Inspect(%q) = %+v; want %v", content, info, want)
 		}
 
 		var lf *File
 		if c == pidfile.ContentInvalid {
 			// Not a PID file: Acquire refuses it and leaves it as it was.
-			if _, err := Acquire(path); !errors.Is(err, ErrNotPIDFile) {
-				t.Fatalf("Acquire(%q) = %v; want ErrNotPIDFile", content, err)
+			if _, err := Acquire(path); !errors.Is(err, lockfile.ErrNotPIDFile) {
+				t.Fatalf("Acquire(%q) = %v; want lockfile.ErrNotPIDFile", content, err)
 			}
 			if b, err := os.ReadFile(path); err != nil || !bytes.Equal(b, content) {
 				t.Fatalf("after Acquire(%q) the file holds %q, %v", content, b, err)
@@ -67,21 +68,21 @@ func FuzzInspect(f *testing.F) {
 			}
 			defer lf.Close()
 		}
-		want = map[pidfile.Content]State{pidfile.ContentEmpty: Stopping, pidfile.ContentStarting: Starting, pidfile.ContentPID: Running, pidfile.ContentInvalid: Invalid}[c]
-		info, err = Inspect(path)
+		want = map[pidfile.Content]lockfile.State{pidfile.ContentEmpty: lockfile.Stopping, pidfile.ContentStarting: lockfile.Starting, pidfile.ContentPID: lockfile.Running, pidfile.ContentInvalid: lockfile.Invalid}[c]
+		info, err = lockfile.Inspect(path)
 		if err != nil || info.State != want || info.PID != pid || !bytes.Equal(info.Content, prefix) {
-			t.Fatalf("locked Inspect(%q) = %+v, %v; want %v pid %d", content, info, err, want, pid)
+			t.Fatalf("locked lockfile.Inspect(%q) = %+v, %v; want %v pid %d", content, info, err, want, pid)
 		}
 		if (info.Reason != nil) != (perr != nil) {
-			t.Fatalf("locked Inspect(%q).Reason = %v, pidfile.ParseContent error %v", content, info.Reason, perr)
+			t.Fatalf("locked lockfile.Inspect(%q).Reason = %v, pidfile.ParseContent error %v", content, info.Reason, perr)
 		}
-		if want == Running && (info.PID < 2 || info.PID > pidMax) {
+		if want == lockfile.Running && (info.PID < 2 || info.PID > pidMax) {
 			t.Fatalf("Inspect(%q) reports running pid %d", content, info.PID)
 		}
 		_, err = Acquire(path)
-		var le *LockedError
+		var le *lockfile.LockedError
 		if !errors.As(err, &le) || le.State != want || le.PID != pid || !bytes.Equal(le.Content, prefix) {
-			t.Fatalf("second Acquire(%q) = %v; want LockedError %v pid %d", content, err, want, pid)
+			t.Fatalf("second Acquire(%q) = %v; want lockfile.LockedError %v pid %d", content, err, want, pid)
 		}
 		// The message quotes at most pidfile.MaxContent+1 bytes (4 each escaped).
 		if n := len(err.Error()) - len(path); n > 100+4*(pidfile.MaxContent+1) {

@@ -1,6 +1,6 @@
 //go:build unix
 
-package lockfile_test
+package pidlock_test
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/lockfile"
 )
 
@@ -32,12 +33,12 @@ func TestHardLinkRefused(t *testing.T) {
 			t.Errorf("%s: error %v; want ErrHardLink naming %s", what, err, link)
 		}
 	}
-	f, err := lockfile.Acquire(link)
+	f, err := pidlock.Acquire(link)
 	if f != nil {
 		f.Close()
 	}
 	check("Acquire", err)
-	f, err = lockfile.AcquireWait(t.Context(), link)
+	f, err = pidlock.AcquireWait(t.Context(), link)
 	if f != nil {
 		f.Close()
 	}
@@ -49,7 +50,7 @@ func TestHardLinkRefused(t *testing.T) {
 	}
 
 	fresh := filepath.Join(dir, "fresh.pid")
-	f, err = lockfile.Acquire(fresh)
+	f, err = pidlock.Acquire(fresh)
 	if err != nil {
 		t.Fatalf("Acquire of a new file: %v", err)
 	}

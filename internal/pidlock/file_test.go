@@ -1,12 +1,13 @@
 //go:build linux
 
-package lockfile
+package pidlock
 
 import (
 	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/daemonkit/daemonkit/lockfile"
 	"net"
 	"os"
 	"os/exec"
@@ -226,18 +227,18 @@ func TestAcquireTwiceInProcess(t *testing.T) {
 	pidMax := pidfile.PIDMax()
 	tests := []struct {
 		content string
-		state   State
+		state   lockfile.State
 		pid     int
 		msg     string
 	}{
-		{"", Stopping, 0, "already running (stopping)"},
-		{"(starting)\n", Starting, 0, "already running (starting)"},
-		{"4242\n", Running, 4242, "already running (pid 4242)"},
-		{strconv.Itoa(pidMax) + "\n", Running, pidMax, "already running (pid " + strconv.Itoa(pidMax) + ")"},
-		{"1\n", Invalid, 0, "is locked"},
-		{"0\n", Invalid, 0, "is locked"},
-		{"garbage", Invalid, 0, `"garbage"`},
-		{strings.Repeat("7", 1<<20), Invalid, 0, "is locked"},
+		{"", lockfile.Stopping, 0, "already running (stopping)"},
+		{"(starting)\n", lockfile.Starting, 0, "already running (starting)"},
+		{"4242\n", lockfile.Running, 4242, "already running (pid 4242)"},
+		{strconv.Itoa(pidMax) + "\n", lockfile.Running, pidMax, "already running (pid " + strconv.Itoa(pidMax) + ")"},
+		{"1\n", lockfile.Invalid, 0, "is locked"},
+		{"0\n", lockfile.Invalid, 0, "is locked"},
+		{"garbage", lockfile.Invalid, 0, `"garbage"`},
+		{strings.Repeat("7", 1<<20), lockfile.Invalid, 0, "is locked"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.state.String()+"/"+strconv.Itoa(len(tt.content)), func(t *testing.T) {
@@ -249,9 +250,9 @@ func TestAcquireTwiceInProcess(t *testing.T) {
 				second.Close()
 				t.Fatal("second Acquire on a different fd succeeded while the first holds the lock")
 			}
-			var le *LockedError
-			if !errors.Is(err, ErrLocked) || !errors.As(err, &le) {
-				t.Fatalf("second Acquire: %v (%T), want *LockedError wrapping ErrLocked", err, err)
+			var le *lockfile.LockedError
+			if !errors.Is(err, lockfile.ErrLocked) || !errors.As(err, &le) {
+				t.Fatalf("second Acquire: %v (%T), want *lockfile.LockedError wrapping lockfile.ErrLocked", err, err)
 			}
 			if le.State != tt.state || le.PID != tt.pid || le.Path != path {
 				t.Fatalf("LockedError = %+v, want state %v pid %d path %s", le, tt.state, tt.pid, path)
@@ -275,9 +276,9 @@ func TestAcquireTwiceInProcess(t *testing.T) {
 			// Once released it can be acquired again, unless it is not a
 			// PID file.
 			first.Close()
-			if tt.state == Invalid {
-				if _, err := Acquire(path); !errors.Is(err, ErrNotPIDFile) {
-					t.Fatalf("Acquire of %.20q once unlocked: %v, want ErrNotPIDFile", tt.content, err)
+			if tt.state == lockfile.Invalid {
+				if _, err := Acquire(path); !errors.Is(err, lockfile.ErrNotPIDFile) {
+					t.Fatalf("Acquire of %.20q once unlocked: %v, want lockfile.ErrNotPIDFile", tt.content, err)
 				}
 				return
 			}
@@ -291,22 +292,22 @@ func TestInspectLockedByChild(t *testing.T) {
 	tests := []struct {
 		name    string
 		content string
-		state   State
+		state   lockfile.State
 		pid     int
 	}{
-		{"running", "4242\n", Running, 4242},
-		{"running without newline", "4242", Running, 4242},
-		{"running pid_max", strconv.Itoa(pidMax) + "\n", Running, pidMax},
-		{"starting", "(starting)\n", Starting, 0},
-		{"stopping", "", Stopping, 0},
-		{"zero", "0\n", Invalid, 0},
-		{"minus one", "-1\n", Invalid, 0},
-		{"init", "1\n", Invalid, 0},
-		{"pid_max+1", strconv.Itoa(pidMax+1) + "\n", Invalid, 0},
-		{"starting without newline", "(starting)", Invalid, 0},
-		{"garbage", "hello world\n", Invalid, 0},
-		{"NUL bytes", "\x00\x00\x00", Invalid, 0},
-		{"1 MiB of digits", strings.Repeat("1", 1<<20), Invalid, 0},
+		{"running", "4242\n", lockfile.Running, 4242},
+		{"running without newline", "4242", lockfile.Running, 4242},
+		{"running pid_max", strconv.Itoa(pidMax) + "\n", lockfile.Running, pidMax},
+		{"starting", "(starting)\n", lockfile.Starting, 0},
+		{"stopping", "", lockfile.Stopping, 0},
+		{"zero", "0\n", lockfile.Invalid, 0},
+		{"minus one", "-1\n", lockfile.Invalid, 0},
+		{"init", "1\n", lockfile.Invalid, 0},
+		{"pid_max+1", strconv.Itoa(pidMax+1) + "\n", lockfile.Invalid, 0},
+		{"starting without newline", "(starting)", lockfile.Invalid, 0},
+		{"garbage", "hello world\n", lockfile.Invalid, 0},
+		{"NUL bytes", "\x00\x00\x00", lockfile.Invalid, 0},
+		{"1 MiB of digits", strings.Repeat("1", 1<<20), lockfile.Invalid, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -317,7 +318,7 @@ func TestInspectLockedByChild(t *testing.T) {
 			if st := lockState(t, path, nil); st != "exclusive" {
 				t.Fatalf("lock held by the child is %s", st)
 			}
-			info, err := Inspect(path)
+			info, err := lockfile.Inspect(path)
 			if err != nil {
 				t.Fatalf("Inspect: %v", err)
 			}
@@ -333,13 +334,13 @@ func TestInspectLockedByChild(t *testing.T) {
 			if want := tt.content[:min(len(tt.content), pidfile.MaxContent+1)]; string(info.Content) != want {
 				t.Fatalf("Info.Content = %.40q, want %.40q", info.Content, want)
 			}
-			if (tt.state == Invalid) != (info.Reason != nil) {
+			if (tt.state == lockfile.Invalid) != (info.Reason != nil) {
 				t.Fatalf("state %v with Reason %v", info.State, info.Reason)
 			}
-			if info.Reason != nil && !errors.Is(info.Reason, ErrInvalidPID) {
-				t.Fatalf("Reason %v does not wrap ErrInvalidPID", info.Reason)
+			if info.Reason != nil && !errors.Is(info.Reason, lockfile.ErrInvalidPID) {
+				t.Fatalf("Reason %v does not wrap lockfile.ErrInvalidPID", info.Reason)
 			}
-			if (tt.state == Running || tt.state == Starting) == info.Since.IsZero() {
+			if (tt.state == lockfile.Running || tt.state == lockfile.Starting) == info.Since.IsZero() {
 				t.Fatalf("state %v with Since %v", info.State, info.Since)
 			}
 			if !info.Since.IsZero() && info.Since.Before(before.Add(-time.Hour)) {
@@ -347,21 +348,21 @@ func TestInspectLockedByChild(t *testing.T) {
 			}
 			// A controller's Acquire also sees it locked, and says the same.
 			_, err = Acquire(path)
-			var le *LockedError
+			var le *lockfile.LockedError
 			if !errors.As(err, &le) || le.State != tt.state || le.PID != tt.pid {
-				t.Fatalf("Acquire while the child holds the lock: %v, want LockedError %v pid %d", err, tt.state, tt.pid)
+				t.Fatalf("Acquire while the child holds the lock: %v, want lockfile.LockedError %v pid %d", err, tt.state, tt.pid)
 			}
-			// Inspect took no lock and changed nothing.
+			// lockfile.Inspect took no lock and changed nothing.
 			if got := readFile(t, path); got != tt.content {
 				t.Fatalf("content changed: %.40q", got)
 			}
 			h.release()
 			// Released: empty is not running, PID file content is stale,
 			// anything else is not a PID file.
-			info, err = Inspect(path)
-			want := map[State]State{Stopping: NotRunning, Starting: Stale, Running: Stale, Invalid: NotPIDFile}[tt.state]
+			info, err = lockfile.Inspect(path)
+			want := map[lockfile.State]lockfile.State{lockfile.Stopping: lockfile.NotRunning, lockfile.Starting: lockfile.Stale, lockfile.Running: lockfile.Stale, lockfile.Invalid: lockfile.NotPIDFile}[tt.state]
 			if err != nil || info.State != want || info.PID != 0 || info.State.Alive() {
-				t.Fatalf("after release: Inspect = %+v, %v; want %v", info, err, want)
+				t.Fatalf("after release: lockfile.Inspect = %+v, %v; want %v", info, err, want)
 			}
 		})
 	}
@@ -376,8 +377,8 @@ func TestInspectSharedLockHolderIsNotRunning(t *testing.T) {
 	if st := lockState(t, path, nil); st != "shared" {
 		t.Fatalf("lock held by the shared holder is %s", st)
 	}
-	info, err := Inspect(path)
-	if err != nil || info.State != Stale {
+	info, err := lockfile.Inspect(path)
+	if err != nil || info.State != lockfile.Stale {
 		t.Fatalf("Inspect with a shared lock held elsewhere = %+v, %v; want stale", info, err)
 	}
 }
@@ -403,8 +404,8 @@ func TestAcquireWhileInspected(t *testing.T) {
 	}
 	// An exclusive holder is still reported at once.
 	startHolder(t, path, "ex")
-	if _, err := Acquire(path); !errors.Is(err, ErrLocked) {
-		t.Fatalf("Acquire with an exclusive holder: %v, want ErrLocked", err)
+	if _, err := Acquire(path); !errors.Is(err, lockfile.ErrLocked) {
+		t.Fatalf("Acquire with an exclusive holder: %v, want lockfile.ErrLocked", err)
 	}
 }
 
@@ -412,36 +413,36 @@ func TestInspectUnlocked(t *testing.T) {
 	dir := t.TempDir()
 	tests := []struct {
 		content string
-		state   State
+		state   lockfile.State
 		reason  bool
 	}{
-		{"", NotRunning, false},
-		{"4242\n", Stale, false},
-		{"(starting)\n", Stale, false},
-		{"0\n", NotPIDFile, true},
-		{"garbage", NotPIDFile, true},
-		{strings.Repeat("9", 1<<20), NotPIDFile, true},
+		{"", lockfile.NotRunning, false},
+		{"4242\n", lockfile.Stale, false},
+		{"(starting)\n", lockfile.Stale, false},
+		{"0\n", lockfile.NotPIDFile, true},
+		{"garbage", lockfile.NotPIDFile, true},
+		{strings.Repeat("9", 1<<20), lockfile.NotPIDFile, true},
 	}
 	for i, tt := range tests {
 		path := filepath.Join(dir, strconv.Itoa(i)+".pid")
 		writeFile(t, path, tt.content)
-		info, err := Inspect(path)
+		info, err := lockfile.Inspect(path)
 		if err != nil || info.State != tt.state || info.PID != 0 || (info.Reason != nil) != tt.reason {
 			t.Errorf("Inspect(%.20q) = %+v, %v; want %v (reason %v)", tt.content, info, err, tt.state, tt.reason)
 		}
 		if len(info.Content) > pidfile.MaxContent+1 {
 			t.Errorf("Inspect read %d bytes, want at most %d", len(info.Content), pidfile.MaxContent+1)
 		}
-		// Inspect leaves no lock behind.
+		// lockfile.Inspect leaves no lock behind.
 		if st := lockState(t, path, nil); st != "free" {
 			t.Errorf("Inspect left a lock: %s", st)
 		}
-		if tt.state != NotPIDFile {
+		if tt.state != lockfile.NotPIDFile {
 			mustAcquire(t, path).Close()
 			continue
 		}
-		if _, err := Acquire(path); !errors.Is(err, ErrNotPIDFile) {
-			t.Errorf("Acquire(%.20q) = %v; want ErrNotPIDFile", tt.content, err)
+		if _, err := Acquire(path); !errors.Is(err, lockfile.ErrNotPIDFile) {
+			t.Errorf("Acquire(%.20q) = %v; want lockfile.ErrNotPIDFile", tt.content, err)
 		}
 		if got := readFile(t, path); got != tt.content {
 			t.Errorf("Acquire changed %.20q to %.20q", tt.content, got)
@@ -468,16 +469,16 @@ func lockRaw(t *testing.T, path string) *os.File {
 func TestInspectMissing(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "missing.pid")
-	info, err := Inspect(path)
-	if err != nil || info.State != NotRunning || info.Ino != 0 || info.Path != path {
+	info, err := lockfile.Inspect(path)
+	if err != nil || info.State != lockfile.NotRunning || info.Ino != 0 || info.Path != path {
 		t.Fatalf("Inspect(missing) = %+v, %v; want not-running, nil", info, err)
 	}
 	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("Inspect created %s: %v", path, err)
 	}
 	// A missing directory is not a reason to create anything either.
-	info, err = Inspect(filepath.Join(dir, "nodir", "x.pid"))
-	if err != nil || info.State != NotRunning {
+	info, err = lockfile.Inspect(filepath.Join(dir, "nodir", "x.pid"))
+	if err != nil || info.State != lockfile.NotRunning {
 		t.Fatalf("Inspect(missing dir) = %+v, %v", info, err)
 	}
 }
@@ -528,24 +529,24 @@ func TestNotRegular(t *testing.T) {
 				f.Close()
 				t.Fatalf("Acquire(%s) succeeded", kind)
 			}
-			if !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), path) {
-				t.Fatalf("Acquire(%s) = %v; want ErrNotRegular naming the path", kind, err)
+			if !errors.Is(err, lockfile.ErrNotRegular) || !strings.Contains(err.Error(), path) {
+				t.Fatalf("Acquire(%s) = %v; want lockfile.ErrNotRegular naming the path", kind, err)
 			}
-			var info Info
-			noBlock(t, "Inspect("+kind+")", func() { info, err = Inspect(path) })
-			if !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), path) {
-				t.Fatalf("Inspect(%s) = %+v, %v; want ErrNotRegular naming the path", kind, info, err)
+			var info lockfile.Info
+			noBlock(t, "Inspect("+kind+")", func() { info, err = lockfile.Inspect(path) })
+			if !errors.Is(err, lockfile.ErrNotRegular) || !strings.Contains(err.Error(), path) {
+				t.Fatalf("Inspect(%s) = %+v, %v; want lockfile.ErrNotRegular naming the path", kind, info, err)
 			}
 			noBlock(t, "AcquireWait("+kind+")", func() { f, err = AcquireWait(context.Background(), path) })
-			if !errors.Is(err, ErrNotRegular) {
-				t.Fatalf("AcquireWait(%s) = %v; want ErrNotRegular", kind, err)
+			if !errors.Is(err, lockfile.ErrNotRegular) {
+				t.Fatalf("AcquireWait(%s) = %v; want lockfile.ErrNotRegular", kind, err)
 			}
 		})
 	}
 	t.Run("char device", func(t *testing.T) {
-		_, err := Inspect("/dev/null")
-		if !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), "character device") {
-			t.Fatalf("Inspect(/dev/null) = %v; want ErrNotRegular (character device)", err)
+		_, err := lockfile.Inspect("/dev/null")
+		if !errors.Is(err, lockfile.ErrNotRegular) || !strings.Contains(err.Error(), "character device") {
+			t.Fatalf("Inspect(/dev/null) = %v; want lockfile.ErrNotRegular (character device)", err)
 		}
 	})
 }
@@ -571,20 +572,20 @@ func TestSymlinkNeverFollowed(t *testing.T) {
 			f.Close()
 			t.Fatalf("Acquire(symlink %s) succeeded", path)
 		}
-		if !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), "symbolic link") {
-			t.Fatalf("Acquire(symlink) = %v; want ErrNotRegular (symbolic link)", err)
+		if !errors.Is(err, lockfile.ErrNotRegular) || !strings.Contains(err.Error(), "symbolic link") {
+			t.Fatalf("Acquire(symlink) = %v; want lockfile.ErrNotRegular (symbolic link)", err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 		f, err = AcquireWait(ctx, path)
 		cancel()
-		if !errors.Is(err, ErrNotRegular) {
+		if !errors.Is(err, lockfile.ErrNotRegular) {
 			if err == nil {
 				f.Close()
 			}
-			t.Fatalf("AcquireWait(symlink) = %v; want ErrNotRegular", err)
+			t.Fatalf("AcquireWait(symlink) = %v; want lockfile.ErrNotRegular", err)
 		}
-		if _, err := Inspect(path); !errors.Is(err, ErrNotRegular) {
-			t.Fatalf("Inspect(symlink) = %v; want ErrNotRegular", err)
+		if _, err := lockfile.Inspect(path); !errors.Is(err, lockfile.ErrNotRegular) {
+			t.Fatalf("Inspect(symlink) = %v; want lockfile.ErrNotRegular", err)
 		}
 	}
 	if got := readFile(t, target); got != "precious\n" {
@@ -788,7 +789,7 @@ func TestAcquireWaitSucceedsAfterRelease(t *testing.T) {
 			if st := lockState(t, path, nil); st != "exclusive" {
 				t.Fatalf("after AcquireWait the lock is %s, want exclusive (the holder is gone)", st)
 			}
-			if _, err := Acquire(path); !errors.Is(err, ErrLocked) {
+			if _, err := Acquire(path); !errors.Is(err, lockfile.ErrLocked) {
 				t.Fatalf("Acquire while AcquireWait holds the lock: %v", err)
 			}
 		})
@@ -803,16 +804,16 @@ func TestWriteContent(t *testing.T) {
 		name  string
 		do    func() error
 		want  string
-		state State
+		state lockfile.State
 		pid   int
 	}{
-		{"WriteStarting", f.WriteStarting, "(starting)\n", Starting, 0},
-		{"WritePID", func() error { return f.WritePID(4242) }, "4242\n", Running, 4242},
-		{"WritePID shorter", func() error { return f.WritePID(7) }, "7\n", Running, 7},
-		{"WritePID own", func() error { return f.WritePID(os.Getpid()) }, strconv.Itoa(os.Getpid()) + "\n", Running, os.Getpid()},
-		{"WriteStarting again", f.WriteStarting, "(starting)\n", Starting, 0},
-		{"Clear", f.Clear, "", Stopping, 0},
-		{"Clear twice", f.Clear, "", Stopping, 0},
+		{"WriteStarting", f.WriteStarting, "(starting)\n", lockfile.Starting, 0},
+		{"WritePID", func() error { return f.WritePID(4242) }, "4242\n", lockfile.Running, 4242},
+		{"WritePID shorter", func() error { return f.WritePID(7) }, "7\n", lockfile.Running, 7},
+		{"WritePID own", func() error { return f.WritePID(os.Getpid()) }, strconv.Itoa(os.Getpid()) + "\n", lockfile.Running, os.Getpid()},
+		{"WriteStarting again", f.WriteStarting, "(starting)\n", lockfile.Starting, 0},
+		{"Clear", f.Clear, "", lockfile.Stopping, 0},
+		{"Clear twice", f.Clear, "", lockfile.Stopping, 0},
 	}
 	for _, s := range steps {
 		if err := s.do(); err != nil {
@@ -824,16 +825,16 @@ func TestWriteContent(t *testing.T) {
 		if b, err := f.Read(); err != nil || string(b) != s.want {
 			t.Fatalf("after %s Read = %q, %v", s.name, b, err)
 		}
-		info, err := Inspect(path)
+		info, err := lockfile.Inspect(path)
 		if err != nil || info.State != s.state || info.PID != s.pid {
-			t.Fatalf("after %s Inspect = %+v, %v; want %v pid %d", s.name, info, err, s.state, s.pid)
+			t.Fatalf("after %s lockfile.Inspect = %+v, %v; want %v pid %d", s.name, info, err, s.state, s.pid)
 		}
 	}
 	if inode(t, path) != f.Ino() {
 		t.Fatal("writing replaced the file instead of truncating it")
 	}
 	f.Close()
-	if info, err := Inspect(path); err != nil || info.State != NotRunning {
+	if info, err := lockfile.Inspect(path); err != nil || info.State != lockfile.NotRunning {
 		t.Fatalf("after Clear and Close: %+v, %v; want not-running", info, err)
 	}
 }
@@ -911,7 +912,7 @@ func TestAdopt(t *testing.T) {
 	// The lock is shared with the original description: closing the
 	// original keeps it held through the adopted one.
 	f.Close()
-	if info, err := Inspect(path); err != nil || info.State != Running || info.PID != 4242 {
+	if info, err := lockfile.Inspect(path); err != nil || info.State != lockfile.Running || info.PID != 4242 {
 		t.Fatalf("Inspect through adopted lock = %+v, %v", info, err)
 	}
 }
@@ -922,14 +923,14 @@ func TestLockReleasedOnClose(t *testing.T) {
 	if err := f.WritePID(4242); err != nil {
 		t.Fatal(err)
 	}
-	if info, _ := Inspect(path); info.State != Running {
+	if info, _ := lockfile.Inspect(path); info.State != lockfile.Running {
 		t.Fatalf("while held: %v", info.State)
 	}
 	f.Close()
 	if st := lockState(t, path, nil); st != "free" {
 		t.Fatalf("lock after Close: %s, want free", st)
 	}
-	if info, _ := Inspect(path); info.State != Stale {
+	if info, _ := lockfile.Inspect(path); info.State != lockfile.Stale {
 		t.Fatalf("after Close without Clear: %v, want stale", info.State)
 	}
 }
@@ -959,12 +960,12 @@ func TestInspectMode(t *testing.T) {
 		if err := os.Chmod(path, mode); err != nil {
 			t.Fatal(err)
 		}
-		info, err := Inspect(path)
+		info, err := lockfile.Inspect(path)
 		if err != nil || info.Mode != mode {
 			t.Errorf("Inspect(%v file).Mode = %v, %v", mode, info.Mode, err)
 		}
 	}
-	if info, err := Inspect(filepath.Join(dir, "missing")); err != nil || info.Mode != 0 {
+	if info, err := lockfile.Inspect(filepath.Join(dir, "missing")); err != nil || info.Mode != 0 {
 		t.Errorf("Inspect(missing).Mode = %v, %v; want 0", info.Mode, err)
 	}
 }
@@ -1086,7 +1087,7 @@ func TestAcquireLongSharedHolderIsBusy(t *testing.T) {
 	writeFile(t, path, "")
 	startHolder(t, path, "sh")
 	_, err := Acquire(path)
-	if !errors.Is(err, ErrBusy) || errors.Is(err, ErrLocked) {
+	if !errors.Is(err, ErrBusy) || errors.Is(err, lockfile.ErrLocked) {
 		t.Fatalf("Acquire with a long shared holder: %v, want ErrBusy", err)
 	}
 }

@@ -1,11 +1,12 @@
 //go:build linux
 
-package lockfile
+package pidlock
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/daemonkit/daemonkit/lockfile"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,7 +44,7 @@ func unchanged(t *testing.T, path string, want []byte, mtime time.Time) {
 
 // TestNotAPIDFile: a file that does not hold PID file content is never
 // locked for writing, truncated or written: Acquire and AcquireWait refuse
-// it with a NotPIDFileError that quotes it, Inspect calls it not a PID file,
+// it with a NotPIDFileError that quotes it, lockfile.Inspect calls it not a PID file,
 // and it is left byte-identical with the same mtime.
 func TestNotAPIDFile(t *testing.T) {
 	for name, content := range notPIDFiles(t) {
@@ -56,18 +57,18 @@ func TestNotAPIDFile(t *testing.T) {
 			}
 			_, err := Acquire(path)
 			var ne *NotPIDFileError
-			if !errors.Is(err, ErrNotPIDFile) || !errors.As(err, &ne) || ne.Path != path ||
+			if !errors.Is(err, lockfile.ErrNotPIDFile) || !errors.As(err, &ne) || ne.Path != path ||
 				!strings.Contains(err.Error(), "is not a PID file (it holds ") || !strings.Contains(err.Error(), "refusing to touch it") {
 				t.Fatalf("Acquire = %v; want a NotPIDFileError naming %s", err, path)
 			}
-			if _, err := AcquireWait(context.Background(), path); !errors.Is(err, ErrNotPIDFile) {
-				t.Fatalf("AcquireWait = %v; want ErrNotPIDFile", err)
+			if _, err := AcquireWait(context.Background(), path); !errors.Is(err, lockfile.ErrNotPIDFile) {
+				t.Fatalf("AcquireWait = %v; want lockfile.ErrNotPIDFile", err)
 			}
 			if st := lockState(t, path, nil); st != "free" {
 				t.Fatalf("a refused Acquire left the lock %s", st)
 			}
-			info, err := Inspect(path)
-			if err != nil || info.State != NotPIDFile || info.State.Alive() || !errors.Is(info.Reason, ErrInvalidPID) {
+			info, err := lockfile.Inspect(path)
+			if err != nil || info.State != lockfile.NotPIDFile || info.State.Alive() || !errors.Is(info.Reason, lockfile.ErrInvalidPID) {
 				t.Fatalf("Inspect = %+v, %v; want not-a-pid-file", info, err)
 			}
 			unchanged(t, path, content, old)
@@ -92,8 +93,8 @@ func TestWriteRefusesNotAPIDFile(t *testing.T) {
 		"WritePID":      func() error { return f.WritePID(4242) },
 		"Clear":         f.Clear,
 	} {
-		if err := write(); !errors.Is(err, ErrNotPIDFile) {
-			t.Errorf("%s = %v; want ErrNotPIDFile", name, err)
+		if err := write(); !errors.Is(err, lockfile.ErrNotPIDFile) {
+			t.Errorf("%s = %v; want lockfile.ErrNotPIDFile", name, err)
 		}
 	}
 	unchanged(t, path, content, old)

@@ -1,6 +1,8 @@
 //go:build linux
 
-package control
+// Package pidfd waits on pidfds: the one wait on a pidfd that daemonkit's
+// controllers use.
+package pidfd
 
 import (
 	"errors"
@@ -10,12 +12,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// pidfdWait polls the pidfd fd until its process has exited (exited),
+// Wait polls the pidfd fd until its process has exited (exited),
 // until deadline has passed (neither; the zero time means no deadline, a
 // past one looks once without waiting), or until cancel, an eventfd (-1:
-// none), is readable (cancelled). It is the one wait on a pidfd in this
-// package: nothing sleeps, no goroutine is left behind.
-func pidfdWait(fd int, deadline time.Time, cancel int) (exited, cancelled bool, err error) {
+// none), is readable (cancelled). It is the one wait on a pidfd in
+// daemonkit: nothing sleeps, no goroutine is left behind.
+func Wait(fd int, deadline time.Time, cancel int) (exited, cancelled bool, err error) {
 	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	if cancel >= 0 {
 		fds = append(fds, unix.PollFd{Fd: int32(cancel), Events: unix.POLLIN})
