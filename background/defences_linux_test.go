@@ -304,6 +304,7 @@ func TestLaunchControllerKilled(t *testing.T) {
 			return pid != 0
 		})
 		proctest.Cleanup(t, pid)
+		waitWatching(t, pidFile)
 		ctl.Process.Signal(syscall.SIGKILL)
 		ctl.Wait()
 		if m, _ := filepath.Glob(filepath.Join(tmp, "daemonctl-notify-*")); len(m) > 0 {
@@ -348,6 +349,7 @@ func TestLaunchControllerKilledHolderLeft(t *testing.T) {
 		return gc != 0
 	})
 	proctest.Cleanup(t, gc)
+	waitWatching(t, pidFile)
 	ctl.Process.Signal(syscall.SIGKILL)
 	ctl.Wait()
 	// Once the watcher is done, the grandchild is the only lock holder.
@@ -369,4 +371,26 @@ func TestLaunchControllerKilledHolderLeft(t *testing.T) {
 	if info = inspect(t, pidFile); info.State != lockfile.NotRunning {
 		t.Errorf("after stop: %v %q, want not running", info.State, info.Content)
 	}
+}
+
+// waitWatching waits until the watcher of the start of pidFile runs (it
+// holds the PID file's lock through the start's descriptor). A controller
+// killed before that, in the moment between starting the command and
+// starting the watcher, leaves the command running with "(starting)"
+// locked; stop ends it (docs/security.md, What remains).
+func waitWatching(t *testing.T, pidFile string) {
+	t.Helper()
+	proctest.WaitFor(t, 20*time.Second, "the watcher to run", func() bool {
+		info := inspect(t, pidFile)
+		hs, err := procfs.LockHolders(info.Dev, info.Ino)
+		if err != nil {
+			return false
+		}
+		for _, h := range hs {
+			if args, _ := procfs.CommandLine(h.PID); len(args) > 0 && args[0] == "daemonkit-background-watch" {
+				return true
+			}
+		}
+		return false
+	})
 }
