@@ -33,6 +33,7 @@ type cli struct {
 	timeout            time.Duration
 	timeoutSet         bool // --timeout was given (0 then means no limit)
 	quiet, verbose     bool
+	lsb                bool // exit statuses of the LSB init-script specification
 
 	// start and restart
 	bg         bool
@@ -69,10 +70,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	var code int
 	if err := root.ExecuteContext(ctx); err != nil {
-		return verbs.Usage(stderr, "daemonctl", err)
+		code = verbs.Usage(stderr, "daemonctl", err)
+	} else {
+		code = c.rep.Code
 	}
-	return c.rep.Code
+	if c.lsb || verbs.LSBRequested(args) {
+		return verbs.LSBCode(verbOf(root, args), code)
+	}
+	return code
+}
+
+// verbOf returns the name of the subcommand args run, or "" for none.
+func verbOf(root *cobra.Command, args []string) string {
+	cmd, _, err := root.Find(args)
+	if err != nil || cmd == root {
+		return ""
+	}
+	return cmd.Name()
 }
 
 const rootLong = `daemonctl starts, stops, checks and signals daemons through their PID files,
@@ -95,6 +111,13 @@ Exit status (libucw's):
   101  not running (status, signal, reload)
   102  failed; the reason is on stderr
   103  stale PID file: the daemon died without cleaning up
+
+With --lsb, the exit statuses of the LSB init-script specification instead:
+  status: 0 running (or starting, stopping), 1 dead and the PID file exists
+          (stale), 3 not running, 4 unknown (any failure)
+  others: 0 done, also when there was nothing to do (start on a running
+          daemon, stop on a stopped one, a stale PID file cleaned up),
+          1 failed, 2 usage error, 7 not running (signal, reload)
 
 The libucw spelling works too:
   daemonctl --start|--stop|--check|--reload [--signal SIG] --pid-file F
@@ -158,6 +181,7 @@ func (c *cli) rootCommand() *cobra.Command {
 	pf.DurationVar(&c.timeout, "timeout", 0, "limit for the whole action, guard wait included (default 60s, restart 120s; 0 = none)")
 	pf.BoolVarP(&c.quiet, "quiet", "q", false, "print nothing but errors")
 	pf.BoolVarP(&c.verbose, "verbose", "v", false, "log each step (and a daemon's STATUS= messages) on stderr")
+	pf.BoolVar(&c.lsb, "lsb", false, "exit statuses of the LSB init-script specification (see below)")
 	root.MarkFlagsMutuallyExclusive("quiet", "verbose")
 	return root
 }
