@@ -45,6 +45,9 @@ type cli struct {
 	umask      string
 	output     string
 	env        []string
+	rlimits    []string // NAME=SOFT[:HARD]
+	nice       int
+	noNewPrivs bool
 	signal     string // stop, restart
 	killAfter  time.Duration
 	jsonOutput bool // status
@@ -351,8 +354,11 @@ func (c *cli) startFlags(cmd *cobra.Command) {
 	f.StringVar(&c.umask, "umask", "", "with --background: umask of CMD, octal (default 022)")
 	f.StringVar(&c.output, "output", "", "with --background: append CMD's stdout and stderr to this file (default /dev/null)")
 	f.StringArrayVar(&c.env, "env", nil, "with --background: set K=V in CMD's environment (repeatable)")
+	f.StringArrayVar(&c.rlimits, "rlimit", nil, "with --background: resource limit NAME=SOFT[:HARD] of CMD (repeatable; nofile, nproc, core, memlock, as, stack, cpu, fsize, data, rss, locks, msgqueue, nice, rtprio, sigpending; a number or unlimited)")
+	f.IntVar(&c.nice, "nice", 0, "with --background: run CMD with this nice value (-20 to 19)")
+	f.BoolVar(&c.noNewPrivs, "no-new-privs", false, "with --background: set no_new_privs: CMD cannot gain privileges (setuid bits, file capabilities)")
 	cmd.MarkFlagsMutuallyExclusive("notify", "ready-fd")
-	for _, name := range []string{"notify", "ready-fd", "user", "group", "chdir", "umask", "output", "env"} {
+	for _, name := range []string{"notify", "ready-fd", "user", "group", "chdir", "umask", "output", "env", "rlimit", "nice", "no-new-privs"} {
 		f.SetAnnotation(name, backgroundOnly, nil)
 	}
 }
@@ -470,7 +476,27 @@ func (c *cli) starter(flags *pflag.FlagSet, args []string, timeout time.Duration
 			return nil, verbs.Usagef("--env %q: want KEY=VALUE", kv)
 		}
 	}
+	if err := c.limits(flags, &o); err != nil {
+		return nil, err
+	}
 	return background.Starter{Options: o}, nil
+}
+
+// limits checks --rlimit, --nice and --no-new-privs and sets them in o.
+func (c *cli) limits(flags *pflag.FlagSet, o *background.Options) error {
+	for _, s := range c.rlimits {
+		if _, err := launch.ParseRlimit(s); err != nil {
+			return verbs.Usagef("--rlimit: %v", err)
+		}
+	}
+	o.Rlimits, o.NoNewPrivs = c.rlimits, c.noNewPrivs
+	if flags.Changed("nice") {
+		if err := launch.ParseNice(c.nice); err != nil {
+			return verbs.Usagef("--nice: %v", err)
+		}
+		o.Nice = &c.nice
+	}
+	return nil
 }
 
 func (c *cli) start(ctx context.Context, flags *pflag.FlagSet, args []string, restart bool) error {
