@@ -185,6 +185,25 @@ type Options struct {
 	Rlimits    []string
 	Nice       *int
 	NoNewPrivs bool
+	// AmbientCaps are capabilities (names of capabilities(7), with or
+	// without CAP_) the command keeps as ambient capabilities across the
+	// switch to User and its exec, so that, for example, a command run as
+	// an unprivileged User can bind a port below 1024 (NET_BIND_SERVICE).
+	// The caller must hold them. Linux only.
+	AmbientCaps []string
+}
+
+// caps returns the numbers of o.AmbientCaps.
+func (o Options) caps() ([]uintptr, error) {
+	var cs []uintptr
+	for _, name := range o.AmbientCaps {
+		c, err := launch.ParseCap(name)
+		if err != nil {
+			return nil, fmt.Errorf("background: %w", err)
+		}
+		cs = append(cs, c)
+	}
+	return cs, nil
 }
 
 // limits returns the resource limits and privileges o asks for.
@@ -237,6 +256,9 @@ func (o Options) validate() error {
 		return fmt.Errorf("background: umask %#o has bits outside 0777", o.Umask)
 	}
 	if _, err := o.limits(); err != nil {
+		return err
+	}
+	if _, err := o.caps(); err != nil {
 		return err
 	}
 	switch o.Readiness {

@@ -131,8 +131,12 @@ func (l *job) run(ctx context.Context, path string, id ident.Identity, env []str
 	if err != nil {
 		return 0, err
 	}
+	caps, err := o.caps()
+	if err != nil {
+		return 0, err
+	}
 	spec := launch.Spec{Path: path, Args: append([]string{o.Command}, o.Args...), Dir: o.Dir,
-		Identity: id, Umask: int(o.Umask), PIDFile: l.pf, TailLines: o.TailLines, Limits: limits}
+		Identity: id, Umask: int(o.Umask), PIDFile: l.pf, TailLines: o.TailLines, Limits: limits, AmbientCaps: caps}
 	if o.Output != "" {
 		uid, gid := -1, -1
 		if id.Cred != nil {

@@ -48,7 +48,8 @@ type cli struct {
 	rlimits    []string // NAME=SOFT[:HARD]
 	nice       int
 	noNewPrivs bool
-	signal     string // stop, restart
+	caps       []string // --ambient-caps
+	signal     string   // stop, restart
 	killAfter  time.Duration
 	jsonOutput bool // status
 
@@ -357,8 +358,9 @@ func (c *cli) startFlags(cmd *cobra.Command) {
 	f.StringArrayVar(&c.rlimits, "rlimit", nil, "with --background: resource limit NAME=SOFT[:HARD] of CMD (repeatable; nofile, nproc, core, memlock, as, stack, cpu, fsize, data, rss, locks, msgqueue, nice, rtprio, sigpending; a number or unlimited)")
 	f.IntVar(&c.nice, "nice", 0, "with --background: run CMD with this nice value (-20 to 19)")
 	f.BoolVar(&c.noNewPrivs, "no-new-privs", false, "with --background: set no_new_privs: CMD cannot gain privileges (setuid bits, file capabilities)")
+	f.StringSliceVar(&c.caps, "ambient-caps", nil, "with --background: capabilities CMD keeps across --user and its exec, e.g. NET_BIND_SERVICE (comma-separated, repeatable)")
 	cmd.MarkFlagsMutuallyExclusive("notify", "ready-fd")
-	for _, name := range []string{"notify", "ready-fd", "user", "group", "chdir", "umask", "output", "env", "rlimit", "nice", "no-new-privs"} {
+	for _, name := range []string{"notify", "ready-fd", "user", "group", "chdir", "umask", "output", "env", "rlimit", "nice", "no-new-privs", "ambient-caps"} {
 		f.SetAnnotation(name, backgroundOnly, nil)
 	}
 }
@@ -482,14 +484,20 @@ func (c *cli) starter(flags *pflag.FlagSet, args []string, timeout time.Duration
 	return background.Starter{Options: o}, nil
 }
 
-// limits checks --rlimit, --nice and --no-new-privs and sets them in o.
+// limits checks --rlimit, --nice, --no-new-privs and --ambient-caps and
+// sets them in o.
 func (c *cli) limits(flags *pflag.FlagSet, o *background.Options) error {
 	for _, s := range c.rlimits {
 		if _, err := launch.ParseRlimit(s); err != nil {
 			return verbs.Usagef("--rlimit: %v", err)
 		}
 	}
-	o.Rlimits, o.NoNewPrivs = c.rlimits, c.noNewPrivs
+	for _, name := range c.caps {
+		if _, err := launch.ParseCap(name); err != nil {
+			return verbs.Usagef("--ambient-caps: %v", err)
+		}
+	}
+	o.Rlimits, o.NoNewPrivs, o.AmbientCaps = c.rlimits, c.noNewPrivs, c.caps
 	if flags.Changed("nice") {
 		if err := launch.ParseNice(c.nice); err != nil {
 			return verbs.Usagef("--nice: %v", err)

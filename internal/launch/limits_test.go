@@ -50,3 +50,19 @@ func TestParseNice(t *testing.T) {
 		}
 	}
 }
+
+func TestParseCap(t *testing.T) {
+	for in, want := range map[string]uintptr{
+		"NET_BIND_SERVICE": unix.CAP_NET_BIND_SERVICE, "cap_net_bind_service": unix.CAP_NET_BIND_SERVICE,
+		"CAP_SYS_NICE": unix.CAP_SYS_NICE, "chown": unix.CAP_CHOWN,
+	} {
+		if got, err := ParseCap(in); err != nil || got != want {
+			t.Errorf("ParseCap(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "CAP_", "NET_FROB", "NET_BIND_SERVICE,CHOWN"} {
+		if got, err := ParseCap(in); err == nil {
+			t.Errorf("ParseCap(%q) = %d, want an error", in, got)
+		}
+	}
+}

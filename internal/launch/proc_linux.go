@@ -39,6 +39,9 @@ type Spec struct {
 	// just before its program runs (so raising a hard limit needs the
 	// privilege in the new identity).
 	Limits Limits
+	// AmbientCaps are capabilities the daemon keeps, as ambient ones,
+	// across the switch to Identity and its exec (see [ParseCap]).
+	AmbientCaps []uintptr
 }
 
 // Proc is a started daemon that is not yet ready. It is our unreaped child
@@ -81,7 +84,7 @@ func Start(s Spec) (*Proc, error) {
 		Path: path, Args: s.Args, Env: env, Dir: s.Dir,
 		Stdin: devnull, Stdout: out, Stderr: out,
 		ExtraFiles:  append([]*os.File{s.PIDFile.File()}, s.Files...),
-		SysProcAttr: &syscall.SysProcAttr{Setsid: true, Credential: s.Identity.Cred},
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true, Credential: s.Identity.Cred, AmbientCaps: s.AmbientCaps},
 	}
 	fdutil.CloseOnExecFrom(3) // pass on nothing we inherited by accident
 	umaskMu.Lock()
