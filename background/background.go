@@ -172,6 +172,57 @@ type Options struct {
 	// Logger receives STATUS= messages and progress at Info/Debug level.
 	// Default: a logger that discards.
 	Logger *slog.Logger
+	// Rlimits are resource limits, NAME=SOFT[:HARD] (see
+	// setrlimit(2); a value is a number or "unlimited"; without HARD the
+	// hard limit is SOFT): nofile, nproc, core, memlock, as, stack, cpu,
+	// fsize, data, rss, locks, msgqueue, nice, rtprio, sigpending. Nice,
+	// if not nil, is the command's nice value (-20 to 19). NoNewPrivs sets
+	// the no_new_privs bit (prctl(2)): nothing the command runs gains
+	// privileges through setuid bits or file capabilities. All are applied
+	// in the command's own process, after the switch to User and Group,
+	// just before its program runs: raising a hard limit or lowering the
+	// nice value needs that privilege as User. Linux only.
+	Rlimits    []string
+	Nice       *int
+	NoNewPrivs bool
+	// AmbientCaps are capabilities (names of capabilities(7), with or
+	// without CAP_) the command keeps as ambient capabilities across the
+	// switch to User and its exec, so that, for example, a command run as
+	// an unprivileged User can bind a port below 1024 (NET_BIND_SERVICE).
+	// The caller must hold them. Linux only.
+	AmbientCaps []string
+}
+
+// caps returns the numbers of o.AmbientCaps.
+func (o Options) caps() ([]uintptr, error) {
+	var cs []uintptr
+	for _, name := range o.AmbientCaps {
+		c, err := launch.ParseCap(name)
+		if err != nil {
+			return nil, fmt.Errorf("background: %w", err)
+		}
+		cs = append(cs, c)
+	}
+	return cs, nil
+}
+
+// limits returns the resource limits and privileges o asks for.
+func (o Options) limits() (launch.Limits, error) {
+	l := launch.Limits{NoNewPrivs: o.NoNewPrivs}
+	for _, s := range o.Rlimits {
+		r, err := launch.ParseRlimit(s)
+		if err != nil {
+			return l, fmt.Errorf("background: %w", err)
+		}
+		l.Rlimits = append(l.Rlimits, r)
+	}
+	if o.Nice != nil {
+		if err := launch.ParseNice(*o.Nice); err != nil {
+			return l, fmt.Errorf("background: %w", err)
+		}
+		l.Nice, l.NiceSet = *o.Nice, true
+	}
+	return l, nil
 }
 
 // withDefaults returns o with zero fields set to their defaults.
@@ -203,6 +254,12 @@ func (o Options) validate() error {
 		return errors.New("background: no command given")
 	case o.Umask&^0o777 != 0:
 		return fmt.Errorf("background: umask %#o has bits outside 0777", o.Umask)
+	}
+	if _, err := o.limits(); err != nil {
+		return err
+	}
+	if _, err := o.caps(); err != nil {
+		return err
 	}
 	switch o.Readiness {
 	case ReadyExec, ReadyNotify:

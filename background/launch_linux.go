@@ -127,8 +127,16 @@ func identity(o Options) (ident.Identity, []string, error) {
 // failure the PID file is cleared.
 func (l *job) run(ctx context.Context, path string, id ident.Identity, env []string) (int, error) {
 	o := l.o
+	limits, err := o.limits() // checked by validate
+	if err != nil {
+		return 0, err
+	}
+	caps, err := o.caps()
+	if err != nil {
+		return 0, err
+	}
 	spec := launch.Spec{Path: path, Args: append([]string{o.Command}, o.Args...), Dir: o.Dir,
-		Identity: id, Umask: int(o.Umask), PIDFile: l.pf, TailLines: o.TailLines}
+		Identity: id, Umask: int(o.Umask), PIDFile: l.pf, TailLines: o.TailLines, Limits: limits, AmbientCaps: caps}
 	if o.Output != "" {
 		uid, gid := -1, -1
 		if id.Cred != nil {

@@ -28,14 +28,15 @@ type flagValues struct {
 	killAfter time.Duration
 	signal    string
 	json      bool // status --json
+	lsb       bool // --lsb: LSB init-script exit statuses
 	version   bool // --version
 }
 
 // Flags returns the flag set [Daemon.Main] parses, so that a service can add
 // its own flags before calling [Main]. The standard flags are --pid-file,
 // --log-file, --user, --group, --chdir, --umask, --ready-timeout,
-// --stop-timeout, --foreground, --detach, --version, and for the control
-// verbs --timeout, --kill-after, --signal and (status) --json.
+// --stop-timeout, --foreground, --detach, --version, --lsb, and for the
+// control verbs --timeout, --kill-after, --signal and (status) --json.
 func (d *Daemon) Flags() *flag.FlagSet { return d.flags }
 
 func (d *Daemon) newFlagSet() *flag.FlagSet {
@@ -56,6 +57,7 @@ func (d *Daemon) newFlagSet() *flag.FlagSet {
 	fs.StringVar(&d.fv.signal, "signal", "", "stop: the signal to send (default SIGTERM)")
 	fs.BoolVar(&d.fv.json, "json", false, "status: print the state as one JSON object on stdout")
 	fs.BoolVar(&d.fv.version, "version", false, "print the version and exit")
+	fs.BoolVar(&d.fv.lsb, "lsb", false, "exit statuses of the LSB init-script specification: status 0 running, 1 stale PID file, 3 not running, 4 unknown; other verbs 0 done (also nothing to do), 1 failed, 2 usage error, 7 not running (reload)")
 	return fs
 }
 
@@ -90,38 +92,51 @@ flags:
 
 // Main parses args (without the program name), runs the verb they name, and
 // returns the exit status: a [control.Status] value, or 1 for a usage error
-// or a daemon that failed to start. Messages go to stderr; stdout carries
-// only what was asked for as data (status --json, help, --version).
+// or a daemon that failed to start; with --lsb, the LSB init-script exit
+// status instead (status 0 running, 1 stale PID
+// file, 3 not running, 4 unknown; the other verbs 0 done or nothing to do,
+// 1 failed, 2 usage error, 7 not running). Messages go to stderr; stdout
+// carries only what was asked for as data (status --json, help, --version).
 func (d *Daemon) Main(ctx context.Context, args []string, stdout, stderr io.Writer, body Body) int {
+	code, verb := d.main(ctx, args, stdout, stderr, body)
+	if (d.fv.lsb || verbs.LSBRequested(args)) && !reexec.Marked() {
+		return verbs.LSBCode(verb, code)
+	}
+	return code
+}
+
+// main is [Daemon.Main] with libucw's exit statuses; it also returns the
+// verb ("" if none was recognised).
+func (d *Daemon) main(ctx context.Context, args []string, stdout, stderr io.Writer, body Body) (int, string) {
 	d.flags.SetOutput(io.Discard)
 	d.flags.Usage = func() {}
 	verb, err := d.parse(args)
 	switch {
 	case errors.Is(err, flag.ErrHelp) || err == nil && verb == "help":
 		d.usage(stdout)
-		return int(control.StatusOK)
+		return int(control.StatusOK), verb
 	case err != nil:
-		return verbs.Usage(stderr, d.cfg.Name, err)
+		return verbs.Usage(stderr, d.cfg.Name, err), verb
 	case d.fv.version:
 		fmt.Fprintf(stdout, "%s %s\n", d.cfg.Name, verbs.Version())
-		return int(control.StatusOK)
+		return int(control.StatusOK), verb
 	}
 	rep := &verbs.Reporter{Prog: d.cfg.Name, PIDFile: d.cfg.PIDFile, W: stderr}
 	if reexec.Marked() {
-		return d.daemonStage(ctx, verb, stderr, body)
+		return d.daemonStage(ctx, verb, stderr, body), verb
 	}
 	if verb == "run" || ((verb == "start" || verb == "restart") && d.foreground()) {
-		return d.runVerb(ctx, verb, rep, body)
+		return d.runVerb(ctx, verb, rep, body), verb
 	}
 	if d.cfg.PIDFile == "" {
-		return verbs.Usage(stderr, d.cfg.Name, ErrNoPIDFile)
+		return verbs.Usage(stderr, d.cfg.Name, ErrNoPIDFile), verb
 	}
 	d.cfg = d.cfg.withDefaults()
 	ctx, cancel := d.withTimeout(ctx, verb)
 	defer cancel()
 	switch verb {
 	case "start", "restart":
-		return d.startVerb(ctx, verb, rep, body)
+		return d.startVerb(ctx, verb, rep, body), verb
 	case "stop":
 		res, err := control.Stop(ctx, d.controlOptions())
 		rep.Stopped(res, err)
@@ -134,7 +149,7 @@ func (d *Daemon) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 		res, err := control.Check(ctx, d.controlOptions())
 		rep.Status(stdout, res, err, lockfile.GuardPath(d.cfg.PIDFile), d.fv.json)
 	}
-	return rep.Code
+	return rep.Code, verb
 }
 
 // daemonStage runs the daemon stage of a start or restart: the launcher
@@ -290,14 +305,14 @@ func (d *Daemon) parse(args []string) (string, error) {
 		return "", errors.New("no verb given: use start, stop, status, reload, restart, run or help")
 	}
 	verb := rest[0]
-	if err := d.flags.Parse(rest[1:]); err != nil {
-		return "", err
-	}
-	if extra := d.flags.Args(); len(extra) > 0 {
-		return "", fmt.Errorf("unexpected arguments after %s: %q", verb, extra)
-	}
 	if !isVerb(verb) {
 		return "", fmt.Errorf("unknown verb %q", verb)
+	}
+	if err := d.flags.Parse(rest[1:]); err != nil {
+		return verb, err
+	}
+	if extra := d.flags.Args(); len(extra) > 0 {
+		return verb, fmt.Errorf("unexpected arguments after %s: %q", verb, extra)
 	}
 	return verb, d.checkFlags()
 }

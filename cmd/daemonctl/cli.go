@@ -33,6 +33,7 @@ type cli struct {
 	timeout            time.Duration
 	timeoutSet         bool // --timeout was given (0 then means no limit)
 	quiet, verbose     bool
+	lsb                bool // exit statuses of the LSB init-script specification
 
 	// start and restart
 	bg         bool
@@ -44,7 +45,11 @@ type cli struct {
 	umask      string
 	output     string
 	env        []string
-	signal     string // stop, restart
+	rlimits    []string // NAME=SOFT[:HARD]
+	nice       int
+	noNewPrivs bool
+	caps       []string // --ambient-caps
+	signal     string   // stop, restart
 	killAfter  time.Duration
 	jsonOutput bool // status
 
@@ -69,10 +74,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	var code int
 	if err := root.ExecuteContext(ctx); err != nil {
-		return verbs.Usage(stderr, "daemonctl", err)
+		code = verbs.Usage(stderr, "daemonctl", err)
+	} else {
+		code = c.rep.Code
 	}
-	return c.rep.Code
+	if c.lsb || verbs.LSBRequested(args) {
+		return verbs.LSBCode(verbOf(root, args), code)
+	}
+	return code
+}
+
+// verbOf returns the name of the subcommand args run, or "" for none.
+func verbOf(root *cobra.Command, args []string) string {
+	cmd, _, err := root.Find(args)
+	if err != nil || cmd == root {
+		return ""
+	}
+	return cmd.Name()
 }
 
 const rootLong = `daemonctl starts, stops, checks and signals daemons through their PID files,
@@ -95,6 +115,13 @@ Exit status (libucw's):
   101  not running (status, signal, reload)
   102  failed; the reason is on stderr
   103  stale PID file: the daemon died without cleaning up
+
+With --lsb, the exit statuses of the LSB init-script specification instead:
+  status: 0 running (or starting, stopping), 1 dead and the PID file exists
+          (stale), 3 not running, 4 unknown (any failure)
+  others: 0 done, also when there was nothing to do (start on a running
+          daemon, stop on a stopped one, a stale PID file cleaned up),
+          1 failed, 2 usage error, 7 not running (signal, reload)
 
 The libucw spelling works too:
   daemonctl --start|--stop|--check|--reload [--signal SIG] --pid-file F
@@ -158,6 +185,7 @@ func (c *cli) rootCommand() *cobra.Command {
 	pf.DurationVar(&c.timeout, "timeout", 0, "limit for the whole action, guard wait included (default 60s, restart 120s; 0 = none)")
 	pf.BoolVarP(&c.quiet, "quiet", "q", false, "print nothing but errors")
 	pf.BoolVarP(&c.verbose, "verbose", "v", false, "log each step (and a daemon's STATUS= messages) on stderr")
+	pf.BoolVar(&c.lsb, "lsb", false, "exit statuses of the LSB init-script specification (see below)")
 	root.MarkFlagsMutuallyExclusive("quiet", "verbose")
 	return root
 }
@@ -327,8 +355,12 @@ func (c *cli) startFlags(cmd *cobra.Command) {
 	f.StringVar(&c.umask, "umask", "", "with --background: umask of CMD, octal (default 022)")
 	f.StringVar(&c.output, "output", "", "with --background: append CMD's stdout and stderr to this file (default /dev/null)")
 	f.StringArrayVar(&c.env, "env", nil, "with --background: set K=V in CMD's environment (repeatable)")
+	f.StringArrayVar(&c.rlimits, "rlimit", nil, "with --background: resource limit NAME=SOFT[:HARD] of CMD (repeatable; nofile, nproc, core, memlock, as, stack, cpu, fsize, data, rss, locks, msgqueue, nice, rtprio, sigpending; a number or unlimited)")
+	f.IntVar(&c.nice, "nice", 0, "with --background: run CMD with this nice value (-20 to 19)")
+	f.BoolVar(&c.noNewPrivs, "no-new-privs", false, "with --background: set no_new_privs: CMD cannot gain privileges (setuid bits, file capabilities)")
+	f.StringSliceVar(&c.caps, "ambient-caps", nil, "with --background: capabilities CMD keeps across --user and its exec, e.g. NET_BIND_SERVICE (comma-separated, repeatable)")
 	cmd.MarkFlagsMutuallyExclusive("notify", "ready-fd")
-	for _, name := range []string{"notify", "ready-fd", "user", "group", "chdir", "umask", "output", "env"} {
+	for _, name := range []string{"notify", "ready-fd", "user", "group", "chdir", "umask", "output", "env", "rlimit", "nice", "no-new-privs", "ambient-caps"} {
 		f.SetAnnotation(name, backgroundOnly, nil)
 	}
 }
@@ -446,7 +478,33 @@ func (c *cli) starter(flags *pflag.FlagSet, args []string, timeout time.Duration
 			return nil, verbs.Usagef("--env %q: want KEY=VALUE", kv)
 		}
 	}
+	if err := c.limits(flags, &o); err != nil {
+		return nil, err
+	}
 	return background.Starter{Options: o}, nil
+}
+
+// limits checks --rlimit, --nice, --no-new-privs and --ambient-caps and
+// sets them in o.
+func (c *cli) limits(flags *pflag.FlagSet, o *background.Options) error {
+	for _, s := range c.rlimits {
+		if _, err := launch.ParseRlimit(s); err != nil {
+			return verbs.Usagef("--rlimit: %v", err)
+		}
+	}
+	for _, name := range c.caps {
+		if _, err := launch.ParseCap(name); err != nil {
+			return verbs.Usagef("--ambient-caps: %v", err)
+		}
+	}
+	o.Rlimits, o.NoNewPrivs, o.AmbientCaps = c.rlimits, c.noNewPrivs, c.caps
+	if flags.Changed("nice") {
+		if err := launch.ParseNice(c.nice); err != nil {
+			return verbs.Usagef("--nice: %v", err)
+		}
+		o.Nice = &c.nice
+	}
+	return nil
 }
 
 func (c *cli) start(ctx context.Context, flags *pflag.FlagSet, args []string, restart bool) error {

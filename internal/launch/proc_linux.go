@@ -35,6 +35,13 @@ type Spec struct {
 	// TailLines is how many lines of Output a [*Failure] quotes: 0 means
 	// 10, negative none.
 	TailLines int
+	// Limits are applied in the daemon, after the switch to Identity,
+	// just before its program runs (so raising a hard limit needs the
+	// privilege in the new identity).
+	Limits Limits
+	// AmbientCaps are capabilities the daemon keeps, as ambient ones,
+	// across the switch to Identity and its exec (see [ParseCap]).
+	AmbientCaps []uintptr
 }
 
 // Proc is a started daemon that is not yet ready. It is our unreaped child
@@ -69,11 +76,15 @@ func Start(s Spec) (*Proc, error) {
 			p.outFrom = st.Size()
 		}
 	}
+	path, env, err := shimmed(s)
+	if err != nil {
+		return nil, err
+	}
 	p.cmd = &exec.Cmd{
-		Path: s.Path, Args: s.Args, Env: s.Env, Dir: s.Dir,
+		Path: path, Args: s.Args, Env: env, Dir: s.Dir,
 		Stdin: devnull, Stdout: out, Stderr: out,
 		ExtraFiles:  append([]*os.File{s.PIDFile.File()}, s.Files...),
-		SysProcAttr: &syscall.SysProcAttr{Setsid: true, Credential: s.Identity.Cred},
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true, Credential: s.Identity.Cred, AmbientCaps: s.AmbientCaps},
 	}
 	fdutil.CloseOnExecFrom(3) // pass on nothing we inherited by accident
 	umaskMu.Lock()
