@@ -31,7 +31,9 @@ func TestStatusStartingHolderUnseen(t *testing.T) {
 		}
 	}
 	pidFile := filepath.Join(dir, "d.pid")
-	holder := exec.Command("flock", "-x", pidFile, "sh", "-c", `printf '(starting)\n' > "$0"; exec sleep 1000`, pidFile)
+	// One process holds the lock (the shell takes it on its own
+	// descriptor and becomes sleep), so the PID cleaned up is the holder.
+	holder := exec.Command("sh", "-c", `exec 9<>"$0" && flock -x 9 && printf '(starting)\n' > "$0" && exec sleep 1000`, pidFile)
 	if err := holder.Start(); err != nil {
 		t.Fatal(err)
 	}

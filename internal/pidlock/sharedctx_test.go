@@ -24,7 +24,9 @@ func TestAcquireWaitSharedHonoursContext(t *testing.T) {
 	if err := os.WriteFile(path, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	reader := exec.Command("flock", "-s", path, "sleep", "1000")
+	// One process holds the shared lock: the shell takes it on its own
+	// descriptor and becomes sleep, so the PID cleaned up is the holder.
+	reader := exec.Command("sh", "-c", `exec 9<"$0" && flock -s 9 && exec sleep 1000`, path)
 	if err := reader.Start(); err != nil {
 		t.Fatal(err)
 	}
