@@ -3,7 +3,6 @@
 package background
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -202,28 +200,10 @@ func TestCheckAlive(t *testing.T) {
 	}
 }
 
-// lockedBuffer is an io.Writer safe for a slog handler and a reader.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // A flood of datagrams from one foreign sender is logged once.
 func TestLaunchNotifyForeignFloodLoggedOnce(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "d.pid")
-	var log lockedBuffer
+	var log proctest.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sock, done := launchNeverReady(t, ctx, Options{PIDFile: pidFile, Logger: slog.New(slog.NewTextHandler(&log, nil))})

@@ -72,7 +72,7 @@ func TestLoggerTakenEarlyCarriesStage(t *testing.T) {
 func TestNotifyFailureWarnedOnce(t *testing.T) {
 	m := newFakeManager(t)
 	t.Setenv("WATCHDOG_USEC", "")
-	var buf syncBuffer
+	var buf proctest.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	d := New(Config{Name: "n", Dir: mustGetwd(t), Logger: log})
 	reloads := make(chan struct{}, 4)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/daemonkit/daemonkit/lifecycle"
+
+	"github.com/daemonkit/daemonkit/internal/proctest"
 )
 
 // captureStderr points fd 2 at a file while fn runs and returns what was
@@ -235,7 +237,7 @@ func dupFile(f *os.File) (*os.File, error) {
 // lifecycle.PanicError, and its stack is logged one frame a line.
 func TestBodyPanicStackIsLines(t *testing.T) {
 	t.Setenv("NOTIFY_SOCKET", "")
-	var buf syncBuffer
+	var buf proctest.Buffer
 	d := New(Config{Name: "p", Foreground: true, Dir: mustGetwd(t), Logger: slog.New(slog.NewTextHandler(&buf, nil))})
 	err := d.Run(context.Background(), func(context.Context) error { panic("kaboom") })
 	var pe *lifecycle.PanicError
@@ -256,7 +258,7 @@ func TestBodyPanicStackIsLines(t *testing.T) {
 // from: the foreground once Run runs, in every hook and the body.
 func TestLoggerTakenEarlyForeground(t *testing.T) {
 	t.Setenv("NOTIFY_SOCKET", "")
-	var buf syncBuffer
+	var buf proctest.Buffer
 	d := New(Config{Name: "fg", Foreground: true, Dir: mustGetwd(t), Logger: slog.New(slog.NewTextHandler(&buf, nil))})
 	log := d.Logger()
 	sub := log.With("k", "v").WithGroup("g")

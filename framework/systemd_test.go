@@ -1,7 +1,6 @@
 package framework
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -19,6 +18,8 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/daemonkit/daemonkit/lockfile"
+
+	"github.com/daemonkit/daemonkit/internal/proctest"
 )
 
 // fakeManager is the service manager's end of NOTIFY_SOCKET.
@@ -206,7 +207,7 @@ func TestWatchdogNotOurs(t *testing.T) {
 // TestJournalHandler: each record is one line with its sd-daemon(3)
 // priority, no time, and the attributes added With.
 func TestJournalHandler(t *testing.T) {
-	var buf syncBuffer
+	var buf proctest.Buffer
 	log := slog.New(NewJournalHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})).With("stage", "foreground")
 	var wg sync.WaitGroup
 	for i := range 20 {
@@ -317,23 +318,6 @@ func TestDetachOverridesNotifySocket(t *testing.T) {
 	if New(Config{}).foreground() {
 		t.Error("no NOTIFY_SOCKET: want the launcher")
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // runUntilStopped runs d in a goroutine with a body that waits for the
