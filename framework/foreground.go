@@ -74,13 +74,15 @@ func (d *Daemon) runForeground(ctx context.Context, body Body) error {
 	if err != nil {
 		return fail(err)
 	}
+	ch := d.openChannel(pf) // before the PID is written: a controller that sees it can reach it
+	defer ch.close(errExiting)
 	if pf != nil {
 		if err := pf.WritePID(os.Getpid()); err != nil {
 			return fail(err)
 		}
 	}
 	notify("READY=1\n" + statusLine("running") + "\nMAINPID=" + strconv.Itoa(os.Getpid()))
-	err = d.serve(ctx, body, sigs, early, pf, notify)
+	err = d.serve(ctx, body, sigs, early, pf, ch, notify)
 	if err != nil {
 		notify(statusLine("stopped with error: " + err.Error()))
 	}

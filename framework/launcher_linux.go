@@ -238,6 +238,8 @@ func (d *Daemon) runDaemon(ctx context.Context, body Body) error {
 		st.Close()
 		return err
 	}
+	ch := d.openChannel(pf) // before READY: a controller that sees the PID can reach it
+	defer ch.close(errExiting)
 	if err := fault(faultBeforeReady); err != nil {
 		pf.Clear()
 		st.Fail(err.Error())
@@ -255,7 +257,7 @@ func (d *Daemon) runDaemon(ctx context.Context, body Body) error {
 	}
 	// Under systemd (--detach), the launcher sent READY=1 for us; reloads,
 	// stop and watchdog pings are ours to report.
-	return d.serve(ctx, body, sigs, early, pf, d.sdNotify)
+	return d.serve(ctx, body, sigs, early, pf, ch, d.sdNotify)
 }
 
 // dropHookFailed drops the runner's "hook failed" records: the launcher

@@ -118,13 +118,13 @@ func (d *Daemon) starting(ctx context.Context, sigs <-chan os.Signal) (started, 
 // the end of a reload all come to it. A reload runs in a goroutine of its
 // own, so that a stop is never held up by a slow OnReload hook; SIGHUPs
 // during a reload are coalesced into one more reload after it.
-func (d *Daemon) serve(ctx context.Context, body Body, sigs <-chan os.Signal, st started, pf *pidlock.File, notify func(string)) error {
+func (d *Daemon) serve(ctx context.Context, body Body, sigs <-chan os.Signal, st started, pf *pidlock.File, ch *channel, notify func(string)) error {
 	if notify == nil {
 		notify = func(string) {}
 	}
 	bodyCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	s := &serving{d: d, bodyCtx: bodyCtx, cancel: cancel, notify: notify}
+	s := &serving{d: d, bodyCtx: bodyCtx, cancel: cancel, notify: notify, reqs: ch.reqs, since: time.Now()}
 	if supervised() {
 		s.wd = d.startWatchdog(notify)
 		defer s.wd.stop()
@@ -137,7 +137,10 @@ func (d *Daemon) serve(ctx context.Context, body Body, sigs <-chan os.Signal, st
 		s.startReload()
 	}
 	bodyErr := s.loop(ctx, sigs, bodyDone)
-	return d.finish(bodyErr, pf)
+	ch.endLoop()
+	err := d.finish(bodyErr, pf)
+	ch.close(err)
+	return err
 }
 
 // startBody runs body in a goroutine of its own and returns the channel
@@ -168,7 +171,12 @@ type serving struct {
 	stopTimer     *time.Timer // set once stopping
 	stopDeadline  <-chan time.Time
 	reloading     chan struct{} // closed when the reload in progress ends; nil if none
+	reloadErr     error         // the result of the reload in progress, once reloading is closed
 	reloadPending bool
+	reqs          <-chan ctlRequest // control channel requests
+	since         time.Time         // when the body started
+	thisReload    []ctlRequest      // requests answered when the reload in progress ends
+	nextReload    []ctlRequest      // requests answered when the next reload ends
 }
 
 // startStop begins stopping (once): the body's context is cancelled with
@@ -192,11 +200,12 @@ func (s *serving) startReload() {
 		return
 	}
 	s.reloadPending = false
+	s.thisReload, s.nextReload = s.nextReload, nil
 	done := make(chan struct{})
 	s.reloading = done
 	go func() {
 		defer close(done)
-		s.d.reload(s.bodyCtx, s.notify)
+		s.reloadErr = s.d.reload(s.bodyCtx, s.notify)
 	}()
 }
 
@@ -217,8 +226,11 @@ loop:
 			} else if s.stopTimer == nil {
 				s.startReload()
 			}
+		case r := <-s.reqs:
+			s.request(r)
 		case <-s.reloading:
 			s.reloading = nil
+			s.reloaded()
 			if s.reloadPending && s.stopTimer == nil {
 				s.startReload()
 			}
@@ -236,7 +248,9 @@ loop:
 	s.stopTimer.Stop()
 	if s.reloading != nil {
 		<-s.reloading // cancelled with the body; the hook runner bounds it
+		s.reloaded()
 	}
+	s.abandonReloads()
 	return bodyErr
 }
 
@@ -273,8 +287,8 @@ func (d *Daemon) finish(bodyErr error, pf *pidlock.File) error {
 // reload reopens the log file and runs the OnReload hooks, between
 // RELOADING=1 (with MONOTONIC_USEC, as systemd's Type=notify-reload wants)
 // and READY=1. A failed reload is logged and shown in STATUS=; the daemon
-// keeps running.
-func (d *Daemon) reload(parent context.Context, notify func(string)) {
+// keeps running. It returns the hooks' error, for the requester's verdict.
+func (d *Daemon) reload(parent context.Context, notify func(string)) error {
 	ctx, cancel := context.WithTimeoutCause(parent, d.cfg.ReloadTimeout,
 		fmt.Errorf("reload not done within the reload timeout %v", d.cfg.ReloadTimeout))
 	defer cancel()
@@ -284,14 +298,16 @@ func (d *Daemon) reload(parent context.Context, notify func(string)) {
 	}
 	d.log.Info("reloading")
 	status := "running"
-	if err := (lifecycle.Runner{Logger: d.log}).Run(ctx, lifecycle.Reload, d.hooks[lifecycle.Reload]); err != nil {
+	err := (lifecycle.Runner{Logger: d.log}).Run(ctx, lifecycle.Reload, d.hooks[lifecycle.Reload])
+	if err != nil {
 		d.log.Error("reload failed", "err", err)
 		status = "running; the last reload failed: " + err.Error()
 	}
 	if parent.Err() != nil {
-		return // a stop cut the reload short: STOPPING=1 was sent, not READY
+		return err // a stop cut the reload short: STOPPING=1 was sent, not READY
 	}
 	notify("READY=1\n" + statusLine(status))
+	return err
 }
 
 // notifySignals registers for the stop and reload signals before any hook

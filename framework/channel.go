@@ -1,0 +1,185 @@
+package framework
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/daemonkit/daemonkit/internal/ctlsock"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
+)
+
+// channel is the daemon's end of the control channel (internal/ctlsock):
+// requests from `svc reload`, `svc stop`, `svc upgrade` and `status` come
+// in through it and get the daemon's verdict back. Requests are handed to
+// the serving loop, which owns the daemon's state; a stop's verdict is
+// known only once the OnStop hooks ran, after the loop ended, so it is
+// given through final.
+type channel struct {
+	reqs    chan ctlRequest // to the serving loop
+	looping chan struct{}   // closed when the serving loop has ended
+	final   struct {
+		once sync.Once
+		done chan struct{} // closed when err is the daemon's final verdict
+		err  error
+	}
+	stop func() // stops serving, after the requests in progress are answered
+}
+
+// ctlRequest is a request on its way to the serving loop, which answers
+// it on reply (buffered).
+type ctlRequest struct {
+	ctlsock.Request
+	reply chan ctlsock.Reply
+}
+
+func (r ctlRequest) answer(rep ctlsock.Reply) { r.reply <- rep }
+
+// errExiting answers requests that come when the daemon is past handling them.
+var errExiting = errors.New("the daemon is exiting")
+
+// openChannel starts serving the control channel of the daemon holding
+// pf. It never fails the daemon: without a channel (another process bound
+// its name, or the platform has none), controllers fall back to signals,
+// and the reason is logged. The returned channel is never nil; close it
+// with [channel.close] once the daemon's final verdict is set.
+func (d *Daemon) openChannel(pf *pidlock.File) *channel {
+	c := &channel{reqs: make(chan ctlRequest), looping: make(chan struct{}), stop: func() {}}
+	c.final.done = make(chan struct{})
+	if pf == nil {
+		return c
+	}
+	l, err := ctlsock.Listen(ctlsock.Key{Dev: pf.Dev(), Ino: pf.Ino()})
+	if err != nil {
+		if !errors.Is(err, errors.ErrUnsupported) {
+			d.log.Warn("no control channel: reload, stop and upgrade will get no verdict", "err", err)
+		}
+		return c
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		if err := l.Serve(ctx, c.handle); err != nil {
+			d.log.Error("control channel failed", "err", err)
+		}
+	}()
+	c.stop = func() { cancel(); <-served }
+	return c
+}
+
+// handle runs in the channel's goroutine for one request.
+func (c *channel) handle(ctx context.Context, r ctlsock.Request) ctlsock.Reply {
+	req := ctlRequest{Request: r, reply: make(chan ctlsock.Reply, 1)}
+	select {
+	case c.reqs <- req:
+	case <-c.looping:
+		if r.Op == "stop" { // already stopping: the verdict is coming
+			return c.verdict(ctx)
+		}
+		return ctlsock.Failed(fmt.Errorf("%s: the daemon is stopping", r.Op))
+	case <-ctx.Done():
+		return ctlsock.Failed(errExiting)
+	}
+	var rep ctlsock.Reply
+	select {
+	case rep = <-req.reply:
+	case <-ctx.Done():
+		return ctlsock.Failed(errExiting)
+	}
+	if r.Op == "stop" && rep.OK {
+		return c.verdict(ctx)
+	}
+	return rep
+}
+
+// verdict waits for the daemon's final verdict.
+func (c *channel) verdict(ctx context.Context) ctlsock.Reply {
+	select {
+	case <-c.final.done:
+	case <-ctx.Done():
+		return ctlsock.Failed(errExiting)
+	}
+	if c.final.err != nil {
+		return ctlsock.Failed(fmt.Errorf("stopped with an error: %w", c.final.err))
+	}
+	return ctlsock.Reply{OK: true}
+}
+
+// endLoop says the serving loop no longer takes requests.
+func (c *channel) endLoop() { close(c.looping) }
+
+// close sets the daemon's final verdict, answers the stop requests
+// waiting for it, and stops serving.
+func (c *channel) close(err error) {
+	c.final.once.Do(func() {
+		c.final.err = err
+		close(c.final.done)
+	})
+	c.stop()
+}
+
+// ctlStatus is what the "status" op returns in Reply.Data.
+type ctlStatus struct {
+	PID       int       `json:"pid"`
+	State     string    `json:"state"` // running, reloading, stopping
+	Since     time.Time `json:"since"`
+	Reloading bool      `json:"reloading,omitempty"`
+}
+
+// request handles one control request in the serving loop.
+func (s *serving) request(r ctlRequest) {
+	switch r.Op {
+	case "status":
+		st := ctlStatus{PID: os.Getpid(), State: "running", Since: s.since, Reloading: s.reloading != nil}
+		if s.stopTimer != nil {
+			st.State = "stopping"
+		}
+		data, err := json.Marshal(st)
+		if err != nil {
+			r.answer(ctlsock.Failed(err))
+			return
+		}
+		r.answer(ctlsock.Reply{OK: true, Data: data})
+	case "reload":
+		if s.stopTimer != nil {
+			r.answer(ctlsock.Failed(errors.New("reload: the daemon is stopping")))
+			return
+		}
+		s.nextReload = append(s.nextReload, r) // a reload running may predate what is asked
+		s.startReload()
+	case "stop":
+		s.startStop(fmt.Errorf("stop requested by pid %d (uid %d)", r.Peer.PID, r.Peer.UID))
+		r.answer(ctlsock.Reply{OK: true}) // the verdict follows the OnStop hooks
+	default:
+		r.answer(ctlsock.Failed(fmt.Errorf("unknown request %q: this daemon does not do it", r.Op)))
+	}
+}
+
+// reloaded answers the requests that waited for the reload that just
+// ended.
+func (s *serving) reloaded() {
+	rep := ctlsock.Reply{OK: true}
+	switch {
+	case s.reloadErr != nil:
+		rep = ctlsock.Failed(fmt.Errorf("reload failed: %w", s.reloadErr))
+	case s.bodyCtx.Err() != nil:
+		rep = ctlsock.Failed(errors.New("reload cut short: the daemon is stopping"))
+	}
+	for _, r := range s.thisReload {
+		r.answer(rep)
+	}
+	s.thisReload = nil
+}
+
+// abandonReloads answers the requests for a reload that will not run.
+func (s *serving) abandonReloads() {
+	for _, r := range s.nextReload {
+		r.answer(ctlsock.Failed(errors.New("not reloaded: the daemon is stopping")))
+	}
+	s.nextReload = nil
+}
