@@ -222,19 +222,26 @@ func acquire(ctx context.Context, path string, kind lockKind) (*File, error) {
 // errSharedOnly: lockExclusiveNB gave up while only shared locks were held.
 var errSharedOnly = errors.New("only shared locks held")
 
-// sharedWait bounds how long lockExclusiveNB retries while only shared
-// locks are held: a controller's Inspect holds one for microseconds.
+// sharedWait bounds how long lockExclusiveNB waits while only shared
+// locks are held: a controller's Inspect holds one for microseconds, a
+// monitoring loop (`flock -s` in a shell) for a few milliseconds at a time.
 const sharedWait = time.Second
+
+// sharedPoll is how long lockExclusiveNB polls before it waits in flock(2):
+// polling leaves an exclusive holder that arrives meanwhile distinguishable,
+// but readers that follow each other closely leave gaps that only a waiter
+// queued in the kernel reliably gets into.
+const sharedPoll = 20 * time.Millisecond
 
 // lockExclusiveNB takes an exclusive lock without waiting for an exclusive
 // holder. A file held only with shared locks (a controller reading the state
 // right now, possibly without the guard file) is not a running daemon, so it
-// retries, with short pauses, for at most sharedWait before giving up with
+// waits for the readers, at most sharedWait, before giving up with
 // errSharedOnly, or ctx's error once ctx is done. An exclusive holder gives
 // EWOULDBLOCK at once.
 func lockExclusiveNB(ctx context.Context, fd int) error {
-	deadline := time.Now().Add(sharedWait)
-	for pause := 100 * time.Microsecond; ; pause = min(2*pause, 10*time.Millisecond) {
+	start := time.Now()
+	for pause := 100 * time.Microsecond; ; pause = min(2*pause, 5*time.Millisecond) {
 		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
 		if !errors.Is(err, unix.EWOULDBLOCK) {
 			return err
@@ -244,16 +251,57 @@ func lockExclusiveNB(ctx context.Context, fd int) error {
 			return unix.EWOULDBLOCK
 		}
 		unix.Flock(fd, unix.LOCK_UN)
-		if time.Now().After(deadline) {
-			return errSharedOnly
+		if time.Since(start) > sharedPoll {
+			return waitReaders(ctx, fd, sharedWait-time.Since(start))
 		}
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := sleepCtx(ctx, pause); err != nil {
+			return err
 		}
+	}
+}
+
+// waitReaders waits in flock(2) for an exclusive lock on fd's open file
+// description, at most d, through a duplicate of fd so that an abandoned
+// wait never touches fd itself. If the wait is abandoned (d passed, or
+// ctx is done) and the lock is granted later, the duplicate is simply
+// closed: the lock then lives exactly as long as the description, which
+// the caller closes when it gives up (and if the caller waits on the same
+// description instead, the lock is what it wanted). Nothing ever unlocks.
+func waitReaders(ctx context.Context, fd int, d time.Duration) error {
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() {
+		defer unix.Close(dup)
+		var err error = unix.EINTR
+		for errors.Is(err, unix.EINTR) {
+			err = unix.Flock(dup, unix.LOCK_EX)
+		}
+		done <- err
+	}()
+	t := time.NewTimer(max(d, 0))
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return errSharedOnly
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// sleepCtx waits for d or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
