@@ -70,7 +70,7 @@ verbs:
   stop     stop it (SIGTERM) and wait until it is gone (0; 100 if not running)
   status   print its state (0 running, 101 not running, 103 stale PID file);
            alias check
-  reload   send SIGHUP (0; 101 if not running)
+  reload   reload and wait for the OnReload hooks (0; 101 if not running; 102 with the failing hook)
   restart  stop, then start, under one lock
   run      run in the foreground, without detaching
   help     print this help
@@ -141,10 +141,7 @@ func (d *Daemon) main(ctx context.Context, args []string, stdout, stderr io.Writ
 		res, err := control.Stop(ctx, d.controlOptions())
 		rep.Stopped(res, err)
 	case "reload":
-		opts := d.controlOptions()
-		opts.Signal = syscall.SIGHUP
-		res, err := control.Signal(ctx, opts)
-		rep.Signalled(res, err, control.SignalName(opts.Signal), "reloaded")
+		d.reloadVerb(ctx, rep)
 	case "status", "check":
 		res, err := control.Check(ctx, d.controlOptions())
 		rep.Status(stdout, res, err, lockfile.GuardPath(d.cfg.PIDFile), d.fv.json)
@@ -315,4 +312,21 @@ func (d *Daemon) parse(args []string) (string, error) {
 		return verb, fmt.Errorf("unexpected arguments after %s: %q", verb, extra)
 	}
 	return verb, d.checkFlags()
+}
+
+// reloadVerb asks the daemon to reload and reports its verdict. A daemon
+// that does not answer on the control channel (one of an older version, or
+// in another network namespace) is sent SIGHUP instead, and the report says
+// that no verdict came.
+func (d *Daemon) reloadVerb(ctx context.Context, rep *verbs.Reporter) {
+	opts := d.controlOptions()
+	res, err := control.Reload(ctx, opts)
+	if !errors.Is(err, control.ErrNoVerdict) {
+		rep.Reloaded(res, err)
+		return
+	}
+	d.log.Warn("no verdict: sending SIGHUP", "err", err)
+	opts.Signal = syscall.SIGHUP
+	res, err = control.Signal(ctx, opts)
+	rep.Signalled(res, err, control.SignalName(opts.Signal), "reloaded, without a verdict")
 }

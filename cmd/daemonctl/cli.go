@@ -52,6 +52,7 @@ type cli struct {
 	signal     string   // stop, restart
 	killAfter  time.Duration
 	jsonOutput bool // status
+	wait       bool // reload: wait for a framework daemon's verdict
 
 	rep verbs.Reporter // prints the outcome and keeps the exit status
 }
@@ -290,16 +291,30 @@ SIGUSR1, USR1, usr1 and 10 are the same.`,
 	return sig
 }
 
-// reloadCommand is `daemonctl reload` (signal HUP).
+// reloadCommand is `daemonctl reload` (signal HUP, or with --wait a
+// framework daemon's verdict).
 func (c *cli) reloadCommand() *cobra.Command {
 	reload := &cobra.Command{
-		Use:     "reload --pid-file F",
-		Short:   "Send SIGHUP to the running daemon",
-		Long:    "reload is signal HUP: it sends SIGHUP to the daemon, exit 101 if it is not running.",
-		Example: `  daemonctl reload --pid-file /run/app.pid`,
-		Args:    cobra.NoArgs,
-		RunE:    func(cmd *cobra.Command, args []string) error { return c.sendSignal(cmd.Context(), "HUP", "reloaded") },
+		Use:   "reload --pid-file F [--wait]",
+		Short: "Make the running daemon reload (SIGHUP)",
+		Long: `reload is signal HUP: it sends SIGHUP to the daemon, exit 101 if it is not running.
+
+With --wait, for a daemonkit framework daemon: it asks the daemon over its
+control channel to reload, waits for its OnReload hooks and exits 0, or 102
+with the failing hook's name and error (the daemon keeps running as before).
+A program that is not a framework daemon does not answer: exit 102 after a
+few seconds, and it was sent nothing but SIGCHLD, which programs ignore.`,
+		Example: `  daemonctl reload --pid-file /run/app.pid
+  daemonctl reload --wait --pid-file /run/mysvc.pid`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if c.wait {
+				return c.reloadWait(cmd.Context())
+			}
+			return c.sendSignal(cmd.Context(), "HUP", "reloaded")
+		},
 	}
+	reload.Flags().BoolVar(&c.wait, "wait", false, "framework daemons: wait for the OnReload hooks and report their verdict")
 	return reload
 }
 
@@ -554,6 +569,17 @@ func (c *cli) sendSignal(ctx context.Context, sigName, done string) error {
 	defer cancel()
 	res, err := control.Signal(ctx, o)
 	c.rep.Signalled(res, err, control.SignalName(o.Signal), done)
+	return nil
+}
+
+func (c *cli) reloadWait(ctx context.Context) error {
+	o, ctx, cancel, err := c.prepare(ctx, "", verbs.DefaultTimeout("reload", 0, 0))
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	res, err := control.Reload(ctx, o)
+	c.rep.Reloaded(res, err)
 	return nil
 }
 
