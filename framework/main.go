@@ -99,11 +99,25 @@ flags:
 // carries only what was asked for as data (status --json, help, --version).
 func (d *Daemon) Main(ctx context.Context, args []string, stdout, stderr io.Writer, body Body) int {
 	code, verb := d.main(ctx, args, stdout, stderr, body)
-	if (d.fv.lsb || verbs.LSBRequested(args)) && !reexec.Marked() {
+	lsb := (d.fv.lsb || verbs.LSBRequested(args)) && !reexec.Marked()
+	switch {
+	case code == exitStartFailed && lsb && verb != "run":
+		return verbs.LSBFailed // generic failure, not LSB's "invalid arguments"
+	case code == exitStartFailed:
+		return verbs.ExitUsage
+	case lsb:
 		return verbs.LSBCode(verb, code)
 	}
 	return code
 }
+
+// exitStartFailed is what the start and restart verbs return inside
+// [Daemon.main] when the daemon failed to start (a hook failed, it exited,
+// it was not ready in time). [Daemon.Main] turns it into 1, the status
+// libucw's convention shares with a usage error, or with --lsb (start,
+// restart) into the LSB's generic failure (1), which is not its usage
+// error (2).
+const exitStartFailed = -1
 
 // main is [Daemon.Main] with libucw's exit statuses; it also returns the
 // verb ("" if none was recognised).
@@ -183,7 +197,7 @@ func (d *Daemon) runVerb(ctx context.Context, verb string, rep *verbs.Reporter, 
 		if errors.Is(err, lockfile.ErrLocked) {
 			return int(control.StatusAlreadyDone)
 		}
-		return verbs.ExitUsage // the daemon failed to start
+		return exitStartFailed
 	}
 	return int(control.StatusOK)
 }
@@ -220,7 +234,7 @@ func (d *Daemon) startVerb(ctx context.Context, verb string, rep *verbs.Reporter
 	}
 	rep.Started(res, err, verb == "restart")
 	if err != nil && launchErr != nil && !errors.Is(launchErr, lockfile.ErrLocked) {
-		return verbs.ExitUsage // the daemon failed to start, not the control action
+		return exitStartFailed // the daemon failed to start, not the control action
 	}
 	return rep.Code
 }
