@@ -51,6 +51,33 @@ func Reload(ctx context.Context, o Options) (Result, error) {
 	})
 }
 
+// Upgrade asks a framework daemon to replace itself with the binary now at
+// its executable's path, handing its listeners and its locked PID file to
+// the new generation, and waits for the verdict: [StatusOK] once the new
+// generation is ready and the PID file names it (Result.Before names the
+// old generation, which then drains and exits; Result.After the new one);
+// [StatusNotRunning] if it is not running; [StatusFailed] with an error
+// wrapping [ErrFailedVerdict] and carrying the new generation's own
+// message if it failed (it was killed; the old generation keeps serving
+// and the PID file is unchanged), or wrapping [ErrNoVerdict] if the
+// daemon does not answer (it is not a framework daemon; nothing but a
+// SIGCHLD was sent to it).
+func Upgrade(ctx context.Context, o Options) (Result, error) {
+	a, err := newAction(o)
+	if err != nil {
+		return Result{Status: StatusFailed}, err
+	}
+	return a.run(ctx, func() (Result, error) {
+		return a.onRunning(ctx, func(info lockfile.Info) error {
+			rep, err := a.ask(ctx, info, "upgrade")
+			if err != nil {
+				return err
+			}
+			return a.verdict(info, "upgrade", rep)
+		})
+	})
+}
+
 // onRunning waits for the daemon to settle, then runs act on it if it is
 // running: [StatusOK] if act succeeds, [StatusNotRunning] if it is not
 // running, stale or gone. act returns an error wrapping errChanged (it is

@@ -193,9 +193,55 @@ func (s *serving) request(r ctlRequest) {
 	case "stop":
 		s.startStop(fmt.Errorf("stop requested by pid %d (uid %d)", r.Peer.PID, r.Peer.UID))
 		r.answer(ctlsock.Reply{OK: true}) // the verdict follows the OnStop hooks
+	case "upgrade":
+		s.startUpgrade(r)
 	default:
 		r.answer(ctlsock.Failed(fmt.Errorf("unknown request %q: this daemon does not do it", r.Op)))
 	}
+}
+
+// upgraded is the outcome of an upgrade: the next generation's PID, or why
+// it failed.
+type upgraded struct {
+	pid int
+	err error
+}
+
+// startUpgrade starts the next generation in a goroutine of its own; the
+// serving loop goes on serving (and may stop, which cancels it).
+func (s *serving) startUpgrade(r ctlRequest) {
+	switch {
+	case s.stopTimer != nil:
+		r.answer(ctlsock.Failed(errors.New("upgrade: the daemon is stopping")))
+		return
+	case s.upgrading != nil:
+		r.answer(ctlsock.Failed(errors.New("upgrade: an upgrade is already in progress")))
+		return
+	case s.pf == nil:
+		r.answer(ctlsock.Failed(errors.New("upgrade: the daemon has no PID file to hand on")))
+		return
+	}
+	done := make(chan upgraded, 1)
+	s.upgrading, s.upgradeReq = done, r
+	go func() {
+		pid, err := s.d.nextGeneration(s.bodyCtx, s.pf)
+		done <- upgraded{pid, err}
+	}()
+}
+
+// upgradeDone answers the upgrade's request and, if the next generation
+// took over, stops this one: it stops accepting and drains in its OnStop
+// hooks, and leaves the PID file, which names the next generation, alone.
+func (s *serving) upgradeDone(u upgraded) {
+	s.upgrading = nil
+	if u.err != nil {
+		s.d.log.Error("upgrade failed; this generation keeps serving", "err", u.err)
+		s.upgradeReq.answer(ctlsock.Failed(fmt.Errorf("upgrade failed, nothing changed: %w", u.err)))
+		return
+	}
+	s.upgradedTo = u.pid
+	s.upgradeReq.answer(ctlsock.Reply{OK: true, PID: u.pid, OldPID: os.Getpid()})
+	s.startStop(fmt.Errorf("upgraded: pid %d took over", u.pid))
 }
 
 // reloaded answers the requests that waited for the reload that just

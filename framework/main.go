@@ -52,7 +52,7 @@ func (d *Daemon) newFlagSet() *flag.FlagSet {
 	fs.DurationVar(&c.StopTimeout, "stop-timeout", c.StopTimeout, "how long the daemon may take to stop (default 30s)")
 	fs.BoolVar(&c.Foreground, "foreground", c.Foreground, "start: do not detach (same as the run verb)")
 	fs.BoolVar(&c.Detach, "detach", c.Detach, "start: detach even under systemd (NOTIFY_SOCKET set); the launcher sends MAINPID= and READY=1")
-	fs.DurationVar(&d.fv.timeout, "timeout", 0, "start, stop, status, reload, restart: bound the whole action, guard wait included; 0 = none (default: 60s, or more for long ready and stop timeouts)")
+	fs.DurationVar(&d.fv.timeout, "timeout", 0, "start, stop, status, reload, upgrade, restart: bound the whole action, guard wait included; 0 = none (default: 60s, or more for long ready and stop timeouts)")
 	fs.DurationVar(&d.fv.killAfter, "kill-after", 0, "stop: send SIGKILL if still running after this `duration`")
 	fs.StringVar(&d.fv.signal, "signal", "", "stop: the signal to send (default SIGTERM)")
 	fs.BoolVar(&d.fv.json, "json", false, "status: print the state as one JSON object on stdout")
@@ -71,6 +71,9 @@ verbs:
   status   print its state (0 running, 101 not running, 103 stale PID file);
            alias check
   reload   reload and wait for the OnReload hooks (0; 101 if not running; 102 with the failing hook)
+  upgrade  replace the running daemon with the binary now installed, without
+           dropping its listeners or its PID file lock (0 once the new one is
+           ready; 102 with its error, the old one still serving)
   restart  stop, then start, under one lock
   run      run in the foreground, without detaching
   help     print this help
@@ -156,6 +159,9 @@ func (d *Daemon) main(ctx context.Context, args []string, stdout, stderr io.Writ
 		rep.Stopped(res, err)
 	case "reload":
 		d.reloadVerb(ctx, rep)
+	case "upgrade":
+		res, err := control.Upgrade(ctx, d.controlOptions())
+		rep.Upgraded(res, err)
 	case "status", "check":
 		res, err := control.Check(ctx, d.controlOptions())
 		rep.Status(stdout, res, err, lockfile.GuardPath(d.cfg.PIDFile), d.fv.json)
@@ -242,7 +248,7 @@ func (d *Daemon) startVerb(ctx context.Context, verb string, rep *verbs.Reporter
 // isVerb reports whether [Daemon.Main] knows verb.
 func isVerb(verb string) bool {
 	switch verb {
-	case "start", "stop", "status", "check", "restart", "reload", "run", "help":
+	case "start", "stop", "status", "check", "restart", "reload", "upgrade", "run", "help":
 		return true
 	}
 	return false
@@ -313,7 +319,7 @@ func (d *Daemon) parse(args []string) (string, error) {
 		return "", nil
 	}
 	if len(rest) == 0 {
-		return "", errors.New("no verb given: use start, stop, status, reload, restart, run or help")
+		return "", errors.New("no verb given: use start, stop, status, reload, upgrade, restart, run or help")
 	}
 	verb := rest[0]
 	if !isVerb(verb) {

@@ -126,7 +126,7 @@ func (d *Daemon) serve(ctx context.Context, body Body, sigs *signals, st started
 	}
 	bodyCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	s := &serving{d: d, bodyCtx: bodyCtx, cancel: cancel, notify: notify, ch: ch, since: time.Now()}
+	s := &serving{d: d, bodyCtx: bodyCtx, cancel: cancel, notify: notify, ch: ch, pf: pf, since: time.Now()}
 	if supervised() {
 		s.wd = d.startWatchdog(notify)
 		defer s.wd.stop()
@@ -141,6 +141,9 @@ func (d *Daemon) serve(ctx context.Context, body Body, sigs *signals, st started
 	}
 	bodyErr := s.loop(ctx, sigs, bodyDone)
 	ch.endLoop()
+	if s.upgradedTo != 0 {
+		pf = nil // the PID file is the next generation's now: not ours to clear
+	}
 	err := d.finish(bodyErr, pf)
 	ch.close(err)
 	return err
@@ -176,10 +179,14 @@ type serving struct {
 	reloading     chan struct{} // closed when the reload in progress ends; nil if none
 	reloadErr     error         // the result of the reload in progress, once reloading is closed
 	reloadPending bool
-	ch            *channel     // control channel
-	since         time.Time    // when the body started
-	thisReload    []ctlRequest // requests answered when the reload in progress ends
-	nextReload    []ctlRequest // requests answered when the next reload ends
+	ch            *channel      // control channel
+	since         time.Time     // when the body started
+	thisReload    []ctlRequest  // requests answered when the reload in progress ends
+	nextReload    []ctlRequest  // requests answered when the next reload ends
+	pf            *pidlock.File // nil in the foreground without a PID file
+	upgrading     chan upgraded // receives the upgrade's outcome; nil if none runs
+	upgradeReq    ctlRequest    // the request of the upgrade in progress
+	upgradedTo    int           // the next generation's PID, once it took over
 }
 
 // startStop begins stopping (once): the body's context is cancelled with
@@ -234,6 +241,8 @@ loop:
 			s.ch.answer()
 		case r := <-s.ch.reqs:
 			s.request(r)
+		case u := <-s.upgrading:
+			s.upgradeDone(u)
 		case <-s.reloading:
 			s.reloading = nil
 			s.reloaded()
@@ -252,6 +261,9 @@ loop:
 		s.startStop(errors.New("body returned"))
 	}
 	s.stopTimer.Stop()
+	if s.upgrading != nil {
+		s.upgradeDone(<-s.upgrading) // cancelled with the body: it kills the new generation
+	}
 	if s.reloading != nil {
 		<-s.reloading // cancelled with the body; the hook runner bounds it
 		s.reloaded()

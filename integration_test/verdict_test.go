@@ -86,9 +86,15 @@ func TestVerdicts(t *testing.T) {
 
 	t.Run("body", func(t *testing.T) {
 		t.Parallel()
-		pidFile := start(t, "body")
+		dir := t.TempDir()
+		pidFile := filepath.Join(dir, "f.pid")
+		// The body fails right after READY: start may see it already dead.
+		r := run(t, nil, failing, "start", "--pid-file", pidFile, "--log-file", filepath.Join(dir, "f.log"), "--fail-in", "body")
+		if r.code != 0 && (r.code != 102 || !strings.Contains(r.stderr, "stale afterwards")) {
+			t.Fatalf("start --fail-in body: exit %d: %s", r.code, r.stderr)
+		}
 		info := waitStale(t, pidFile)
-		r := run(t, nil, failing, "status", "--pid-file", pidFile)
+		r = run(t, nil, failing, "status", "--pid-file", pidFile)
 		r.expect(t, 103, "status of a daemon whose body failed")
 		requireSays(t, r, "status", "pid "+info+" exited with status 1", "upstream connection lost")
 		r = run(t, nil, ctl, "status", "--json", "--pid-file", pidFile)

@@ -90,7 +90,7 @@ func Adopt() (*Stage, error) {
 		return nil, explain("its token does not match the launcher's")
 	}
 	setComm()
-	s := &Stage{ch: ch, LogFile: hello.LogFile, Files: make(map[string]*os.File, len(hello.Files))}
+	s := &Stage{ch: ch, LogFile: hello.LogFile, Upgrade: hello.Upgrade, Files: make(map[string]*os.File, len(hello.Files))}
 	s.PIDFile, err = pidlock.Adopt(readych.PIDFileFD, hello.PIDFile, hello.Dev, hello.Ino)
 	if err != nil {
 		s.Fail(err.Error())
@@ -170,3 +170,12 @@ func (s *Stage) Ready(ackTimeout time.Duration) (acked bool) {
 // Close releases the channel without reporting anything (the launcher sees
 // EOF and reports the exit status).
 func (s *Stage) Close() { s.ch.close() }
+
+// ClearUnlessUpgrade empties the PID file after a failure before READY,
+// unless this daemon is an upgrade's next generation: the PID file then
+// names the generation that keeps serving.
+func (s *Stage) ClearUnlessUpgrade() {
+	if !s.Upgrade {
+		s.PIDFile.Clear()
+	}
+}

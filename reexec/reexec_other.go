@@ -15,3 +15,6 @@ func (*Stage) Ready(time.Duration) bool { return false }
 
 // Close does nothing.
 func (*Stage) Close() {}
+
+// ClearUnlessUpgrade does nothing here.
+func (*Stage) ClearUnlessUpgrade() {}

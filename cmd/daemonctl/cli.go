@@ -141,11 +141,12 @@ const rootExample = `  daemonctl start --pid-file /run/web.pid -- /usr/sbin/webd
 func (c *cli) commands() *cobra.Command {
 	root := c.rootCommand()
 	start, stop, status, sig, reload, restart := c.startCommand(), c.stopCommand(), c.statusCommand(), c.signalCommand(), c.reloadCommand(), c.restartCommand()
+	upgrade := c.upgradeCommand()
 	for _, cmd := range []*cobra.Command{start, restart} {
 		// Everything after CMD belongs to CMD, even without "--".
 		cmd.Flags().SetInterspersed(false)
 	}
-	root.AddCommand(start, stop, status, sig, reload, restart)
+	root.AddCommand(start, stop, status, sig, reload, upgrade, restart)
 	for _, cmd := range root.Commands() {
 		cmd.DisableFlagsInUseLine = true // the Use lines name the flags
 	}
@@ -570,6 +571,38 @@ func (c *cli) sendSignal(ctx context.Context, sigName, done string) error {
 	res, err := control.Signal(ctx, o)
 	c.rep.Signalled(res, err, control.SignalName(o.Signal), done)
 	return nil
+}
+
+// upgradeCommand is `daemonctl upgrade`: a framework daemon's
+// zero-downtime replacement by the binary now installed.
+func (c *cli) upgradeCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "upgrade --pid-file F",
+		Short: "Replace a running framework daemon by its new binary, without downtime",
+		Long: `upgrade asks a daemonkit framework daemon to start the binary now at its
+executable's path as its next generation, handing it its listeners, its named
+files and its PID file's locked descriptor (the lock never lapses). Once the
+new generation is ready, the PID file names it (and a service manager gets
+MAINPID=), the old generation stops accepting, drains and exits; upgrade
+prints both PIDs and exits 0.
+
+If the new generation fails at any stage, it is killed, the old one keeps
+serving, the PID file is unchanged, and upgrade exits 102 with the new
+generation's own message. 101 if the daemon is not running; 102 if it is not
+a framework daemon (it was sent nothing but SIGCHLD, which programs ignore).`,
+		Example: `  daemonctl upgrade --pid-file /run/mysvc.pid`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o, ctx, cancel, err := c.prepare(cmd.Context(), "", verbs.DefaultTimeout("upgrade", 0, 0))
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			res, err := control.Upgrade(ctx, o)
+			c.rep.Upgraded(res, err)
+			return nil
+		},
+	}
 }
 
 func (c *cli) reloadWait(ctx context.Context) error {

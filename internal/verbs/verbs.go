@@ -43,7 +43,7 @@ const (
 // start's.
 func DefaultTimeout(verb string, ready, stop time.Duration) time.Duration {
 	switch verb {
-	case "start":
+	case "start", "upgrade":
 		return max(minTimeout, ready+slack)
 	case "stop":
 		return max(minTimeout, 2*stop+slack) // the body's return, then the OnStop hooks
@@ -224,6 +224,20 @@ func (r *Reporter) Reloaded(res control.Result, err error) {
 		r.Say(res.Status, "not running")
 	default:
 		r.Say(res.Status, "reloaded (pid %d)", res.After.PID)
+	}
+}
+
+// Upgraded reports an upgrade ([control.Upgrade]).
+func (r *Reporter) Upgraded(res control.Result, err error) {
+	switch {
+	case errors.Is(err, control.ErrFailedVerdict):
+		r.Fail(res.Status, "%v", err)
+	case err != nil:
+		r.Fail(res.Status, "upgrade failed: %v", err)
+	case res.Status == control.StatusNotRunning:
+		r.Say(res.Status, "not running")
+	default:
+		r.Say(res.Status, "upgraded: pid %d took over from pid %d, which drains and exits", res.After.PID, res.Before.PID)
 	}
 }
 
