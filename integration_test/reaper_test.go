@@ -194,11 +194,16 @@ func testReaperExitStatus(t *testing.T, bin string) {
 	}
 }
 
-// testReaperSIGKILL: a service killed by SIGKILL makes PID 1 exit 137
-// (128+9), saying so.
+// testReaperSIGKILL: SIGHUP to PID 1 reaches the service (its OnReload
+// hook runs); a service killed by SIGKILL makes PID 1 exit 137 (128+9),
+// saying so.
 func testReaperSIGKILL(t *testing.T, bin string) {
 	s := startNS(t, bin)
 	s.waitReport(t, "ready")
+	if err := syscall.Kill(s.init, syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	s.waitReport(t, "reloaded")
 	if err := syscall.Kill(s.serviceStage(t), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

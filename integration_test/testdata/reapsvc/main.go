@@ -3,7 +3,7 @@
 // each one's exit status, while orphans are reaped around it.
 //
 // Flags: --report FILE (lines "ready", "children N/M ok" or the first
-// wrong status, "spawn: …", "stopped"), --children N (run `sh -c "exit
+// wrong status, "spawn: …", "reloaded", "stopped"), --children N (run `sh -c "exit
 // $((i%256))"` N times, four at a time, and check every status),
 // --spawn SCRIPT (run `sh -c SCRIPT` once ready; it must exit 0),
 // --exit N (exit with status N at once once ready, skipping the stop).
@@ -39,6 +39,7 @@ func main() {
 		}
 	}
 	d.OnReady("report", func(context.Context) error { say("ready"); return nil })
+	d.OnReload("report", func(context.Context) error { say("reloaded"); return nil })
 	d.OnStop("report", func(context.Context) error { say("stopped"); return nil })
 	framework.Main(d, func(ctx context.Context) error {
 		if *exitCode >= 0 {
