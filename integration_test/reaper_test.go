@@ -128,18 +128,21 @@ func testReaperPID1(t *testing.T, bin string) {
 	if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", svc)); string(comm) != "reapsvc\n" {
 		t.Errorf("the service stage's name (comm) is %q, want reapsvc", comm)
 	}
-	if b, _ := os.ReadFile(s.pid); string(b) != nsPID(t, svc)+"\n" {
-		t.Errorf("PID file holds %q; want the service stage's PID in the namespace, %s", b, nsPID(t, svc))
+	// The OnReady hook reports "ready" just before the PID is written.
+	want := nsPID(t, svc) + "\n"
+	if !proctest.Eventually(30*time.Second, func() bool { b, _ := os.ReadFile(s.pid); return string(b) == want }) {
+		b, _ := os.ReadFile(s.pid)
+		t.Errorf("PID file holds %q; want the service stage's PID in the namespace, %q", b, want)
 	}
 
 	witness := filepath.Join(t.TempDir(), "ppids")
 	// Each inner sh leaves a background job behind: an orphan once the sh
-	// exits (alive or already a zombie). Every 20th reports its parent
-	// after the sh is gone.
+	// exits (alive or already a zombie). Every 20th waits until its
+	// parent is no longer that sh, and reports its new parent.
 	script := `i=0
 while [ $i -lt 1000 ]; do
 	if [ $((i % 20)) = 0 ]; then
-		sh -c '(sleep 0.3; read -r pid comm state ppid rest < /proc/self/stat; echo "$ppid" >> "$1") &' sh "$W"
+		sh -c '(while read -r pid comm state ppid rest < /proc/self/stat; [ "$ppid" = "$$" ]; do sleep 0.01; done; echo "$ppid" >> "$1") &' sh "$W"
 	else
 		sh -c ': &'
 	fi
@@ -224,7 +227,7 @@ func testSubreaper(t *testing.T, bin string) {
 	report, witness := filepath.Join(dir, "report"), filepath.Join(dir, "ppids")
 	spawn := `i=0
 while [ $i -lt 20 ]; do
-	(sleep 0.3; read -r pid comm state ppid rest < /proc/self/stat; echo "$ppid" >> "$W") &
+	(while read -r pid comm state ppid rest < /proc/self/stat; [ "$ppid" = "$$" ]; do sleep 0.01; done; echo "$ppid" >> "$W") &
 	i=$((i + 1))
 done`
 	// PID 1 is a shell that stays (it waits for the service's first stage
