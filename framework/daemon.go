@@ -42,6 +42,8 @@ type Daemon struct {
 	checks []lifecycle.Hook    // health checks before each watchdog ping
 
 	logToFile bool // stdout and stderr are the log file (daemon stage)
+	reaping   bool // this is a reaping first stage: Main passes on the service's status
+	reaper    int  // the reaping first stage's PID, in the service stage under one
 	fv        flagValues
 }
 

@@ -35,7 +35,7 @@ type flagValues struct {
 // Flags returns the flag set [Daemon.Main] parses, so that a service can add
 // its own flags before calling [Main]. The standard flags are --pid-file,
 // --log-file, --user, --group, --chdir, --umask, --ready-timeout,
-// --stop-timeout, --foreground, --detach, --version, --lsb, and for the
+// --stop-timeout, --foreground, --detach, --reaper, --version, --lsb, and for the
 // control verbs --timeout, --kill-after, --signal and (status) --json.
 func (d *Daemon) Flags() *flag.FlagSet { return d.flags }
 
@@ -52,6 +52,7 @@ func (d *Daemon) newFlagSet() *flag.FlagSet {
 	fs.DurationVar(&c.StopTimeout, "stop-timeout", c.StopTimeout, "how long the daemon may take to stop (default 30s)")
 	fs.BoolVar(&c.Foreground, "foreground", c.Foreground, "start: do not detach (same as the run verb)")
 	fs.BoolVar(&c.Detach, "detach", c.Detach, "start: detach even under systemd (NOTIFY_SOCKET set); the launcher sends MAINPID= and READY=1")
+	fs.BoolVar(&c.Reaper, "reaper", c.Reaper, "run: reap orphaned processes (a first process reaps and forwards signals, the service runs as its child; automatic as PID 1; Linux only)")
 	fs.DurationVar(&d.fv.timeout, "timeout", 0, "start, stop, status, reload, upgrade, restart: bound the whole action, guard wait included; 0 = none (default: 60s, or more for long ready and stop timeouts)")
 	fs.DurationVar(&d.fv.killAfter, "kill-after", 0, "stop: send SIGKILL if still running after this `duration`")
 	fs.StringVar(&d.fv.signal, "signal", "", "stop: the signal to send (default SIGTERM)")
@@ -102,7 +103,7 @@ flags:
 // carries only what was asked for as data (status --json, help, --version).
 func (d *Daemon) Main(ctx context.Context, args []string, stdout, stderr io.Writer, body Body) int {
 	code, verb := d.main(ctx, args, stdout, stderr, body)
-	lsb := (d.fv.lsb || verbs.LSBRequested(args)) && !reexec.Marked()
+	lsb := (d.fv.lsb || verbs.LSBRequested(args)) && !reexec.Marked() && !d.reaping
 	switch {
 	case code == exitStartFailed && lsb && verb != "run":
 		return verbs.LSBFailed // generic failure, not LSB's "invalid arguments"
@@ -199,6 +200,13 @@ func (d *Daemon) runVerb(ctx context.Context, verb string, rep *verbs.Reporter, 
 	}
 	d.cfg.Foreground = true
 	if err := d.Run(ctx, body); err != nil {
+		var se *ServiceExitError
+		if errors.As(err, &se) { // the reaper's first stage: the service spoke for itself
+			if se.Signal != 0 {
+				fmt.Fprintf(rep.W, "%s: %v\n", d.cfg.Name, err)
+			}
+			return se.Code
+		}
 		fmt.Fprintf(rep.W, "%s: %v\n", d.cfg.Name, err)
 		if errors.Is(err, lockfile.ErrLocked) {
 			return int(control.StatusAlreadyDone)

@@ -31,7 +31,9 @@ var ErrNoPIDFile = errors.New("no PID file configured: give --pid-file or Config
 //     ([reexec.Marked]); Run returns when the daemon has stopped;
 //   - the foreground, if [Config.Foreground] is set, or NOTIFY_SOCKET is in
 //     the environment and [Config.Detach] is not set; Run returns when the
-//     daemon has stopped;
+//     daemon has stopped; with [Config.Reaper], or as PID 1, this process
+//     is the reaping first stage and the service runs in a second
+//     (a [*ServiceExitError] carries its exit status);
 //   - otherwise the launcher: Run returns nil once the daemon is ready and
 //     its PID written, or the reason it did not start (errors.Is
 //     [lockfile.ErrLocked] when it is already running).
@@ -43,7 +45,9 @@ func (d *Daemon) Run(ctx context.Context, body Body) error {
 	case reexec.Marked():
 		return d.runDaemon(ctx, body)
 	case d.foreground():
-		return d.runForeground(ctx, body)
+		return d.runReaped(ctx, body) // the reaper's first stage, or runForeground
+	case d.cfg.Reaper:
+		return errReaperDetached()
 	}
 	return d.launch(ctx)
 }

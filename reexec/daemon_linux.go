@@ -89,7 +89,7 @@ func Adopt() (*Stage, error) {
 		ch.close()
 		return nil, explain("its token does not match the launcher's")
 	}
-	setComm()
+	SetComm()
 	s := &Stage{ch: ch, LogFile: hello.LogFile, Upgrade: hello.Upgrade, Files: make(map[string]*os.File, len(hello.Files))}
 	s.PIDFile, err = pidlock.Adopt(readych.PIDFileFD, hello.PIDFile, hello.Dev, hello.Ino)
 	if err != nil {
@@ -112,10 +112,11 @@ func Adopt() (*Stage, error) {
 	return s, nil
 }
 
-// setComm names the process after argv[0] again: executed as
-// /proc/self/exe, it would show as "exe" to ps, top, pgrep and
-// start-stop-daemon --name.
-func setComm() {
+// SetComm names the process after argv[0] again: executed as
+// /proc/self/exe, a stage would show as "exe" to ps, top, pgrep and
+// start-stop-daemon --name. [Adopt] calls it; other stages that re-execute
+// /proc/self/exe (the service stage under a reaper) call it themselves.
+func SetComm() {
 	if len(os.Args) == 0 {
 		return
 	}
