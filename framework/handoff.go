@@ -83,6 +83,18 @@ func (d *Daemon) keep(name string, f *os.File) {
 	d.given[name] = os.NewFile(uintptr(fd), name)
 }
 
+// dropKept closes the copies kept for an upgrade: once the daemon stops,
+// a listening socket must close when the service closes its listener, so
+// that new connections are refused rather than left waiting.
+func (d *Daemon) dropKept() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, f := range d.given {
+		f.Close()
+	}
+	d.given = nil
+}
+
 // handedOn returns the files the next generation gets: those given out
 // (their kept copies) and those not taken yet, by name.
 func (d *Daemon) handedOn() map[string]*os.File {

@@ -268,6 +268,7 @@ loop:
 	if s.upgrading != nil {
 		s.upgradeDone(<-s.upgrading) // cancelled with the body: it kills the new generation
 	}
+	s.d.dropKept() // no upgrade from here on
 	if s.reloading != nil {
 		<-s.reloading // cancelled with the body; the hook runner bounds it
 		s.reloaded()

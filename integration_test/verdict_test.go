@@ -2,6 +2,7 @@ package integration_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -137,4 +138,49 @@ func TestReloadWaitRefusesPlainPrograms(t *testing.T) {
 		t.Fatal("sleep died of the poke")
 	}
 	run(t, nil, ctl, "stop", "--pid-file", pidFile).expect(t, 0, "stop sleep")
+}
+
+// TestVerdictsAfterPrivilegeDrop: a daemon that runs as nobody still
+// answers a root controller over the control channel: reload and stop
+// verdicts, and a failing reload's.
+func TestVerdictsAfterPrivilegeDrop(t *testing.T) {
+	proctest.RequireRoot(t)
+	failing := binary(t, "./examples/failing")
+	dir := privDir(t)
+	pidFile := filepath.Join(dir, "f.pid")
+	run(t, nil, failing, "start", "--pid-file", pidFile, "--user", "nobody", "--fail-in", "reload").expect(t, 0, "start --user nobody")
+	pid := daemonPID(t, pidFile)
+	requireIdentity(t, pid, nobodyIdentity(t))
+	r := run(t, nil, failing, "reload", "--pid-file", pidFile)
+	r.expect(t, 102, "reload of a daemon running as nobody")
+	requireSays(t, r, "reload", `reload hook "reread-config"`)
+	run(t, nil, failing, "stop", "--pid-file", pidFile).expect(t, 0, "stop")
+	requireReleased(t, pidFile)
+}
+
+// TestControllerKilledMidRequest: a controller killed while it waits for a
+// verdict leaves the daemon serving (the reload finishes) and the guard
+// free: the next action runs at once.
+func TestControllerKilledMidRequest(t *testing.T) {
+	svc := binary(t, "./integration_test/testdata/svc")
+	dir := t.TempDir()
+	pidFile, rec := filepath.Join(dir, "svc.pid"), filepath.Join(dir, "record")
+	run(t, nil, svc, "start", "--pid-file", pidFile, "--record", rec, "--reload-takes", "3s").expect(t, 0, "start")
+	pid := daemonPID(t, pidFile)
+	ctlr := exec.Command(svc, "reload", "--pid-file", pidFile)
+	if err := ctlr.Start(); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Cleanup(t, ctlr.Process.Pid)
+	waitFileContains(t, rec, "reload "+strconv.Itoa(pid))
+	ctlr.Process.Kill()
+	ctlr.Wait()
+	// The reload still runs for seconds: a guard still held would make
+	// this status time out (102).
+	run(t, nil, svc, "status", "--pid-file", pidFile, "--timeout", "2s").expect(t, 0, "status right after the controller was killed")
+	if !proctest.Alive(pid) {
+		t.Fatal("the daemon died with its controller")
+	}
+	run(t, nil, svc, "reload", "--pid-file", pidFile).expect(t, 0, "the next reload's verdict")
+	run(t, nil, svc, "stop", "--pid-file", pidFile).expect(t, 0, "stop")
 }
