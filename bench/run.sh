@@ -70,6 +70,8 @@ if ! gcc -O2 -static -Wall -Wextra -o "$bin/floor" bench/floor/floor.c 2>/dev/nu
 fi
 go build -o "$bin/tinyd" ./bench/tinyd
 go build -o "$bin/driver" ./bench/cmd/driver
+go build -o "$bin/upgradebench" ./bench/cmd/upgradebench
+go build -o "$bin/httpd" ./examples/httpd
 # The framework example and the CLI are measured when they exist, as built
 # by default (this toolchain links libc through os/user and net) and static.
 for pkg in examples/hello cmd/daemonctl; do
@@ -120,6 +122,11 @@ echo
 nice -n "$niceness" "$bin/driver" -bin "$bin" -static-bin "$sbin" -dir "$piddir" -n "$n" -warmup "$warmup" \
 	-label "RLIMIT_NOFILE soft $default_nofile, hard $default_nofile_hard, inherited by every starter." \
 	-raw "$outdir/samples-default.csv"
+echo
+
+echo "## Replacing a running daemon: upgrade against stop + start"
+echo
+TMPDIR=$piddir nice -n "$niceness" "$bin/upgradebench" -httpd "$bin/httpd" -rounds 20 -phase 5s
 echo
 
 echo "## In-process Go benchmarks (files in $piddir)"
