@@ -58,7 +58,7 @@ func newInitFixture(t *testing.T) *initFixture {
 		conf:    filepath.Join(dir, "httpd.conf"),
 		pidFile: filepath.Join(dir, "httpd.pid"),
 		logFile: filepath.Join(dir, "httpd.log"),
-		addr:    freeLoopback(t),
+		addr:    freeLoopbackAddr(t),
 	}
 	f.setGreeting(t, "first")
 	return f
@@ -336,17 +336,6 @@ func installScript(t *testing.T, src, dst string, vars map[string]string) string
 // shQuote quotes s for sh.
 func shQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// freeLoopback returns a 127.0.0.1 address with a port nothing listens on.
-func freeLoopback(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // requireTools fails t, naming the missing program, unless each is on PATH.
