@@ -141,19 +141,36 @@ func TestReloadWaitRefusesPlainPrograms(t *testing.T) {
 }
 
 // TestVerdictsAfterPrivilegeDrop: a daemon that runs as nobody still
-// answers a root controller over the control channel: reload and stop
-// verdicts, and a failing reload's.
+// answers a root controller over the control channel (a failing reload's
+// verdict, an upgrade, a stop), and its next generation is detached as
+// the first one was: the same user, directory and umask, a session of its
+// own, no terminal.
 func TestVerdictsAfterPrivilegeDrop(t *testing.T) {
 	proctest.RequireRoot(t)
-	failing := binary(t, "./examples/failing")
+	built := binary(t, "./examples/failing")
 	dir := privDir(t)
+	failing := filepath.Join(dir, "failing")
+	copyFile(t, built, failing)
 	pidFile := filepath.Join(dir, "f.pid")
-	run(t, nil, failing, "start", "--pid-file", pidFile, "--user", "nobody", "--fail-in", "reload").expect(t, 0, "start --user nobody")
+	run(t, nil, failing, "start", "--pid-file", pidFile, "--user", "nobody", "--umask", "027", "--chdir", dir, "--fail-in", "reload").expect(t, 0, "start --user nobody")
 	pid := daemonPID(t, pidFile)
-	requireIdentity(t, pid, nobodyIdentity(t))
 	r := run(t, nil, failing, "reload", "--pid-file", pidFile)
 	r.expect(t, 102, "reload of a daemon running as nobody")
 	requireSays(t, r, "reload", `reload hook "reread-config"`)
+	run(t, nil, failing, "upgrade", "--pid-file", pidFile).expect(t, 0, "upgrade of a daemon running as nobody")
+	next := daemonPID(t, pidFile)
+	proctest.WaitFor(t, 10*time.Second, "the old generation to exit", func() bool { proctest.Reap(pid); return !proctest.Alive(pid) })
+	requireIdentity(t, next, nobodyIdentity(t))
+	if got := procStatus(t, next)["Umask"]; got != "0027" {
+		t.Errorf("pid %d umask %q, want 0027", next, got)
+	}
+	if cwd, _ := os.Readlink("/proc/" + strconv.Itoa(next) + "/cwd"); cwd != dir {
+		t.Errorf("pid %d cwd %q, want %q", next, cwd, dir)
+	}
+	st := procStat(t, next) // fields from state on: state ppid pgrp session tty_nr
+	if st[3] != strconv.Itoa(next) || st[4] != "0" {
+		t.Errorf("pid %d session %s tty %s; want a session of its own and no terminal", next, st[3], st[4])
+	}
 	run(t, nil, failing, "stop", "--pid-file", pidFile).expect(t, 0, "stop")
 	requireReleased(t, pidFile)
 }
