@@ -220,6 +220,9 @@ func (s *serving) startUpgrade(r ctlRequest) {
 	case s.pf == nil:
 		r.answer(ctlsock.Failed(errors.New("upgrade: the daemon has no PID file to hand on")))
 		return
+	case s.d.reaper != 0:
+		r.answer(ctlsock.Failed(fmt.Errorf("upgrade: this service runs under a reaping first stage (pid %d, --reaper), whose exit status is this process's: restart it instead", s.d.reaper)))
+		return
 	}
 	done := make(chan upgraded, 1)
 	s.upgrading, s.upgradeReq = done, r

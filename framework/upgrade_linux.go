@@ -16,7 +16,8 @@ import (
 // nextGeneration starts the binary now at this daemon's executable path as
 // its next generation, with the launch core ([launch.Run]) a launcher
 // uses: detached, in a session of its own, with this daemon's user,
-// directory, umask and log, the same open PID file description (its lock
+// directory, umask and stderr (the log file, or a service manager's
+// journal), the same open PID file description (its lock
 // never lapses), the files and listeners this daemon was handed (by name,
 // for [Daemon.File] and [Daemon.Listener]), and a ready channel. It waits
 // for the new generation's READY within the ready timeout, writes its PID
@@ -46,14 +47,13 @@ func (d *Daemon) nextGeneration(ctx context.Context, pf *pidlock.File) (int, err
 		return 0, err
 	}
 	defer ch.Close()
-	spec := launch.Spec{Path: exe, Args: os.Args, Dir: d.cfg.Dir, Umask: mask, PIDFile: pf, Upgrade: true,
-		Env: launch.MergeEnv(withoutMarker(daemonEnv()), marker)}
+	// The daemon's own command line as a start's (a foreground daemon's
+	// says run), in the environment it got, less what marked its stage.
+	spec := launch.Spec{Path: exe, Args: d.daemonArgs(os.Args), Dir: d.cfg.Dir, Umask: mask, PIDFile: pf, Upgrade: true,
+		Env: launch.MergeEnv(withoutMarker(daemonEnv()), marker), Output: os.Stderr}
 	spec.Files = chFiles
 	for _, n := range names {
 		spec.Files = append(spec.Files, files[n])
-	}
-	if d.logToFile {
-		spec.Output = os.Stderr
 	}
 	d.log.Info("upgrading: starting the next generation", "binary", exe)
 	return launch.Run(ctx, spec, "next generation", &readiness{d: d, ch: ch, h: &Handoff{}})

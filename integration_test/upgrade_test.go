@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -315,6 +316,49 @@ func TestUpgradeUnderFakeSystemd(t *testing.T) {
 	}
 	if code, _ := httpGet(t, addr, "/healthz"); code != 200 {
 		t.Fatalf("/healthz after the upgrade: %d", code)
+	}
+	run(t, nil, httpd, "stop", "--pid-file", pidFile).expect(t, 0, "stop")
+}
+
+// TestUpgradeForegroundUnderFakeSystemd: a service run in the foreground
+// by a service manager (Type=notify) upgrades too: its next generation is
+// detached, the manager gets MAINPID=<new> then READY=1 from the one it
+// started, which then exits 0.
+func TestUpgradeForegroundUnderFakeSystemd(t *testing.T) {
+	httpd := binary(t, "./examples/httpd")
+	dir := t.TempDir()
+	sd := newFakeSystemd(t)
+	pidFile := filepath.Join(dir, "httpd.pid")
+	addr := freeLoopbackAddr(t)
+	cmd := exec.Command(httpd, "run", "--pid-file", pidFile, "--listen", addr)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sd.path)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Cleanup(t, cmd.Process.Pid)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	if m := sd.next("READY=1"); m.pid != cmd.Process.Pid {
+		t.Fatalf("READY=1 from pid %d, want the foreground service %d", m.pid, cmd.Process.Pid)
+	}
+	run(t, nil, httpd, "upgrade", "--pid-file", pidFile).expect(t, 0, "upgrade")
+	next := daemonPID(t, pidFile)
+	if m := sd.next("MAINPID=", "READY=1"); !m.has("MAINPID="+strconv.Itoa(next)) || m.pid != cmd.Process.Pid {
+		t.Fatalf("after the upgrade: %q from pid %d; want MAINPID=%d from %d", m.text, m.pid, next, cmd.Process.Pid)
+	}
+	if m := sd.next("MAINPID=", "READY=1"); !m.has("READY=1") {
+		t.Fatalf("then %q; want READY=1", m.text)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("the first generation exited with %v, want 0", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first generation did not exit after the upgrade")
+	}
+	if code, _ := httpGet(t, addr, "/healthz"); code != 200 {
+		t.Fatalf("/healthz from the new generation: %d", code)
 	}
 	run(t, nil, httpd, "stop", "--pid-file", pidFile).expect(t, 0, "stop")
 }
