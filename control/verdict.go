@@ -21,9 +21,23 @@ var (
 	// was sent.
 	ErrNoVerdict = errors.New("no verdict: the daemon did not answer on its control channel")
 	// ErrFailedVerdict: the daemon reports that what was asked failed (a
-	// hook's error, which the message carries).
+	// hook's error, which the message carries). The error is a
+	// [*VerdictError].
 	ErrFailedVerdict = errors.New("the daemon reports a failure")
 )
+
+// VerdictError is a framework daemon's report that what it was asked
+// failed: errors.Is(err, [ErrFailedVerdict]).
+type VerdictError struct {
+	PID int    // the daemon that reported it
+	Op  string // what it was asked: reload, stop or upgrade
+	Msg string // its own message: the failing hook and its error
+}
+
+func (e *VerdictError) Error() string { return fmt.Sprintf("pid %d: %s", e.PID, e.Msg) }
+
+// Is makes errors.Is(e, [ErrFailedVerdict]) true.
+func (e *VerdictError) Is(target error) bool { return target == ErrFailedVerdict }
 
 // defaultAnswerTimeout is [Options.AnswerTimeout]'s default.
 const defaultAnswerTimeout = 5 * time.Second
@@ -43,7 +57,10 @@ func Reload(ctx context.Context, o Options) (Result, error) {
 	return a.run(ctx, func() (Result, error) {
 		return a.onRunning(ctx, func(info lockfile.Info) error {
 			rep, err := a.ask(ctx, info, "reload")
-			if err != nil {
+			if errors.Is(err, ctlsock.ErrLate) && !rep.OK {
+				return a.timeout(ctx, fmt.Errorf("pid %d gave no verdict within the time limit: %s", info.PID, rep.Error))
+			}
+			if err != nil && !errors.Is(err, ctlsock.ErrLate) {
 				return err
 			}
 			return a.verdict(info, "reload", rep)
@@ -70,6 +87,12 @@ func Upgrade(ctx context.Context, o Options) (Result, error) {
 	return a.run(ctx, func() (Result, error) {
 		return a.onRunning(ctx, func(info lockfile.Info) error {
 			rep, err := a.ask(ctx, info, "upgrade")
+			if errors.Is(err, ctlsock.ErrLate) {
+				// The time ran out; the daemon cancelled what it could
+				// and said how it ended: that is the verdict.
+				a.log.Warn("the upgrade's verdict came after the time limit", "error", err)
+				err = nil
+			}
 			if err != nil {
 				return err
 			}
@@ -145,18 +168,33 @@ func (a *action) ask(ctx context.Context, info lockfile.Info, op string) (ctlsoc
 	c, err := l.Accept(actx)
 	cancel()
 	if errors.Is(err, ctlsock.ErrNoAnswer) && ctx.Err() == nil {
-		return ctlsock.Reply{}, fmt.Errorf("%w: pid %d (pid file %s) did not answer within %v; it is not a daemonkit framework daemon (send it a plain signal instead), or it runs in another network namespace",
-			ErrNoVerdict, info.PID, a.o.PIDFile, a.answerTimeout())
+		return ctlsock.Reply{}, fmt.Errorf("%w: pid %d did not answer within %v: it is not a daemonkit framework daemon, or one that does not know this PID file (run without --pid-file, e.g. under daemonctl start --background), or it runs in another network namespace; %s",
+			ErrNoVerdict, info.PID, a.answerTimeout(), noVerdictHint(op))
 	}
 	if err != nil {
 		return ctlsock.Reply{}, a.timeout(ctx, fmt.Errorf("pid file %s: %w", a.o.PIDFile, err))
 	}
 	a.log.Debug("control request", "pid", info.PID, "op", op)
 	rep, err := c.Call(ctx, ctlsock.Request{Op: op})
+	if errors.Is(err, ctlsock.ErrLate) {
+		return rep, err
+	}
 	if err != nil {
 		return rep, a.timeout(ctx, fmt.Errorf("pid file %s: %w", a.o.PIDFile, err))
 	}
 	return rep, nil
+}
+
+// noVerdictHint says what to do instead of op with a program that gives
+// no verdict.
+func noVerdictHint(op string) string {
+	switch op {
+	case "reload":
+		return "reload without --wait sends it SIGHUP; nothing but SIGCHLD, which programs ignore, was sent"
+	case "upgrade":
+		return "only framework daemons upgrade themselves: restart it instead; nothing but SIGCHLD, which programs ignore, was sent"
+	}
+	return "nothing but SIGCHLD, which programs ignore, was sent"
 }
 
 // listen binds the controller's end of the channel to the daemon named by
@@ -174,7 +212,7 @@ func (a *action) verdict(info lockfile.Info, op string, rep ctlsock.Reply) error
 	if rep.OK {
 		return nil
 	}
-	return fmt.Errorf("%w: pid %d (pid file %s): %s: %s", ErrFailedVerdict, info.PID, a.o.PIDFile, op, rep.Error)
+	return &VerdictError{PID: info.PID, Op: op, Msg: rep.Error}
 }
 
 func (a *action) answerTimeout() time.Duration {
@@ -210,7 +248,7 @@ func (a *action) awaitVerdict(ctx context.Context, info lockfile.Info, op string
 			return
 		}
 		if errors.Is(err, ctlsock.ErrNoReply) {
-			done <- fmt.Errorf("%w: pid %d (pid file %s) died during its %s, before it could report how it went; look at its log", ErrFailedVerdict, info.PID, a.o.PIDFile, op)
+			done <- &VerdictError{PID: info.PID, Op: op, Msg: "it died during its " + op + ", before it could report how it went; look at its log"}
 			return
 		}
 		if err != nil {

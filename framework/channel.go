@@ -41,6 +41,7 @@ type channel struct {
 // it on reply (buffered).
 type ctlRequest struct {
 	ctlsock.Request
+	ctx   context.Context // ends when the controller cancels or goes away
 	reply chan ctlsock.Reply
 }
 
@@ -100,24 +101,31 @@ func (c *channel) answer() {
 	})
 }
 
-// handle runs in the channel's goroutine for one request.
+// handle runs in the channel's goroutine for one request. ctx ends when
+// the controller cancels or goes away: a reload or a stop goes on without
+// it; an upgrade is abandoned, and its verdict, which follows at once, is
+// still sent (the controller waits a little for it).
 func (c *channel) handle(ctx context.Context, r ctlsock.Request) ctlsock.Reply {
-	req := ctlRequest{Request: r, reply: make(chan ctlsock.Reply, 1)}
+	req := ctlRequest{Request: r, ctx: ctx, reply: make(chan ctlsock.Reply, 1)}
 	select {
 	case c.reqs <- req:
 	case <-c.looping:
 		if r.Op == "stop" { // already stopping: the verdict is coming
 			return c.verdict(ctx)
 		}
-		return ctlsock.Failed(fmt.Errorf("%s: the daemon is stopping", r.Op))
+		return ctlsock.Failed(errors.New("the daemon is stopping"))
 	case <-ctx.Done():
-		return ctlsock.Failed(errExiting)
+		return ctlsock.Failed(context.Cause(ctx))
+	}
+	given := ctx.Done()
+	if r.Op == "upgrade" {
+		given = c.ctx.Done()
 	}
 	var rep ctlsock.Reply
 	select {
 	case rep = <-req.reply:
-	case <-ctx.Done():
-		return ctlsock.Failed(errExiting)
+	case <-given:
+		return ctlsock.Failed(fmt.Errorf("%s goes on without a verdict: %w", r.Op, context.Cause(ctx)))
 	}
 	if r.Op == "stop" && rep.OK {
 		return c.verdict(ctx)
@@ -130,10 +138,10 @@ func (c *channel) verdict(ctx context.Context) ctlsock.Reply {
 	select {
 	case <-c.final.done:
 	case <-ctx.Done():
-		return ctlsock.Failed(errExiting)
+		return ctlsock.Failed(fmt.Errorf("the stop goes on without a verdict: %w", context.Cause(ctx)))
 	}
 	if c.final.err != nil {
-		return ctlsock.Failed(fmt.Errorf("stopped with an error: %w", c.final.err))
+		return ctlsock.Failed(c.final.err)
 	}
 	return ctlsock.Reply{OK: true}
 }
@@ -185,7 +193,7 @@ func (s *serving) request(r ctlRequest) {
 		r.answer(ctlsock.Reply{OK: true, Data: data})
 	case "reload":
 		if s.stopTimer != nil {
-			r.answer(ctlsock.Failed(errors.New("reload: the daemon is stopping")))
+			r.answer(ctlsock.Failed(errors.New("the daemon is stopping")))
 			return
 		}
 		s.nextReload = append(s.nextReload, r) // a reload running may predate what is asked
@@ -212,22 +220,29 @@ type upgraded struct {
 func (s *serving) startUpgrade(r ctlRequest) {
 	switch {
 	case s.stopTimer != nil:
-		r.answer(ctlsock.Failed(errors.New("upgrade: the daemon is stopping")))
+		r.answer(ctlsock.Failed(errors.New("the daemon is stopping")))
 		return
 	case s.upgrading != nil:
-		r.answer(ctlsock.Failed(errors.New("upgrade: an upgrade is already in progress")))
+		r.answer(ctlsock.Failed(errors.New("another upgrade is in progress (its controller holds the guard file, or gave up and the upgrade is ending): wait, then check status")))
 		return
 	case s.pf == nil:
-		r.answer(ctlsock.Failed(errors.New("upgrade: the daemon has no PID file to hand on")))
+		r.answer(ctlsock.Failed(errors.New("the daemon has no PID file to hand on")))
 		return
 	case s.d.reaper != 0:
-		r.answer(ctlsock.Failed(fmt.Errorf("upgrade: this service runs under a reaping first stage (pid %d, --reaper), whose exit status is this process's: restart it instead", s.d.reaper)))
+		r.answer(ctlsock.Failed(fmt.Errorf("this service runs under a reaping first stage (pid %d, --reaper), whose exit status is this process's: restart it instead", s.d.reaper)))
 		return
 	}
 	done := make(chan upgraded, 1)
 	s.upgrading, s.upgradeReq = done, r
+	// A stop, or a controller that gives up, abandons the upgrade: a
+	// failed upgrade must change nothing, and one the controller reported
+	// failed must fail.
+	ctx, cancel := context.WithCancelCause(s.bodyCtx)
+	stop := context.AfterFunc(r.ctx, func() { cancel(context.Cause(r.ctx)) })
 	go func() {
-		pid, err := s.d.nextGeneration(s.bodyCtx, s.pf)
+		defer cancel(nil)
+		defer stop()
+		pid, err := s.d.nextGeneration(ctx, s.pf)
 		done <- upgraded{pid, err}
 	}()
 }
@@ -239,10 +254,10 @@ func (s *serving) upgradeDone(u upgraded) {
 	s.upgrading = nil
 	if u.err != nil {
 		s.d.log.Error("upgrade failed; this generation keeps serving", "err", u.err)
-		s.upgradeReq.answer(ctlsock.Failed(fmt.Errorf("upgrade failed, nothing changed: %w", u.err)))
+		s.upgradeReq.answer(ctlsock.Failed(u.err))
 		return
 	}
-	s.upgradedTo = u.pid
+	s.upgradedTo.Store(int64(u.pid))
 	s.upgradeReq.answer(ctlsock.Reply{OK: true, PID: u.pid, OldPID: os.Getpid()})
 	s.startStop(fmt.Errorf("upgraded: pid %d took over", u.pid))
 }
@@ -253,7 +268,7 @@ func (s *serving) reloaded() {
 	rep := ctlsock.Reply{OK: true}
 	switch {
 	case s.reloadErr != nil:
-		rep = ctlsock.Failed(fmt.Errorf("reload failed: %w", s.reloadErr))
+		rep = ctlsock.Failed(s.reloadErr)
 	case s.bodyCtx.Err() != nil:
 		rep = ctlsock.Failed(errors.New("reload cut short: the daemon is stopping"))
 	}

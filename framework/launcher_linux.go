@@ -157,6 +157,9 @@ func (r *readiness) Wait(ctx context.Context, p *launch.Proc) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if ctx.Err() != nil { // READY just as the start was abandoned
+		return 0, fmt.Errorf("abandoned: %w", context.Cause(ctx))
+	}
 	return pid, fault(faultAfterReady)
 }
 

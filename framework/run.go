@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -125,14 +126,20 @@ func (d *Daemon) starting(ctx context.Context, sigs *signals) (started, error) {
 // own, so that a stop is never held up by a slow OnReload hook; SIGHUPs
 // during a reload are coalesced into one more reload after it.
 func (d *Daemon) serve(ctx context.Context, body Body, sigs *signals, st started, pf *pidlock.File, ch *channel, notify func(string)) error {
-	if notify == nil {
-		notify = func(string) {}
+	s := &serving{d: d, ch: ch, pf: pf, since: time.Now()}
+	// Once a next generation took over, it is the service manager's main
+	// process: this one must tell the manager nothing more (STOPPING=1
+	// from it would stop the service).
+	s.notify = func(m string) {
+		if notify != nil && s.upgradedTo.Load() == 0 {
+			notify(m)
+		}
 	}
 	bodyCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	s := &serving{d: d, bodyCtx: bodyCtx, cancel: cancel, notify: notify, ch: ch, pf: pf, since: time.Now()}
+	s.bodyCtx, s.cancel = bodyCtx, cancel
 	if supervised() {
-		s.wd = d.startWatchdog(notify)
+		s.wd = d.startWatchdog(s.notify)
 		defer s.wd.stop()
 	}
 	bodyDone := d.startBody(bodyCtx, body)
@@ -145,7 +152,7 @@ func (d *Daemon) serve(ctx context.Context, body Body, sigs *signals, st started
 	}
 	bodyErr := s.loop(ctx, sigs, bodyDone)
 	ch.endLoop()
-	if s.upgradedTo != 0 {
+	if s.upgradedTo.Load() != 0 {
 		pf = nil // the PID file is the next generation's now: not ours to clear
 	}
 	err := d.finish(bodyErr, pf)
@@ -190,7 +197,7 @@ type serving struct {
 	pf            *pidlock.File // nil in the foreground without a PID file
 	upgrading     chan upgraded // receives the upgrade's outcome; nil if none runs
 	upgradeReq    ctlRequest    // the request of the upgrade in progress
-	upgradedTo    int           // the next generation's PID, once it took over
+	upgradedTo    atomic.Int64  // the next generation's PID, once it took over (read by notify)
 }
 
 // startStop begins stopping (once): the body's context is cancelled with

@@ -211,14 +211,20 @@ func holdsLock(pid int, pidFile string) (bool, error) {
 func TestUpgradeFailures(t *testing.T) {
 	svcBuilt := binary(t, "./integration_test/testdata/svc")
 	ctl := binary(t, "./cmd/daemonctl")
-	cases := []struct{ mode, says string }{
-		{"postdetach", "cannot open the store on purpose"},
-		{"ready", "registry unreachable on purpose"},
-		{"panic", "store index corrupt on purpose"},
-		{"exit", "exit status 3"},
-		{"kill", "signal: killed"},
-		{"hang", "ready timeout"},
-		{"notservice", "exit status 3"},
+	cases := []struct {
+		mode, says string
+		args       []string // more upgrade flags
+	}{
+		{"postdetach", "cannot open the store on purpose", nil},
+		{"ready", "registry unreachable on purpose", nil},
+		{"panic", "store index corrupt on purpose", nil},
+		{"exit", "exit status 3", nil},
+		{"kill", "signal: killed", nil},
+		{"hang", "ready timeout", nil},
+		{"notservice", "exit status 3", nil},
+		// The controller's time runs out first: it cancels the upgrade
+		// and reports how it ended.
+		{"timeout", "the controller cancelled its request", []string{"--timeout", "1s"}},
 	}
 	for _, c := range cases {
 		t.Run(c.mode, func(t *testing.T) {
@@ -238,10 +244,10 @@ func TestUpgradeFailures(t *testing.T) {
 				if err := os.Rename(script, svc); err != nil {
 					t.Fatal(err)
 				}
-			} else if err := os.WriteFile(failFile, []byte(c.mode), 0o644); err != nil {
+			} else if err := os.WriteFile(failFile, []byte(strings.Replace(c.mode, "timeout", "hang", 1)), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			r := run(t, nil, ctl, "upgrade", "--pid-file", pidFile)
+			r := run(t, nil, ctl, append([]string{"upgrade", "--pid-file", pidFile}, c.args...)...)
 			r.expect(t, 102, "upgrade to a generation failing in "+c.mode)
 			requireSays(t, r, "upgrade", "upgrade failed, nothing changed", c.says)
 			if got := daemonPID(t, pidFile); got != pid {

@@ -38,6 +38,12 @@ var (
 	// ErrRefused: [Answer] found a listener run by a user that may not
 	// control the daemon.
 	ErrRefused = errors.New("control channel bound by a user that may not control this daemon")
+	// ErrLate: the reply came after the controller's context ended and it
+	// asked the daemon to cancel: it is the daemon's final verdict.
+	ErrLate = errors.New("late verdict")
+	// ErrCallerGone: the controller asked to cancel its request, or went
+	// away, while the daemon was acting on it.
+	ErrCallerGone = errors.New("the controller cancelled its request or went away")
 	// ErrBadMessage: a request or reply that is not one JSON object of at
 	// most MaxMessage bytes.
 	ErrBadMessage = errors.New("malformed control message")

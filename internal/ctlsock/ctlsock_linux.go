@@ -88,13 +88,33 @@ func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
 	}
 }
 
+// cancelGrace bounds how long [Conn.Call] waits, once its context has
+// ended, for the verdict that the daemon gives after the cancellation.
+const cancelGrace = 5 * time.Second
+
 // Call sends req and returns the daemon's reply, then closes c. If ctx
-// ends first, the error wraps ctx's cause: the daemon finishes the action
-// all the same.
+// ends first, Call asks the daemon to cancel (one more datagram; an
+// upgrade is then abandoned unless it has already taken over) and waits a
+// little more for the verdict the daemon then gives: it returns that
+// reply with an error wrapping [ErrLate] and ctx's cause, or, if none
+// comes, only the error.
 func (c *Conn) Call(ctx context.Context, req Request) (Reply, error) {
 	defer c.c.Close()
-	defer context.AfterFunc(ctx, func() { c.c.SetDeadline(time.Now()) })()
-	return exchange(ctx, c.c, c.pid, req)
+	stop := context.AfterFunc(ctx, func() { c.c.SetDeadline(time.Now()) })
+	rep, err := exchange(ctx, c.c, c.pid, req)
+	stop()
+	if err == nil || ctx.Err() == nil {
+		return rep, err
+	}
+	c.c.SetDeadline(time.Now().Add(cancelGrace))
+	if _, werr := c.c.Write([]byte(`{"op":"cancel"}`)); werr != nil {
+		return Reply{}, err
+	}
+	late, lerr := read(c.c)
+	if lerr != nil {
+		return Reply{}, err
+	}
+	return late, fmt.Errorf("pid %d: %w on %q, given after the time limit (%w)", c.pid, ErrLate, req.Op, context.Cause(ctx))
 }
 
 // Call is [Listener.Accept] then [Conn.Call], both bounded by ctx.
@@ -144,26 +164,47 @@ func Dial(key Key) (*Caller, error) {
 
 // Serve reads the controller's request and sends h's reply (h gets the
 // controller as r.Peer), then closes c. ctx bounds the whole exchange, h
-// included.
+// included; the context h gets also ends, with cause [ErrCallerGone], when
+// the controller asks to cancel or goes away.
 func (c *Caller) Serve(ctx context.Context, h func(ctx context.Context, r Request) Reply) error {
 	defer c.c.Close()
 	defer context.AfterFunc(ctx, func() { c.c.SetDeadline(time.Now()) })()
+	req, err := c.request(ctx)
+	if errors.Is(err, ErrBadMessage) {
+		return send(c.c, Failed(err))
+	}
+	if err != nil {
+		return err
+	}
+	hctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	watched := make(chan struct{})
+	go func() { // a cancel request, or the controller's end, cancels hctx
+		defer close(watched)
+		c.c.Read(make([]byte, 64))
+		cancel(ErrCallerGone)
+	}()
+	err = send(c.c, h(hctx, req))
+	c.c.Close() // ends the watcher's read
+	<-watched
+	return err
+}
+
+// request reads the controller's request, which it sends at once.
+func (c *Caller) request(ctx context.Context) (Request, error) {
 	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	stopRead := context.AfterFunc(rctx, func() { c.c.SetReadDeadline(time.Now()) })
+	defer cancel()
+	stop := context.AfterFunc(rctx, func() { c.c.SetReadDeadline(time.Now()) })
 	buf := make([]byte, MaxMessage+1)
 	n, err := c.c.Read(buf)
-	stopRead()
-	cancel()
+	stop()
 	if err != nil {
-		return fmt.Errorf("control channel %s: reading the request: %w", c.name, err)
+		return Request{}, fmt.Errorf("control channel %s: reading the request: %w", c.name, err)
 	}
 	c.c.SetReadDeadline(time.Time{})
 	req, err := ParseRequest(buf[:n])
-	if err != nil {
-		return send(c.c, Failed(err))
-	}
 	req.Peer = c.peer
-	return send(c.c, h(ctx, req))
+	return req, err
 }
 
 // Close drops the connection unanswered.
@@ -216,21 +257,31 @@ func exchange(ctx context.Context, c *net.UnixConn, pid int, req Request) (Reply
 		return Reply{}, err
 	}
 	if _, err := c.Write(b); err != nil {
+		if ctx.Err() == nil && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)) {
+			err = ErrNoReply // the daemon connected, then died
+		}
 		return Reply{}, fmt.Errorf("pid %d: sending %q: %w", pid, req.Op, orCtx(ctx, err))
 	}
+	r, err := read(c)
+	switch {
+	case err == nil:
+		return r, nil
+	case ctx.Err() != nil:
+		return Reply{}, fmt.Errorf("pid %d: waiting for the reply to %q: %w", pid, req.Op, context.Cause(ctx))
+	case errors.Is(err, ErrNoReply):
+		return Reply{}, fmt.Errorf("pid %d: %q: %w", pid, req.Op, err)
+	}
+	return Reply{}, fmt.Errorf("pid %d: reply to %q: %w", pid, req.Op, err)
+}
+
+// read reads one reply.
+func read(c *net.UnixConn) (Reply, error) {
 	buf := make([]byte, MaxMessage+1)
 	n, err := c.Read(buf)
 	if err != nil || n == 0 {
-		if ctx.Err() != nil {
-			return Reply{}, fmt.Errorf("pid %d: waiting for the reply to %q: %w", pid, req.Op, context.Cause(ctx))
-		}
-		return Reply{}, fmt.Errorf("pid %d: %q: %w", pid, req.Op, ErrNoReply)
+		return Reply{}, ErrNoReply
 	}
-	r, err := ParseReply(buf[:n])
-	if err != nil {
-		return Reply{}, fmt.Errorf("pid %d: reply to %q: %w", pid, req.Op, err)
-	}
-	return r, nil
+	return ParseReply(buf[:n])
 }
 
 func orCtx(ctx context.Context, err error) error {

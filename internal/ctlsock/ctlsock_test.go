@@ -244,25 +244,52 @@ func copyForNobody(t *testing.T) string {
 	return bin
 }
 
-// A controller that gives up (or dies) mid-request does not stop the
-// daemon from finishing the action.
+// A controller that gives up mid-request asks the daemon to cancel and
+// takes the verdict the daemon then gives, marked late.
 func TestCallerGivesUp(t *testing.T) {
 	key := testKey(t)
 	l := listen(t, key)
-	release := make(chan struct{})
-	done := answer(key, func(context.Context, ctlsock.Request) ctlsock.Reply {
-		<-release
-		return ctlsock.Reply{OK: true}
+	done := answer(key, func(ctx context.Context, _ ctlsock.Request) ctlsock.Reply {
+		<-ctx.Done()
+		return ctlsock.Failed(fmt.Errorf("cancelled: %w", context.Cause(ctx)))
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	_, err := l.Call(ctx, ctlsock.Request{Op: "slow"})
-	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ctlsock.ErrNoAnswer) {
-		t.Fatalf("err = %v, want the deadline while waiting for the reply", err)
+	rep, err := l.Call(ctx, ctlsock.Request{Op: "upgrade"})
+	if !errors.Is(err, ctlsock.ErrLate) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want ErrLate and the deadline", err)
 	}
+	if rep.OK || !strings.Contains(rep.Error, "controller cancelled its request") {
+		t.Fatalf("late reply %+v, want the daemon's cancellation", rep)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Answer: %v", err)
+	}
+}
+
+// A controller that dies mid-request ends the context of the daemon's
+// handler, which finishes on its own; the daemon is not held up.
+func TestCallerDies(t *testing.T) {
+	key := testKey(t)
+	l := listen(t, key)
+	cause := make(chan error, 1)
+	done := answer(key, func(ctx context.Context, _ ctlsock.Request) ctlsock.Reply {
+		<-ctx.Done()
+		cause <- context.Cause(ctx)
+		return ctlsock.Reply{OK: true}
+	})
+	c, err := l.Accept(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the request goes out; the controller is gone before any reply
+	go c.Call(ctx, ctlsock.Request{Op: "slow"})
 	l.Close()
-	close(release)
-	<-done // the handler finished; sending to a gone controller may fail
+	if got := <-cause; !errors.Is(got, ctlsock.ErrCallerGone) {
+		t.Fatalf("handler's cause %v, want ErrCallerGone", got)
+	}
+	<-done
 }
 
 // A daemon that closes the connection without answering (it died) is

@@ -181,11 +181,12 @@ func alreadyRunning(res control.Result) string {
 
 // Stopped reports a stop.
 func (r *Reporter) Stopped(res control.Result, err error) {
+	var ve *control.VerdictError
 	switch {
 	case res.Status == control.StatusStale && err != nil:
 		r.Say(res.Status, "not running: %v", err) // the daemon died; the file is kept
-	case errors.Is(err, control.ErrFailedVerdict):
-		r.Fail(res.Status, "stopped (pid %d), but not cleanly: %v", res.Before.PID, err)
+	case errors.As(err, &ve):
+		r.Fail(res.Status, "stopped (pid %d), but not cleanly: %s", ve.PID, ve.Msg)
 	case err != nil:
 		r.Fail(res.Status, "stop failed: %v", err)
 	case res.Status == control.StatusAlreadyDone:
@@ -215,9 +216,10 @@ func (r *Reporter) Signalled(res control.Result, err error, sig string, done str
 // Reloaded reports a reload that waited for the daemon's verdict
 // ([control.Reload]).
 func (r *Reporter) Reloaded(res control.Result, err error) {
+	var ve *control.VerdictError
 	switch {
-	case errors.Is(err, control.ErrFailedVerdict):
-		r.Fail(res.Status, "reload failed; the daemon keeps running as before: %v", err)
+	case errors.As(err, &ve):
+		r.Fail(res.Status, "reload failed; the daemon (pid %d) keeps running as before: %s", ve.PID, ve.Msg)
 	case err != nil:
 		r.Fail(res.Status, "reload failed: %v", err)
 	case res.Status == control.StatusNotRunning:
@@ -229,9 +231,10 @@ func (r *Reporter) Reloaded(res control.Result, err error) {
 
 // Upgraded reports an upgrade ([control.Upgrade]).
 func (r *Reporter) Upgraded(res control.Result, err error) {
+	var ve *control.VerdictError
 	switch {
-	case errors.Is(err, control.ErrFailedVerdict):
-		r.Fail(res.Status, "%v", err)
+	case errors.As(err, &ve):
+		r.Fail(res.Status, "upgrade failed, nothing changed: pid %d keeps serving: %s", ve.PID, ve.Msg)
 	case err != nil:
 		r.Fail(res.Status, "upgrade failed: %v", err)
 	case res.Status == control.StatusNotRunning:
