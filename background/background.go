@@ -191,6 +191,10 @@ type Options struct {
 	// an unprivileged User can bind a port below 1024 (NET_BIND_SERVICE).
 	// The caller must hold them. Linux only.
 	AmbientCaps []string
+	// Respawn, if not nil, has the command supervised and started again
+	// when it exits: see [Respawn]. The PID file then names the
+	// supervisor, and the command does not inherit it.
+	Respawn *Respawn
 }
 
 // caps returns the numbers of o.AmbientCaps.
@@ -275,6 +279,9 @@ func (o Options) validate() error {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
 			return fmt.Errorf("background: environment entry %q is not KEY=VALUE", kv)
 		}
+	}
+	if o.Respawn != nil {
+		return o.Respawn.validate()
 	}
 	return nil
 }
