@@ -49,6 +49,12 @@
 // controller was killed leaves nothing behind; see watchEnv in
 // watch_linux.go for the design.
 //
+// With [Options.Respawn], Launch starts a supervisor instead (its own
+// binary again, recognised by this package's init): the supervisor holds
+// the PID file, which names it, starts the command as above (without the
+// PID file), and starts it again when it exits, with a growing delay and a
+// limit; see [Respawn], [AskSupervisor] and docs/supervision.md.
+//
 // [Starter] adapts [Launch] to the control package's Starter interface, so
 // that control.Start runs it under the guard lock.
 //
