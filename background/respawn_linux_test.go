@@ -95,13 +95,13 @@ func TestLaunchRespawn(t *testing.T) {
 	if err != nil || info.State != lockfile.Running || info.PID != sup {
 		t.Fatalf("PID file: %v %q %v, want running pid %d", info.State, info.Content, err, sup)
 	}
-	st, err := AskSupervisor(t.Context(), pidFile, sup)
+	st, err := AskSupervisor(t.Context(), pidFile, lockfile.GuardPath(pidFile), sup)
 	if err != nil || st == nil || st.ProgramPID == 0 || st.ProgramState != "running" || st.Restarts != 0 {
 		t.Fatalf("AskSupervisor: %+v, %v", st, err)
 	}
 	prog := st.ProgramPID
 	proctest.Cleanup(t, prog)
-	if notSup, err := AskSupervisor(t.Context(), pidFile, os.Getpid()); notSup != nil || err != nil {
+	if notSup, err := AskSupervisor(t.Context(), pidFile, lockfile.GuardPath(pidFile), os.Getpid()); notSup != nil || err != nil {
 		t.Errorf("AskSupervisor of a process that is no supervisor: %+v, %v", notSup, err)
 	}
 	if err := unix.Kill(sup, unix.SIGTERM); err != nil { // our child: its PID is not reused

@@ -236,7 +236,7 @@ func (s *supStart) startSupervisor(cfg supConfig) (*os.File, error) {
 	defer theirs.Close()
 	s.cmd = &exec.Cmd{
 		Path:        "/proc/self/exe",
-		Args:        []string{"daemonctl-supervisor", s.o.PIDFile, s.o.Command},
+		Args:        []string{supervisorArgv0, s.o.PIDFile, s.o.Command},
 		Env:         []string{fmt.Sprintf("%s=%d:%d", superviseEnv, s.pf.Dev(), s.pf.Ino())},
 		Dir:         "/",
 		Stdin:       devnull,

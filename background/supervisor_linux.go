@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -62,6 +63,10 @@ type supervisor struct {
 	st Supervision
 
 	exits []time.Time // within the last Period
+
+	stopCtx   context.Context // done once a stop signal came
+	answers   sync.WaitGroup  // control requests being answered
+	answering atomic.Bool     // one is
 }
 
 // superviseMain is the supervisor process; it returns the exit status.
@@ -79,15 +84,18 @@ func superviseMain(v string) int {
 		return 2
 	}
 	stopCtx, stop := context.WithCancelCause(context.Background())
+	sv.stopCtx = stopCtx
+	sv.startControl()
 	go func() {
 		sig := <-stopc
+		sv.tryAnswer() // a stopping controller may wait for the verdict
 		stop(stopRequest{sig})
 	}()
+	defer sv.drainAnswers()
 	p, ok := sv.first(stopCtx, ch)
 	if !ok {
 		return 1
 	}
-	go sv.serveControl()
 	return sv.supervise(stopCtx, fwdc, p)
 }
 
@@ -118,7 +126,7 @@ func adoptSupervisor(v string) (*supervisor, *os.File, error) {
 	}
 	o := cfg.Options
 	o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	sv := &supervisor{o: o, r: o.Respawn.withDefaults(), cfg: cfg, pf: pf}
+	sv := &supervisor{o: o, r: o.Respawn.withDefaults(), cfg: cfg, pf: pf, st: Supervision{ProgramState: "starting"}}
 	if o.Output != "" {
 		sv.out = os.Stdout
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -28,6 +29,8 @@ type action struct {
 	guard *pidlock.File // the guard file, while run holds it
 	// warnedMode is set once the world-writable PID file was warned about.
 	warnedMode bool
+	// killed is set once the action sent SIGKILL (KillAfter).
+	killed atomic.Bool
 }
 
 func newAction(o Options) (*action, error) {

@@ -13,6 +13,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/daemonkit/daemonkit/internal/exitrec"
+	"github.com/daemonkit/daemonkit/internal/pidfile"
 	"github.com/daemonkit/daemonkit/internal/pidlock"
 	"github.com/daemonkit/daemonkit/internal/procfs"
 	"github.com/daemonkit/daemonkit/lockfile"
@@ -66,6 +68,9 @@ func Check(ctx context.Context, o Options) (Result, error) {
 		res.Status = StatusStale
 		if info.NamesLive {
 			return res, a.namesLive(info)
+		}
+		if _, pid, _ := pidfile.ParseContent(info.Content, pidfile.PIDMax()); pid != 0 {
+			res.Note = endNote(a.o.PIDFile, pid)
 		}
 	case lockfile.Invalid, lockfile.NotPIDFile:
 		return fail(res, a.refuse(info))
@@ -145,4 +150,14 @@ func (a *action) describe(procs []procfs.Process) string {
 		return describeHolders(procs, 0, 0)
 	}
 	return describeHolders(procs, a.guard.Dev(), a.guard.Ino())
+}
+
+// endNote says why the daemon pid of a stale PID file ended, if it left a
+// record of it ([exitrec]).
+func endNote(pidFile string, pid int) string {
+	r, err := exitrec.Read(pidFile)
+	if err != nil || r.PID != pid {
+		return ""
+	}
+	return fmt.Sprintf("pid %d exited with status %d at %s: %s", r.PID, r.Status, r.Time.Local().Format(time.DateTime), r.Error)
 }

@@ -31,44 +31,13 @@ func Signal(ctx context.Context, o Options) (Result, error) {
 		sig = unix.SIGHUP
 	}
 	return a.run(ctx, func() (Result, error) {
-		before, err := a.inspect()
-		res := Result{Before: before, After: before}
-		if err != nil {
-			return fail(res, err)
-		}
-		info := before
-		for changes := 0; ; changes++ {
-			if info, err = a.settle(ctx, info); err != nil {
-				res.After = info
-				return fail(res, err)
-			}
-			res.After = info
-			if err := a.refuse(info); err != nil {
-				return fail(res, err)
-			}
-			if info.State == lockfile.NotRunning || info.State == lockfile.Stale {
-				res.Status = StatusNotRunning
-				return res, nil
-			}
+		return a.onRunning(ctx, func(info lockfile.Info) error {
 			p, err := a.signal(info, sig)
-			if errors.Is(err, errChanged) && changes < maxChanges {
-				if info, err = a.inspect(); err != nil {
-					return fail(res, err)
-				}
-				continue
-			}
 			if p != nil {
 				p.close()
 			}
-			if errors.Is(err, errGone) {
-				return a.signalGone(info, res)
-			}
-			if err != nil {
-				return fail(res, err)
-			}
-			res.Status = StatusOK
-			return res, nil
-		}
+			return err
+		})
 	})
 }
 

@@ -132,6 +132,11 @@ type Options struct {
 	// pidfd, if the daemon has not exited this long after the first signal.
 	// Zero means never.
 	KillAfter time.Duration
+	// AnswerTimeout bounds how long [Reload] waits for a framework daemon
+	// to answer on its control channel before concluding that it is not
+	// one ([ErrNoVerdict]); the verdict itself is waited for until the
+	// context ends. Zero means 5 s.
+	AnswerTimeout time.Duration
 	// GuardHeld says the caller already holds the guard file (it is the
 	// start command of a controller that holds it, as a daemonkit
 	// service's start verb finds out by itself); the action then does not
@@ -152,8 +157,9 @@ type Result struct {
 	// Note says what the state alone does not: for a PID file that
 	// [Check] finds starting or stopping, which processes hold its lock
 	// (and whether they look like controllers), since a lock that stays
-	// can be held by a process that is not the daemon at all. Empty if
-	// there is nothing to add.
+	// can be held by a process that is not the daemon at all; for a stale
+	// one, why its framework daemon ended (exit status, error and time),
+	// if it recorded it. Empty if there is nothing to add.
 	Note string
 	// Before is the state observed under the guard lock before acting.
 	Before lockfile.Info

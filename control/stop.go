@@ -115,8 +115,10 @@ func (a *action) stale(info lockfile.Info) error {
 // it to stop. It returns an error wrapping errChanged if the PID file
 // changed before anything was sent.
 func (a *action) stopRunning(ctx context.Context, info lockfile.Info, sig syscall.Signal) error {
+	verdict := a.awaitVerdict(ctx, info, "stop")
 	p, err := a.signal(info, sig)
 	if err != nil && !errors.Is(err, errGone) {
+		verdict()
 		return err
 	}
 	if p != nil {
@@ -128,7 +130,11 @@ func (a *action) stopRunning(ctx context.Context, info lockfile.Info, sig syscal
 		// Waiting for it would only run out the timeout.
 		return a.notHolder(info, true)
 	}
-	return a.waitStopped(ctx, info, p)
+	if err := a.waitStopped(ctx, info, p); err != nil {
+		verdict()
+		return err
+	}
+	return verdict()
 }
 
 // settle waits while the daemon is starting (until it is running or gone)
@@ -314,6 +320,7 @@ func (a *action) waitUnlockedKill(ctx context.Context, info lockfile.Info, procs
 		switch herr := a.holds(info, p); {
 		case herr == nil:
 			a.log.Warn("process did not exit: sending SIGKILL", "pid", p.pid(), "after", a.o.KillAfter, "via", p.how())
+			a.killed.Store(true)
 			if err := p.signal(unix.SIGKILL); err != nil && !errors.Is(err, errGone) {
 				return fmt.Errorf("pid file %s: %w", a.o.PIDFile, err)
 			}
@@ -367,6 +374,7 @@ func (a *action) waitStopped(ctx context.Context, info lockfile.Info, p process)
 		exited, werr := p.wait(ctx, a.o.KillAfter)
 		if werr == nil && !exited {
 			a.log.Warn("daemon did not exit: sending SIGKILL", "pid", pid, "after", a.o.KillAfter)
+			a.killed.Store(true)
 			if err := p.signal(unix.SIGKILL); err != nil && !errors.Is(err, errGone) {
 				return fmt.Errorf("pid file %s: %w", a.o.PIDFile, err)
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
@@ -14,12 +15,15 @@ import (
 )
 
 // channel is the daemon's end of the control channel (internal/ctlsock):
-// requests from `svc reload`, `svc stop`, `svc upgrade` and `status` come
-// in through it and get the daemon's verdict back. Requests are handed to
-// the serving loop, which owns the daemon's state; a stop's verdict is
-// known only once the OnStop hooks ran, after the loop ended, so it is
-// given through final.
+// when a controller pokes the daemon (or sends it a stop signal), the
+// daemon connects to the controller, takes its request (status, reload,
+// stop, upgrade) and sends back its verdict. The daemon keeps no
+// descriptor for it between requests. Requests are handed to the serving
+// loop, which owns the daemon's state; a stop's verdict is known only once
+// the OnStop hooks ran, after the loop ended, so it is given through final.
 type channel struct {
+	key     ctlsock.Key
+	log     *slog.Logger
 	reqs    chan ctlRequest // to the serving loop
 	looping chan struct{}   // closed when the serving loop has ended
 	final   struct {
@@ -27,7 +31,10 @@ type channel struct {
 		done chan struct{} // closed when err is the daemon's final verdict
 		err  error
 	}
-	stop func() // stops serving, after the requests in progress are answered
+	ctx     context.Context // ends the answers still running at exit
+	cancel  context.CancelFunc
+	answers sync.WaitGroup
+	slots   chan struct{} // bounds the answers running at once
 }
 
 // ctlRequest is a request on its way to the serving loop, which answers
@@ -42,34 +49,55 @@ func (r ctlRequest) answer(rep ctlsock.Reply) { r.reply <- rep }
 // errExiting answers requests that come when the daemon is past handling them.
 var errExiting = errors.New("the daemon is exiting")
 
-// openChannel starts serving the control channel of the daemon holding
-// pf. It never fails the daemon: without a channel (another process bound
-// its name, or the platform has none), controllers fall back to signals,
-// and the reason is logged. The returned channel is never nil; close it
+// answerGrace bounds how long an exiting daemon waits for its answers in
+// progress: a controller waiting for the stop verdict gets it at once.
+const answerGrace = 2 * time.Second
+
+// openChannel returns the control channel of the daemon holding pf (nil
+// when there is no PID file: no controller can find the daemon). Close it
 // with [channel.close] once the daemon's final verdict is set.
 func (d *Daemon) openChannel(pf *pidlock.File) *channel {
-	c := &channel{reqs: make(chan ctlRequest), looping: make(chan struct{}), stop: func() {}}
+	c := &channel{reqs: make(chan ctlRequest), looping: make(chan struct{}), log: d.log, slots: make(chan struct{}, 16)}
 	c.final.done = make(chan struct{})
-	if pf == nil {
-		return c
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	if pf != nil {
+		c.key = ctlsock.Key{Dev: pf.Dev(), Ino: pf.Ino()}
 	}
-	l, err := ctlsock.Listen(ctlsock.Key{Dev: pf.Dev(), Ino: pf.Ino()})
-	if err != nil {
-		if !errors.Is(err, errors.ErrUnsupported) {
-			d.log.Warn("no control channel: reload, stop and upgrade will get no verdict", "err", err)
-		}
-		return c
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		if err := l.Serve(ctx, c.handle); err != nil {
-			d.log.Error("control channel failed", "err", err)
-		}
-	}()
-	c.stop = func() { cancel(); <-served }
 	return c
+}
+
+// answer looks for a controller waiting for this daemon, after a poke or
+// a stop signal, and serves its request in a goroutine of its own. A
+// signal that no controller sent finds nobody: nothing happens. The
+// connection is made at once, in the caller's goroutine, so that a daemon
+// that dies right after (in an OnStop hook) is seen to by the controller.
+func (c *channel) answer() {
+	if c == nil || c.key == (ctlsock.Key{}) {
+		return
+	}
+	caller, err := ctlsock.Dial(c.key)
+	switch {
+	case errors.Is(err, ctlsock.ErrNoCaller):
+		return
+	case errors.Is(err, ctlsock.ErrRefused):
+		c.log.Warn("control request refused", "err", err)
+		return
+	case err != nil:
+		c.log.Info("control request not answered", "err", err)
+		return
+	}
+	c.answers.Go(func() {
+		select {
+		case c.slots <- struct{}{}:
+			defer func() { <-c.slots }()
+		case <-c.ctx.Done():
+			caller.Close()
+			return
+		}
+		if err := caller.Serve(c.ctx, c.handle); err != nil {
+			c.log.Info("control request not answered", "err", err)
+		}
+	})
 }
 
 // handle runs in the channel's goroutine for one request.
@@ -113,14 +141,24 @@ func (c *channel) verdict(ctx context.Context) ctlsock.Reply {
 // endLoop says the serving loop no longer takes requests.
 func (c *channel) endLoop() { close(c.looping) }
 
-// close sets the daemon's final verdict, answers the stop requests
-// waiting for it, and stops serving.
+// close sets the daemon's final verdict, lets the answers waiting for it
+// go out (at most answerGrace), and ends the others.
 func (c *channel) close(err error) {
 	c.final.once.Do(func() {
 		c.final.err = err
 		close(c.final.done)
 	})
-	c.stop()
+	done := make(chan struct{})
+	go func() { c.answers.Wait(); close(done) }()
+	t := time.NewTimer(answerGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		c.cancel()
+		<-done
+	}
+	c.cancel()
 }
 
 // ctlStatus is what the "status" op returns in Reply.Data.
@@ -155,9 +193,55 @@ func (s *serving) request(r ctlRequest) {
 	case "stop":
 		s.startStop(fmt.Errorf("stop requested by pid %d (uid %d)", r.Peer.PID, r.Peer.UID))
 		r.answer(ctlsock.Reply{OK: true}) // the verdict follows the OnStop hooks
+	case "upgrade":
+		s.startUpgrade(r)
 	default:
 		r.answer(ctlsock.Failed(fmt.Errorf("unknown request %q: this daemon does not do it", r.Op)))
 	}
+}
+
+// upgraded is the outcome of an upgrade: the next generation's PID, or why
+// it failed.
+type upgraded struct {
+	pid int
+	err error
+}
+
+// startUpgrade starts the next generation in a goroutine of its own; the
+// serving loop goes on serving (and may stop, which cancels it).
+func (s *serving) startUpgrade(r ctlRequest) {
+	switch {
+	case s.stopTimer != nil:
+		r.answer(ctlsock.Failed(errors.New("upgrade: the daemon is stopping")))
+		return
+	case s.upgrading != nil:
+		r.answer(ctlsock.Failed(errors.New("upgrade: an upgrade is already in progress")))
+		return
+	case s.pf == nil:
+		r.answer(ctlsock.Failed(errors.New("upgrade: the daemon has no PID file to hand on")))
+		return
+	}
+	done := make(chan upgraded, 1)
+	s.upgrading, s.upgradeReq = done, r
+	go func() {
+		pid, err := s.d.nextGeneration(s.bodyCtx, s.pf)
+		done <- upgraded{pid, err}
+	}()
+}
+
+// upgradeDone answers the upgrade's request and, if the next generation
+// took over, stops this one: it stops accepting and drains in its OnStop
+// hooks, and leaves the PID file, which names the next generation, alone.
+func (s *serving) upgradeDone(u upgraded) {
+	s.upgrading = nil
+	if u.err != nil {
+		s.d.log.Error("upgrade failed; this generation keeps serving", "err", u.err)
+		s.upgradeReq.answer(ctlsock.Failed(fmt.Errorf("upgrade failed, nothing changed: %w", u.err)))
+		return
+	}
+	s.upgradedTo = u.pid
+	s.upgradeReq.answer(ctlsock.Reply{OK: true, PID: u.pid, OldPID: os.Getpid()})
+	s.startStop(fmt.Errorf("upgraded: pid %d took over", u.pid))
 }
 
 // reloaded answers the requests that waited for the reload that just

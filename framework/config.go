@@ -54,6 +54,20 @@ type Config struct {
 	// for RELOADING=1, STOPPING=1 and watchdog pings. Foreground wins over
 	// Detach.
 	Detach bool
+	// Reaper runs the foreground service under a reaping first stage
+	// (flag --reaper; Linux only). The process started first becomes a
+	// child subreaper (prctl PR_SET_CHILD_SUBREAPER), re-executes the
+	// program as the service stage (which runs every hook and the body,
+	// holds the PID file and sends sd_notify), passes SIGTERM, SIGINT,
+	// SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH on to it, reaps every
+	// orphan reparented to it, and exits with the service's exit status
+	// (128+n if signal n killed it). The service's own children stay its
+	// own: exec.Cmd.Wait still gets their exit statuses. A foreground
+	// service that is PID 1 (in a container or PID namespace) does this
+	// without being asked, on Linux. Reaper fails with a detaching start,
+	// and, elsewhere than on Linux, with an error wrapping
+	// errors.ErrUnsupported. See docs/lifecycle.md, "Reaping as PID 1".
+	Reaper bool
 	// Logger is the base logger; the framework adds the service name, the
 	// stage and the PID. Default: text lines on stderr (which is the log
 	// file in the daemon).

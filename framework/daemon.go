@@ -38,9 +38,12 @@ type Daemon struct {
 	mu     sync.Mutex
 	files  map[string]*os.File // handed over by name, until taken
 	taken  map[string]bool     // names already given out by File or Listener
+	given  map[string]*os.File // copies of those given out, for an upgrade
 	checks []lifecycle.Hook    // health checks before each watchdog ping
 
 	logToFile bool // stdout and stderr are the log file (daemon stage)
+	reaping   bool // this is a reaping first stage: Main passes on the service's status
+	reaper    int  // the reaping first stage's PID, in the service stage under one
 	fv        flagValues
 }
 

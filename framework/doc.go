@@ -41,6 +41,14 @@
 // already passed one). [Config.Detach] detaches under systemd anyway: the
 // launcher then sends MAINPID= and READY=1. See docs/systemd.md.
 //
+// A foreground service that is PID 1 (in a container), or that sets
+// [Config.Reaper] (--reaper), runs under a reaping first stage on Linux:
+// the process started first re-executes the program as the service,
+// forwards signals to it, reaps the orphans that come to it, and exits
+// with the service's status; the service's own children stay its own, so
+// exec.Cmd.Wait gets their statuses. See docs/lifecycle.md, "Reaping as
+// PID 1".
+//
 // The running daemon's body gets a context that SIGTERM and SIGINT cancel;
 // SIGHUP runs OnReload hooks. When the body returns, OnStop hooks run in
 // reverse order of registration within [Config.StopTimeout], the PID file is

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -111,5 +112,22 @@ func Example_service() {
 			}
 			return err
 		}
+	})
+}
+
+// A service that may run as PID 1 of a container reaps orphaned processes
+// there by itself; elsewhere Config.Reaper (or --reaper) asks for it. The
+// children it starts stay its own, so their exit statuses are its to wait
+// for. (Not run: it starts processes.)
+func ExampleConfig_reaper() {
+	d := framework.New(framework.Config{Name: "worker", Reaper: true})
+	framework.Main(d, func(ctx context.Context) error {
+		err := exec.CommandContext(ctx, "sh", "-c", "exit 3").Run()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			d.Logger().Info("child exited", "status", ee.ExitCode()) // 3, never stolen by the reaper
+		}
+		<-ctx.Done()
+		return nil
 	})
 }

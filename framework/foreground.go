@@ -81,7 +81,7 @@ func (d *Daemon) runForeground(ctx context.Context, body Body) error {
 			return fail(err)
 		}
 	}
-	notify("READY=1\n" + statusLine("running") + "\nMAINPID=" + strconv.Itoa(os.Getpid()))
+	notify("READY=1\n" + statusLine("running") + "\nMAINPID=" + strconv.Itoa(d.mainPID()))
 	err = d.serve(ctx, body, sigs, early, pf, ch, notify)
 	if err != nil {
 		notify(statusLine("stopped with error: " + err.Error()))

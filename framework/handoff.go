@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/daemonkit/daemonkit/lifecycle"
 )
 
@@ -62,7 +64,50 @@ func (d *Daemon) take(what, name string) (*os.File, error) {
 	}
 	delete(d.files, name)
 	d.taken[name] = true
+	d.keep(name, f)
 	return f, nil
+}
+
+// keep keeps a duplicate of f, given out under name, for the next
+// generation of an upgrade: the service may close its own (a listener
+// closed to stop accepting) while the socket must live on.
+func (d *Daemon) keep(name string, f *os.File) {
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 3)
+	if err != nil {
+		d.log.Warn("cannot keep a copy of a handed-over file: an upgrade will not hand it on", "name", name, "err", err)
+		return
+	}
+	if d.given == nil {
+		d.given = make(map[string]*os.File)
+	}
+	d.given[name] = os.NewFile(uintptr(fd), name)
+}
+
+// dropKept closes the copies kept for an upgrade: once the daemon stops,
+// a listening socket must close when the service closes its listener, so
+// that new connections are refused rather than left waiting.
+func (d *Daemon) dropKept() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, f := range d.given {
+		f.Close()
+	}
+	d.given = nil
+}
+
+// handedOn returns the files the next generation gets: those given out
+// (their kept copies) and those not taken yet, by name.
+func (d *Daemon) handedOn() map[string]*os.File {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make(map[string]*os.File, len(d.given)+len(d.files))
+	for name, f := range d.given {
+		out[name] = f
+	}
+	for name, f := range d.files {
+		out[name] = f
+	}
+	return out
 }
 
 // Listener returns, once, the listener handed over under name by a

@@ -122,7 +122,7 @@ func (d *Daemon) start(ctx context.Context, spec launch.Spec) error {
 	for _, f := range h.files {
 		names = append(names, f.name)
 	}
-	ch, files, marker, err := readych.Open(spec.PIDFile, d.cfg.LogFile, names)
+	ch, files, marker, err := readych.Open(spec.PIDFile, d.cfg.LogFile, names, false)
 	if err != nil {
 		return launch.Clear(spec.PIDFile, err)
 	}
@@ -218,7 +218,7 @@ func (d *Daemon) runDaemon(ctx context.Context, body Body) error {
 		return err
 	}
 	if err := fault(faultAdopted); err != nil {
-		st.PIDFile.Clear()
+		st.ClearUnlessUpgrade()
 		st.Fail(err.Error())
 		return err
 	}
@@ -233,7 +233,7 @@ func (d *Daemon) runDaemon(ctx context.Context, body Body) error {
 
 	early, err := d.starting(ctx, sigs)
 	if err != nil {
-		pf.Clear()
+		st.ClearUnlessUpgrade()
 		st.Fail(err.Error())
 		st.Close()
 		return err
@@ -241,7 +241,7 @@ func (d *Daemon) runDaemon(ctx context.Context, body Body) error {
 	ch := d.openChannel(pf) // before READY: a controller that sees the PID can reach it
 	defer ch.close(errExiting)
 	if err := fault(faultBeforeReady); err != nil {
-		pf.Clear()
+		st.ClearUnlessUpgrade()
 		st.Fail(err.Error())
 		return err
 	}
@@ -252,7 +252,7 @@ func (d *Daemon) runDaemon(ctx context.Context, body Body) error {
 		}
 	}
 	if err := fault(faultAfterAck); err != nil {
-		pf.Clear()
+		pf.Clear() // it names this daemon now
 		return err
 	}
 	// Under systemd (--detach), the launcher sent READY=1 for us; reloads,

@@ -35,7 +35,7 @@ type flagValues struct {
 // Flags returns the flag set [Daemon.Main] parses, so that a service can add
 // its own flags before calling [Main]. The standard flags are --pid-file,
 // --log-file, --user, --group, --chdir, --umask, --ready-timeout,
-// --stop-timeout, --foreground, --detach, --version, --lsb, and for the
+// --stop-timeout, --foreground, --detach, --reaper, --version, --lsb, and for the
 // control verbs --timeout, --kill-after, --signal and (status) --json.
 func (d *Daemon) Flags() *flag.FlagSet { return d.flags }
 
@@ -52,7 +52,8 @@ func (d *Daemon) newFlagSet() *flag.FlagSet {
 	fs.DurationVar(&c.StopTimeout, "stop-timeout", c.StopTimeout, "how long the daemon may take to stop (default 30s)")
 	fs.BoolVar(&c.Foreground, "foreground", c.Foreground, "start: do not detach (same as the run verb)")
 	fs.BoolVar(&c.Detach, "detach", c.Detach, "start: detach even under systemd (NOTIFY_SOCKET set); the launcher sends MAINPID= and READY=1")
-	fs.DurationVar(&d.fv.timeout, "timeout", 0, "start, stop, status, reload, restart: bound the whole action, guard wait included; 0 = none (default: 60s, or more for long ready and stop timeouts)")
+	fs.BoolVar(&c.Reaper, "reaper", c.Reaper, "run: reap orphaned processes (a first process reaps and forwards signals, the service runs as its child; automatic as PID 1; Linux only)")
+	fs.DurationVar(&d.fv.timeout, "timeout", 0, "start, stop, status, reload, upgrade, restart: bound the whole action, guard wait included; 0 = none (default: 60s, or more for long ready and stop timeouts)")
 	fs.DurationVar(&d.fv.killAfter, "kill-after", 0, "stop: send SIGKILL if still running after this `duration`")
 	fs.StringVar(&d.fv.signal, "signal", "", "stop: the signal to send (default SIGTERM)")
 	fs.BoolVar(&d.fv.json, "json", false, "status: print the state as one JSON object on stdout")
@@ -70,7 +71,10 @@ verbs:
   stop     stop it (SIGTERM) and wait until it is gone (0; 100 if not running)
   status   print its state (0 running, 101 not running, 103 stale PID file);
            alias check
-  reload   send SIGHUP (0; 101 if not running)
+  reload   reload and wait for the OnReload hooks (0; 101 if not running; 102 with the failing hook)
+  upgrade  replace the running daemon with the binary now installed, without
+           dropping its listeners or its PID file lock (0 once the new one is
+           ready; 102 with its error, the old one still serving)
   restart  stop, then start, under one lock
   run      run in the foreground, without detaching
   help     print this help
@@ -99,11 +103,25 @@ flags:
 // carries only what was asked for as data (status --json, help, --version).
 func (d *Daemon) Main(ctx context.Context, args []string, stdout, stderr io.Writer, body Body) int {
 	code, verb := d.main(ctx, args, stdout, stderr, body)
-	if (d.fv.lsb || verbs.LSBRequested(args)) && !reexec.Marked() {
+	lsb := (d.fv.lsb || verbs.LSBRequested(args)) && !reexec.Marked() && !d.reaping
+	switch {
+	case code == exitStartFailed && lsb && verb != "run":
+		return verbs.LSBFailed // generic failure, not LSB's "invalid arguments"
+	case code == exitStartFailed:
+		return verbs.ExitUsage
+	case lsb:
 		return verbs.LSBCode(verb, code)
 	}
 	return code
 }
+
+// exitStartFailed is what the start and restart verbs return inside
+// [Daemon.main] when the daemon failed to start (a hook failed, it exited,
+// it was not ready in time). [Daemon.Main] turns it into 1, the status
+// libucw's convention shares with a usage error, or with --lsb (start,
+// restart) into the LSB's generic failure (1), which is not its usage
+// error (2).
+const exitStartFailed = -1
 
 // main is [Daemon.Main] with libucw's exit statuses; it also returns the
 // verb ("" if none was recognised).
@@ -141,10 +159,10 @@ func (d *Daemon) main(ctx context.Context, args []string, stdout, stderr io.Writ
 		res, err := control.Stop(ctx, d.controlOptions())
 		rep.Stopped(res, err)
 	case "reload":
-		opts := d.controlOptions()
-		opts.Signal = syscall.SIGHUP
-		res, err := control.Signal(ctx, opts)
-		rep.Signalled(res, err, control.SignalName(opts.Signal), "reloaded")
+		d.reloadVerb(ctx, rep)
+	case "upgrade":
+		res, err := control.Upgrade(ctx, d.controlOptions())
+		rep.Upgraded(res, err)
 	case "status", "check":
 		res, err := control.Check(ctx, d.controlOptions())
 		rep.Status(stdout, res, err, lockfile.GuardPath(d.cfg.PIDFile), d.fv.json)
@@ -182,11 +200,18 @@ func (d *Daemon) runVerb(ctx context.Context, verb string, rep *verbs.Reporter, 
 	}
 	d.cfg.Foreground = true
 	if err := d.Run(ctx, body); err != nil {
+		var se *ServiceExitError
+		if errors.As(err, &se) { // the reaper's first stage: the service spoke for itself
+			if se.Signal != 0 {
+				fmt.Fprintf(rep.W, "%s: %v\n", d.cfg.Name, err)
+			}
+			return se.Code
+		}
 		fmt.Fprintf(rep.W, "%s: %v\n", d.cfg.Name, err)
 		if errors.Is(err, lockfile.ErrLocked) {
 			return int(control.StatusAlreadyDone)
 		}
-		return verbs.ExitUsage // the daemon failed to start
+		return exitStartFailed
 	}
 	return int(control.StatusOK)
 }
@@ -223,7 +248,7 @@ func (d *Daemon) startVerb(ctx context.Context, verb string, rep *verbs.Reporter
 	}
 	rep.Started(res, err, verb == "restart")
 	if err != nil && launchErr != nil && !errors.Is(launchErr, lockfile.ErrLocked) {
-		return verbs.ExitUsage // the daemon failed to start, not the control action
+		return exitStartFailed // the daemon failed to start, not the control action
 	}
 	return rep.Code
 }
@@ -231,7 +256,7 @@ func (d *Daemon) startVerb(ctx context.Context, verb string, rep *verbs.Reporter
 // isVerb reports whether [Daemon.Main] knows verb.
 func isVerb(verb string) bool {
 	switch verb {
-	case "start", "stop", "status", "check", "restart", "reload", "run", "help":
+	case "start", "stop", "status", "check", "restart", "reload", "upgrade", "run", "help":
 		return true
 	}
 	return false
@@ -302,7 +327,7 @@ func (d *Daemon) parse(args []string) (string, error) {
 		return "", nil
 	}
 	if len(rest) == 0 {
-		return "", errors.New("no verb given: use start, stop, status, reload, restart, run or help")
+		return "", errors.New("no verb given: use start, stop, status, reload, upgrade, restart, run or help")
 	}
 	verb := rest[0]
 	if !isVerb(verb) {
@@ -315,4 +340,21 @@ func (d *Daemon) parse(args []string) (string, error) {
 		return verb, fmt.Errorf("unexpected arguments after %s: %q", verb, extra)
 	}
 	return verb, d.checkFlags()
+}
+
+// reloadVerb asks the daemon to reload and reports its verdict. A daemon
+// that does not answer on the control channel (one of an older version, or
+// in another network namespace) is sent SIGHUP instead, and the report says
+// that no verdict came.
+func (d *Daemon) reloadVerb(ctx context.Context, rep *verbs.Reporter) {
+	opts := d.controlOptions()
+	res, err := control.Reload(ctx, opts)
+	if !errors.Is(err, control.ErrNoVerdict) {
+		rep.Reloaded(res, err)
+		return
+	}
+	d.log.Warn("no verdict: sending SIGHUP", "err", err)
+	opts.Signal = syscall.SIGHUP
+	res, err = control.Signal(ctx, opts)
+	rep.Signalled(res, err, control.SignalName(opts.Signal), "reloaded, without a verdict")
 }

@@ -52,7 +52,11 @@ func (v *pathValue) Set(s string) error {
 // args with the verb replaced by "start" and every path flag's value
 // replaced by its absolute path (path flags not given are appended with
 // their absolute defaults).
-func (d *Daemon) daemonArgs(args []string) []string {
+func (d *Daemon) daemonArgs(args []string) []string { return d.stageArgs(args, "start") }
+
+// stageArgs returns args with the verb replaced by verb and the path flags
+// made absolute, as [Daemon.daemonArgs] says.
+func (d *Daemon) stageArgs(args []string, verb string) []string {
 	out := append([]string(nil), args...)
 	seen := map[string]bool{}
 	verbDone := false
@@ -63,7 +67,7 @@ func (d *Daemon) daemonArgs(args []string) []string {
 		}
 		if !strings.HasPrefix(a, "-") || a == "-" {
 			if !verbDone {
-				out[i], verbDone = "start", true
+				out[i], verbDone = verb, true
 			}
 			continue
 		}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/daemonkit/daemonkit/control"
+	"github.com/daemonkit/daemonkit/internal/ctlsock"
+	"github.com/daemonkit/daemonkit/internal/exitrec"
 	"github.com/daemonkit/daemonkit/internal/panics"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -29,7 +31,9 @@ var ErrNoPIDFile = errors.New("no PID file configured: give --pid-file or Config
 //     ([reexec.Marked]); Run returns when the daemon has stopped;
 //   - the foreground, if [Config.Foreground] is set, or NOTIFY_SOCKET is in
 //     the environment and [Config.Detach] is not set; Run returns when the
-//     daemon has stopped;
+//     daemon has stopped; with [Config.Reaper], or as PID 1, this process
+//     is the reaping first stage and the service runs in a second
+//     (a [*ServiceExitError] carries its exit status);
 //   - otherwise the launcher: Run returns nil once the daemon is ready and
 //     its PID written, or the reason it did not start (errors.Is
 //     [lockfile.ErrLocked] when it is already running).
@@ -41,7 +45,9 @@ func (d *Daemon) Run(ctx context.Context, body Body) error {
 	case reexec.Marked():
 		return d.runDaemon(ctx, body)
 	case d.foreground():
-		return d.runForeground(ctx, body)
+		return d.runReaped(ctx, body) // the reaper's first stage, or runForeground
+	case d.cfg.Reaper:
+		return errReaperDetached()
 	}
 	return d.launch(ctx)
 }
@@ -70,7 +76,7 @@ type started struct {
 // ready timeout, while watching for signals: a stop signal cancels the
 // hooks' context; a SIGHUP is remembered and replayed once the daemon is
 // ready. It returns the hooks' error.
-func (d *Daemon) starting(ctx context.Context, sigs <-chan os.Signal) (started, error) {
+func (d *Daemon) starting(ctx context.Context, sigs *signals) (started, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	ctx, cancelTimeout := context.WithTimeoutCause(ctx, d.cfg.ReadyTimeout,
@@ -82,7 +88,7 @@ func (d *Daemon) starting(ctx context.Context, sigs <-chan os.Signal) (started, 
 		var st started
 		for {
 			select {
-			case sig := <-sigs:
+			case sig := <-sigs.c:
 				if isStop(sig) {
 					st.stop = true
 					cancel(errStopSignal{sig})
@@ -118,13 +124,13 @@ func (d *Daemon) starting(ctx context.Context, sigs <-chan os.Signal) (started, 
 // the end of a reload all come to it. A reload runs in a goroutine of its
 // own, so that a stop is never held up by a slow OnReload hook; SIGHUPs
 // during a reload are coalesced into one more reload after it.
-func (d *Daemon) serve(ctx context.Context, body Body, sigs <-chan os.Signal, st started, pf *pidlock.File, ch *channel, notify func(string)) error {
+func (d *Daemon) serve(ctx context.Context, body Body, sigs *signals, st started, pf *pidlock.File, ch *channel, notify func(string)) error {
 	if notify == nil {
 		notify = func(string) {}
 	}
 	bodyCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	s := &serving{d: d, bodyCtx: bodyCtx, cancel: cancel, notify: notify, reqs: ch.reqs, since: time.Now()}
+	s := &serving{d: d, bodyCtx: bodyCtx, cancel: cancel, notify: notify, ch: ch, pf: pf, since: time.Now()}
 	if supervised() {
 		s.wd = d.startWatchdog(notify)
 		defer s.wd.stop()
@@ -133,11 +139,15 @@ func (d *Daemon) serve(ctx context.Context, body Body, sigs <-chan os.Signal, st
 	d.log.Info("running")
 	if st.stop {
 		s.startStop(errors.New("stop requested while starting"))
+		ch.answer() // the controller that sent it may wait for the verdict
 	} else if st.reload {
 		s.startReload()
 	}
 	bodyErr := s.loop(ctx, sigs, bodyDone)
 	ch.endLoop()
+	if s.upgradedTo != 0 {
+		pf = nil // the PID file is the next generation's now: not ours to clear
+	}
 	err := d.finish(bodyErr, pf)
 	ch.close(err)
 	return err
@@ -173,10 +183,14 @@ type serving struct {
 	reloading     chan struct{} // closed when the reload in progress ends; nil if none
 	reloadErr     error         // the result of the reload in progress, once reloading is closed
 	reloadPending bool
-	reqs          <-chan ctlRequest // control channel requests
-	since         time.Time         // when the body started
-	thisReload    []ctlRequest      // requests answered when the reload in progress ends
-	nextReload    []ctlRequest      // requests answered when the next reload ends
+	ch            *channel      // control channel
+	since         time.Time     // when the body started
+	thisReload    []ctlRequest  // requests answered when the reload in progress ends
+	nextReload    []ctlRequest  // requests answered when the next reload ends
+	pf            *pidlock.File // nil in the foreground without a PID file
+	upgrading     chan upgraded // receives the upgrade's outcome; nil if none runs
+	upgradeReq    ctlRequest    // the request of the upgrade in progress
+	upgradedTo    int           // the next generation's PID, once it took over
 }
 
 // startStop begins stopping (once): the body's context is cancelled with
@@ -212,7 +226,7 @@ func (s *serving) startReload() {
 // loop handles signals, reloads and ctx until the body returns or
 // overruns the stop timeout, and returns the body's error. When it
 // returns, stopping has begun and no reload runs.
-func (s *serving) loop(ctx context.Context, sigs <-chan os.Signal, bodyDone <-chan error) error {
+func (s *serving) loop(ctx context.Context, sigs *signals, bodyDone <-chan error) error {
 	var bodyErr error
 	ctxDone := ctx.Done()
 loop:
@@ -220,14 +234,19 @@ loop:
 		select {
 		case bodyErr = <-bodyDone:
 			break loop
-		case sig := <-sigs:
+		case sig := <-sigs.c:
 			if isStop(sig) {
 				s.startStop(errStopSignal{sig})
+				s.ch.answer() // a controller may wait for the verdict
 			} else if s.stopTimer == nil {
 				s.startReload()
 			}
-		case r := <-s.reqs:
+		case <-sigs.poke:
+			s.ch.answer()
+		case r := <-s.ch.reqs:
 			s.request(r)
+		case u := <-s.upgrading:
+			s.upgradeDone(u)
 		case <-s.reloading:
 			s.reloading = nil
 			s.reloaded()
@@ -246,6 +265,10 @@ loop:
 		s.startStop(errors.New("body returned"))
 	}
 	s.stopTimer.Stop()
+	if s.upgrading != nil {
+		s.upgradeDone(<-s.upgrading) // cancelled with the body: it kills the new generation
+	}
+	s.d.dropKept() // no upgrade from here on
 	if s.reloading != nil {
 		<-s.reloading // cancelled with the body; the hook runner bounds it
 		s.reloaded()
@@ -271,17 +294,33 @@ func (d *Daemon) finish(bodyErr error, pf *pidlock.File) error {
 	if err := fault(faultBeforeClear); err != nil {
 		stopErr = errors.Join(stopErr, err)
 	}
+	err := errors.Join(bodyErr, stopErr)
+	if err != nil {
+		d.keepRecord(pf, err)
+		return err
+	}
 	if pf != nil {
 		if err := pf.Clear(); err != nil {
 			d.log.Error("clearing the pid file", "err", err)
-			stopErr = errors.Join(stopErr, err)
+			return err
 		}
 	}
-	err := errors.Join(bodyErr, stopErr)
-	if err == nil {
-		d.log.Info("stopped")
+	d.log.Info("stopped")
+	return nil
+}
+
+// keepRecord leaves the PID file of a daemon that ends with err as libucw
+// leaves a crashed daemon's (naming it: stale once the lock is released),
+// and records why it ended next to it, for status.
+func (d *Daemon) keepRecord(pf *pidlock.File, err error) {
+	if pf == nil {
+		return
 	}
-	return err
+	rec := exitrec.Record{PID: os.Getpid(), Time: time.Now(), Status: 1, Error: err.Error()}
+	if werr := exitrec.Write(pf.Path(), rec); werr != nil {
+		d.log.Warn("cannot record why the daemon ended", "err", werr)
+	}
+	d.log.Error("exiting with an error; the pid file is left naming this process, so that it shows stale", "pid_file", pf.Path(), "err", err)
 }
 
 // reload reopens the log file and runs the OnReload hooks, between
@@ -310,10 +349,20 @@ func (d *Daemon) reload(parent context.Context, notify func(string)) error {
 	return err
 }
 
-// notifySignals registers for the stop and reload signals before any hook
+// signals are the signals the daemon handles, registered before any hook
 // runs, so that none is lost or kills the process by default.
-func notifySignals() (chan os.Signal, func()) {
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP) // stop, stop, reload
-	return sigs, func() { signal.Stop(sigs) }
+type signals struct {
+	c    chan os.Signal // SIGTERM, SIGINT (stop) and SIGHUP (reload)
+	poke chan os.Signal // ctlsock.Poke: a controller waits for this daemon
+}
+
+// notifySignals registers the daemon's signals. Pokes have a channel of
+// their own, of one: a program that runs many children gets a SIGCHLD for
+// each, and those must never crowd out a stop signal; one poke pending
+// is enough, since it is taken after the others arrived.
+func notifySignals() (*signals, func()) {
+	s := &signals{c: make(chan os.Signal, 8), poke: make(chan os.Signal, 1)}
+	signal.Notify(s.c, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	signal.Notify(s.poke, ctlsock.Poke)
+	return s, func() { signal.Stop(s.c); signal.Stop(s.poke) }
 }

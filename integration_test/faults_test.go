@@ -173,27 +173,31 @@ func faultMatrix() []faultCell {
 		says: []string{killed}, after: lockfile.Running})
 
 	// Running: the body fails when it gets SIGUSR1, or the daemon is
-	// killed. A body error still runs OnStop and empties the PID file; a
-	// daemon that dies leaves it stale.
+	// killed. A body error still runs OnStop, then leaves the PID file
+	// stale, as a daemon that dies does, with a record of why it ended.
 	add(faultCell{stage: "running", fault: "error", phase: phaseRunning, env: hook("running=error"), code: 0, says: started,
-		logs: []string{"injected error in running"}, after: lockfile.NotRunning})
+		logs: []string{"injected error in running"}, after: lockfile.Stale})
 	add(faultCell{stage: "running", fault: "panic", phase: phaseRunning, env: hook("running=panic"), code: 0, says: started,
-		logs: []string{"injected panic in running"}, after: lockfile.NotRunning})
+		logs: []string{"injected panic in running"}, after: lockfile.Stale})
 	add(faultCell{stage: "running", fault: "exit", phase: phaseRunning, env: hook("running=exit:7"), code: 0, says: started,
 		after: lockfile.Stale})
 	add(faultCell{stage: "running", fault: "kill-daemon", phase: phaseRunning, kill: killDaemon, code: 0, says: started,
 		after: lockfile.Stale})
 
 	// OnStop: stop always ends with the daemon gone and the PID file
-	// empty and unlocked (the controller empties what a dead daemon left).
-	add(faultCell{stage: "stop", fault: "error", phase: phaseStop, env: hook("stop=error"), code: 0,
+	// empty and unlocked (the controller empties what a dead daemon left),
+	// but it exits 0 only if the daemon stopped cleanly: the daemon's
+	// verdict, or its death before giving one, is 102.
+	notClean := "but not cleanly"
+	add(faultCell{stage: "stop", fault: "error", phase: phaseStop, env: hook("stop=error"), code: 102,
+		says: []string{notClean, `stop hook "faulty": injected error in stop`},
 		logs: []string{`stop hook \"faulty\": injected error in stop`}, after: lockfile.NotRunning})
-	add(faultCell{stage: "stop", fault: "panic", phase: phaseStop, env: hook("stop=panic"), code: 0,
-		logs: []string{"injected panic in stop"}, after: lockfile.NotRunning})
-	add(faultCell{stage: "stop", fault: "exit", phase: phaseStop, env: hook("stop=exit:7"), code: 0,
-		after: lockfile.NotRunning})
-	add(faultCell{stage: "stop", fault: "kill-daemon", phase: phaseStop, env: hook("stop=pause"), pause: "stop", kill: killDaemon, code: 0,
-		after: lockfile.NotRunning})
+	add(faultCell{stage: "stop", fault: "panic", phase: phaseStop, env: hook("stop=panic"), code: 102,
+		says: []string{notClean, "injected panic in stop"}, logs: []string{"injected panic in stop"}, after: lockfile.NotRunning})
+	add(faultCell{stage: "stop", fault: "exit", phase: phaseStop, env: hook("stop=exit:7"), code: 102,
+		says: []string{notClean, "died during its stop"}, after: lockfile.NotRunning})
+	add(faultCell{stage: "stop", fault: "kill-daemon", phase: phaseStop, env: hook("stop=pause"), pause: "stop", kill: killDaemon, code: 102,
+		says: []string{notClean, "died during its stop"}, after: lockfile.NotRunning})
 	add(faultCell{stage: "stop", fault: "kill-controller", phase: phaseStop, env: hook("stop=pause"), pause: "stop", kill: killController,
 		after: lockfile.NotRunning})
 	for i := range m {

@@ -384,9 +384,15 @@ func TestSlowReloadDoesNotBlockStop(t *testing.T) {
 	pidFile, rec := filepath.Join(dir, "svc.pid"), filepath.Join(dir, "record")
 	run(t, nil, svc, "start", "--pid-file", pidFile, "--record", rec, "--reload-takes", "1m").expect(t, 0, "start")
 	pid := daemonPID(t, pidFile)
-	run(t, nil, svc, "reload", "--pid-file", pidFile).expect(t, 0, "reload")
+	// reload waits for the hook's verdict: it gives up after its timeout
+	// and says so, while the daemon goes on reloading.
+	r := run(t, nil, svc, "reload", "--pid-file", pidFile, "--timeout", "2s")
+	r.expect(t, 102, "reload that outlasts its --timeout")
+	if !strings.Contains(r.stderr, "timed out") {
+		t.Errorf("reload stderr: %s", r.stderr)
+	}
 	waitFileContains(t, rec, "reload "+strconv.Itoa(pid))
-	r := run(t, nil, svc, "stop", "--pid-file", pidFile, "--timeout", "20s")
+	r = run(t, nil, svc, "stop", "--pid-file", pidFile, "--timeout", "20s")
 	r.expect(t, 0, "stop during a slow reload")
 	if proctest.Alive(pid) {
 		t.Fatal("daemon alive after stop")
@@ -549,7 +555,11 @@ func TestStopHooksGetTheirOwnTime(t *testing.T) {
 	pidFile, rec := filepath.Join(dir, "svc.pid"), filepath.Join(dir, "record")
 	run(t, nil, svc, "start", "--pid-file", pidFile, "--record", rec, "--ignore-stop", "--stop-timeout", "1s").expect(t, 0, "start")
 	pid := daemonPID(t, pidFile)
-	run(t, nil, svc, "stop", "--pid-file", pidFile, "--stop-timeout", "1s").expect(t, 0, "stop")
+	r := run(t, nil, svc, "stop", "--pid-file", pidFile, "--stop-timeout", "1s")
+	r.expect(t, 102, "stop of a body that overran its stop timeout")
+	if !strings.Contains(r.stderr, "not cleanly") || !strings.Contains(r.stderr, "body did not return within the stop timeout 1s") {
+		t.Errorf("stop stderr: %s", r.stderr)
+	}
 	got := readFile(t, rec)
 	i2, i1 := strings.Index(got, "stop-2 "+strconv.Itoa(pid)), strings.Index(got, "stop-1 "+strconv.Itoa(pid))
 	if i2 < 0 || i1 < 0 || i2 > i1 {

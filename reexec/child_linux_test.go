@@ -53,7 +53,7 @@ func launchChild(t *testing.T, ctx context.Context, action string) (int, *pidloc
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pf.Close() })
-	ch, files, marker, err := readych.Open(pf, "", nil)
+	ch, files, marker, err := readych.Open(pf, "", nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}

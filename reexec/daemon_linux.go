@@ -89,8 +89,8 @@ func Adopt() (*Stage, error) {
 		ch.close()
 		return nil, explain("its token does not match the launcher's")
 	}
-	setComm()
-	s := &Stage{ch: ch, LogFile: hello.LogFile, Files: make(map[string]*os.File, len(hello.Files))}
+	SetComm()
+	s := &Stage{ch: ch, LogFile: hello.LogFile, Upgrade: hello.Upgrade, Files: make(map[string]*os.File, len(hello.Files))}
 	s.PIDFile, err = pidlock.Adopt(readych.PIDFileFD, hello.PIDFile, hello.Dev, hello.Ino)
 	if err != nil {
 		s.Fail(err.Error())
@@ -112,10 +112,11 @@ func Adopt() (*Stage, error) {
 	return s, nil
 }
 
-// setComm names the process after argv[0] again: executed as
-// /proc/self/exe, it would show as "exe" to ps, top, pgrep and
-// start-stop-daemon --name.
-func setComm() {
+// SetComm names the process after argv[0] again: executed as
+// /proc/self/exe, a stage would show as "exe" to ps, top, pgrep and
+// start-stop-daemon --name. [Adopt] calls it; other stages that re-execute
+// /proc/self/exe (the service stage under a reaper) call it themselves.
+func SetComm() {
 	if len(os.Args) == 0 {
 		return
 	}
@@ -170,3 +171,12 @@ func (s *Stage) Ready(ackTimeout time.Duration) (acked bool) {
 // Close releases the channel without reporting anything (the launcher sees
 // EOF and reports the exit status).
 func (s *Stage) Close() { s.ch.close() }
+
+// ClearUnlessUpgrade empties the PID file after a failure before READY,
+// unless this daemon is an upgrade's next generation: the PID file then
+// names the generation that keeps serving.
+func (s *Stage) ClearUnlessUpgrade() {
+	if !s.Upgrade {
+		s.PIDFile.Clear()
+	}
+}

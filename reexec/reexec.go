@@ -31,6 +31,10 @@ type Stage struct {
 	PIDFile *pidlock.File
 	Files   map[string]*os.File
 	LogFile string // the log file's absolute path, if the launcher gave one
+	// Upgrade says this daemon is the next generation of a running one:
+	// until it is ready, the PID file names that one, and a failure must
+	// leave it so.
+	Upgrade bool
 	ch      channel
 	crash   *os.File
 }

@@ -15,3 +15,9 @@ func (*Stage) Ready(time.Duration) bool { return false }
 
 // Close does nothing.
 func (*Stage) Close() {}
+
+// ClearUnlessUpgrade does nothing here.
+func (*Stage) ClearUnlessUpgrade() {}
+
+// SetComm does nothing: only Linux re-executes /proc/self/exe.
+func SetComm() {}

@@ -58,6 +58,7 @@ type cli struct {
 	signal     string // stop, restart
 	killAfter  time.Duration
 	jsonOutput bool // status
+	wait       bool // reload: wait for a framework daemon's verdict
 
 	rep verbs.Reporter // prints the outcome and keeps the exit status
 }
@@ -146,11 +147,12 @@ const rootExample = `  daemonctl start --pid-file /run/web.pid -- /usr/sbin/webd
 func (c *cli) commands() *cobra.Command {
 	root := c.rootCommand()
 	start, stop, status, sig, reload, restart := c.startCommand(), c.stopCommand(), c.statusCommand(), c.signalCommand(), c.reloadCommand(), c.restartCommand()
+	upgrade := c.upgradeCommand()
 	for _, cmd := range []*cobra.Command{start, restart} {
 		// Everything after CMD belongs to CMD, even without "--".
 		cmd.Flags().SetInterspersed(false)
 	}
-	root.AddCommand(start, stop, status, sig, reload, restart)
+	root.AddCommand(start, stop, status, sig, reload, upgrade, restart)
 	for _, cmd := range root.Commands() {
 		cmd.DisableFlagsInUseLine = true // the Use lines name the flags
 	}
@@ -312,16 +314,30 @@ SIGUSR1, USR1, usr1 and 10 are the same.`,
 	return sig
 }
 
-// reloadCommand is `daemonctl reload` (signal HUP).
+// reloadCommand is `daemonctl reload` (signal HUP, or with --wait a
+// framework daemon's verdict).
 func (c *cli) reloadCommand() *cobra.Command {
 	reload := &cobra.Command{
-		Use:     "reload --pid-file F",
-		Short:   "Send SIGHUP to the running daemon",
-		Long:    "reload is signal HUP: it sends SIGHUP to the daemon, exit 101 if it is not running.",
-		Example: `  daemonctl reload --pid-file /run/app.pid`,
-		Args:    cobra.NoArgs,
-		RunE:    func(cmd *cobra.Command, args []string) error { return c.sendSignal(cmd.Context(), "HUP", "reloaded") },
+		Use:   "reload --pid-file F [--wait]",
+		Short: "Make the running daemon reload (SIGHUP)",
+		Long: `reload is signal HUP: it sends SIGHUP to the daemon, exit 101 if it is not running.
+
+With --wait, for a daemonkit framework daemon: it asks the daemon over its
+control channel to reload, waits for its OnReload hooks and exits 0, or 102
+with the failing hook's name and error (the daemon keeps running as before).
+A program that is not a framework daemon does not answer: exit 102 after a
+few seconds, and it was sent nothing but SIGCHLD, which programs ignore.`,
+		Example: `  daemonctl reload --pid-file /run/app.pid
+  daemonctl reload --wait --pid-file /run/mysvc.pid`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if c.wait {
+				return c.reloadWait(cmd.Context())
+			}
+			return c.sendSignal(cmd.Context(), "HUP", "reloaded")
+		},
 	}
+	reload.Flags().BoolVar(&c.wait, "wait", false, "framework daemons: wait for the OnReload hooks and report their verdict")
 	return reload
 }
 
@@ -632,6 +648,49 @@ func (c *cli) sendSignal(ctx context.Context, sigName, done string) error {
 	return nil
 }
 
+// upgradeCommand is `daemonctl upgrade`: a framework daemon's
+// zero-downtime replacement by the binary now installed.
+func (c *cli) upgradeCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "upgrade --pid-file F",
+		Short: "Replace a running framework daemon by its new binary, without downtime",
+		Long: `upgrade asks a daemonkit framework daemon to start the binary now at its
+executable's path as its next generation, handing it its listeners, its named
+files and its PID file's locked descriptor (the lock never lapses). Once the
+new generation is ready, the PID file names it (and a service manager gets
+MAINPID=), the old generation stops accepting, drains and exits; upgrade
+prints both PIDs and exits 0.
+
+If the new generation fails at any stage, it is killed, the old one keeps
+serving, the PID file is unchanged, and upgrade exits 102 with the new
+generation's own message. 101 if the daemon is not running; 102 if it is not
+a framework daemon (it was sent nothing but SIGCHLD, which programs ignore).`,
+		Example: `  daemonctl upgrade --pid-file /run/mysvc.pid`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o, ctx, cancel, err := c.prepare(cmd.Context(), "", verbs.DefaultTimeout("upgrade", 0, 0))
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			res, err := control.Upgrade(ctx, o)
+			c.rep.Upgraded(res, err)
+			return nil
+		},
+	}
+}
+
+func (c *cli) reloadWait(ctx context.Context) error {
+	o, ctx, cancel, err := c.prepare(ctx, "", verbs.DefaultTimeout("reload", 0, 0))
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	res, err := control.Reload(ctx, o)
+	c.rep.Reloaded(res, err)
+	return nil
+}
+
 func (c *cli) status(ctx context.Context) error {
 	o, ctx, cancel, err := c.prepare(ctx, "", verbs.DefaultTimeout("status", 0, 0))
 	if err != nil {
@@ -643,7 +702,7 @@ func (c *cli) status(ctx context.Context) error {
 	if guard == "" {
 		guard = lockfile.GuardPath(o.PIDFile)
 	}
-	sup := c.supervision(ctx, res, err)
+	sup := c.supervision(ctx, guard, res, err)
 	var obj bytes.Buffer
 	c.rep.Status(&obj, res, err, guard, c.jsonOutput)
 	if c.jsonOutput {

@@ -29,11 +29,11 @@ type supervisedJSON struct {
 // its state; nil if it is not one, or cannot be asked (a user other than
 // root and the supervisor's, or another network namespace: status then
 // shows the supervisor alone).
-func (c *cli) supervision(ctx context.Context, res control.Result, err error) *background.Supervision {
+func (c *cli) supervision(ctx context.Context, guard string, res control.Result, err error) *background.Supervision {
 	if err != nil || res.After.State != lockfile.Running {
 		return nil
 	}
-	sup, aerr := background.AskSupervisor(ctx, c.pidFile, res.After.PID)
+	sup, aerr := background.AskSupervisor(ctx, c.pidFile, guard, res.After.PID)
 	if aerr != nil {
 		c.logger().Debug("cannot ask whether the daemon is a supervisor", "pid", res.After.PID, "err", aerr)
 	}

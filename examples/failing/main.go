@@ -1,7 +1,7 @@
 // Command failing is a daemonkit service that fails on purpose in a chosen
 // stage, to show (and test) how each failure is reported:
 //
-//	failing start --pid-file F --fail-in predetach|postdetach|ready|panic|exit|kill|hang|stop
+//	failing start --pid-file F --fail-in predetach|postdetach|ready|panic|exit|kill|hang|stop|reload|body
 //
 //	predetach   a PreDetach hook returns an error (in the launcher)
 //	postdetach  a PostDetach hook returns an error (in the daemon)
@@ -13,6 +13,8 @@
 //	hang        a PostDetach hook never returns (the ready timeout fires)
 //	stop        starts fine; an OnStop hook fails when it is stopped
 //	ignoreterm  starts fine; ignores SIGTERM (the body never returns)
+//	reload      starts fine; an OnReload hook fails on every reload
+//	body        starts fine; the body returns an error right after READY
 package main
 
 import (
@@ -61,6 +63,12 @@ func main() {
 		}
 		return nil
 	})
+	d.OnReload("reread-config", func(context.Context) error {
+		if *failIn == "reload" {
+			return errors.New("config line 3: unknown key \"colour\"")
+		}
+		return nil
+	})
 	d.OnStop("flush", func(context.Context) error {
 		if *failIn == "stop" {
 			return errors.New("flush: disk full")
@@ -68,8 +76,11 @@ func main() {
 		return nil
 	})
 	framework.Main(d, func(ctx context.Context) error {
-		if *failIn == "ignoreterm" {
+		switch *failIn {
+		case "ignoreterm":
 			select {}
+		case "body":
+			return errors.New("upstream connection lost")
 		}
 		<-ctx.Done()
 		return nil

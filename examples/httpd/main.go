@@ -89,11 +89,71 @@ func loadConfig(path string) (config, error) {
 
 // server holds the current config and the HTTP server.
 type server struct {
-	mu   sync.Mutex
-	cfg  config
-	gen  int
-	srv  *http.Server
-	addr net.Addr
+	mu     sync.Mutex
+	cfg    config
+	gen    int
+	srv    *http.Server
+	ln     net.Listener
+	served chan struct{} // closed when srv.Serve has returned
+	addr   net.Addr
+	busy   map[net.Conn]bool // connections that are new or serving a request
+}
+
+// track is the server's ConnState hook: it keeps the set of connections
+// that have a request to answer (or may have: new ones).
+func (s *server) track(c net.Conn, st http.ConnState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.busy == nil {
+		s.busy = make(map[net.Conn]bool)
+	}
+	if st == http.StateNew || st == http.StateActive {
+		s.busy[c] = true
+	} else {
+		delete(s.busy, c)
+	}
+}
+
+// drain stops accepting and lets every connection already accepted have
+// its request answered before shutting the server down. http.Server's
+// Shutdown alone is not enough while the listening socket lives on (in
+// the next generation of an upgrade, or a service manager's socket): a
+// connection it accepted but whose request it had not read yet would be
+// closed unanswered. So: close the listener, wait for Serve to return
+// (every accepted connection is then tracked), wait for the busy ones,
+// then Shutdown, which closes the idle keep-alive ones (clients retry a
+// request on a reused connection that was closed).
+func (s *server) drain(ctx context.Context) error {
+	s.mu.Lock()
+	srv, ln, served := s.srv, s.ln, s.served
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	ln.Close()
+	select {
+	case <-served:
+	case <-ctx.Done():
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for s.busyCount() > 0 && ctx.Err() == nil {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+		}
+	}
+	if err := srv.Shutdown(ctx); err != nil {
+		srv.Close()
+		return fmt.Errorf("draining: %w; cut the remaining connections", err)
+	}
+	return nil
+}
+
+func (s *server) busyCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.busy)
 }
 
 func (s *server) setConfig(c config) int {
@@ -214,18 +274,8 @@ func main() {
 	})
 	d.HealthCheck("http", s.check)
 	d.OnStop("drain", func(ctx context.Context) error {
-		s.mu.Lock()
-		srv := s.srv
-		s.mu.Unlock()
-		if srv == nil {
-			return nil
-		}
 		d.Logger().Info("draining connections")
-		if err := srv.Shutdown(ctx); err != nil {
-			srv.Close()
-			return fmt.Errorf("draining: %w; cut the remaining connections", err)
-		}
-		return nil
+		return s.drain(ctx)
 	})
 
 	framework.Main(d, func(ctx context.Context) error {
@@ -233,13 +283,14 @@ func main() {
 		if err != nil {
 			return err
 		}
-		srv := &http.Server{Handler: s.handler(), ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: s.handler(), ReadHeaderTimeout: 10 * time.Second, ConnState: s.track}
+		served := make(chan struct{})
 		s.mu.Lock()
-		s.srv, s.addr = srv, ln.Addr()
+		s.srv, s.ln, s.served, s.addr = srv, ln, served, ln.Addr()
 		s.mu.Unlock()
 		d.Logger().Info("listening", "addr", ln.Addr().String())
 		errc := make(chan error, 1)
-		go func() { errc <- srv.Serve(ln) }()
+		go func() { defer close(served); errc <- srv.Serve(ln) }()
 		select {
 		case <-ctx.Done():
 			return nil // the drain hook shuts the server down

@@ -11,19 +11,33 @@ import (
 // MaxMessage bounds a request or a reply.
 const MaxMessage = 64 << 10
 
-// Errors a [Call] wraps; test with errors.Is.
+// Poke is the signal a controller sends to ask a daemon to connect and take
+// a request. SIGCHLD is ignored by default, so a program that is not a
+// framework daemon, and does not handle it, is unaffected; one that handles
+// it must already cope with SIGCHLDs that announce nothing (signals of one
+// kind coalesce).
+const Poke = syscall.SIGCHLD
+
+// Errors of this package; test with errors.Is.
 var (
-	// ErrNoChannel: nothing listens on the daemon's name. The daemon is not
-	// a framework daemon (or one from before the channel existed), it has
-	// just exited, or it runs in another network namespace.
-	ErrNoChannel = errors.New("the daemon has no control channel")
-	// ErrImpostor: another process than the daemon answers on its name.
-	ErrImpostor = errors.New("the control channel is held by another process")
-	// ErrNoReply: the daemon closed the connection without answering (it
-	// died, or refused the caller).
+	// ErrNoAnswer: the daemon did not connect before the controller's
+	// context ended. It is not a framework daemon (or one from before the
+	// channel existed), it is busy starting or exiting, or it runs in
+	// another network namespace.
+	ErrNoAnswer = errors.New("the daemon did not answer on the control channel")
+	// ErrNoReply: the daemon connected but closed the connection without a
+	// reply (it died).
 	ErrNoReply = errors.New("the daemon closed the control channel without a reply")
-	// ErrNameTaken: [Listen] found the daemon's name already bound.
+	// ErrNameTaken: [Listen] found the name already bound, by another
+	// controller that does not hold the guard file, or by a process
+	// squatting on it.
 	ErrNameTaken = errors.New("control channel name already bound by another process")
+	// ErrNoCaller: [Answer] found nobody waiting (a signal from someone
+	// else than a controller).
+	ErrNoCaller = errors.New("no controller waits on the control channel")
+	// ErrRefused: [Answer] found a listener run by a user that may not
+	// control the daemon.
+	ErrRefused = errors.New("control channel bound by a user that may not control this daemon")
 	// ErrBadMessage: a request or reply that is not one JSON object of at
 	// most MaxMessage bytes.
 	ErrBadMessage = errors.New("malformed control message")
@@ -44,8 +58,9 @@ func KeyOf(fi os.FileInfo) Key {
 	return Key{Dev: uint64(st.Dev), Ino: uint64(st.Ino)}
 }
 
-// Name is the abstract socket name of the daemon pid holding the PID file
-// key, as net.UnixAddr spells it (a leading @).
+// Name is the abstract socket name a controller binds to talk to the
+// daemon pid holding the PID file key, as net.UnixAddr spells it (a
+// leading @).
 func Name(key Key, pid int) string {
 	return fmt.Sprintf("@daemonkit/ctl/%d:%d/%d", key.Dev, key.Ino, pid)
 }
@@ -54,7 +69,7 @@ func Name(key Key, pid int) string {
 type Request struct {
 	// Op is what to do: "status", "reload", "stop" or "upgrade".
 	Op string `json:"op"`
-	// Peer is who sent the request, filled in by [Listener.Serve].
+	// Peer is who sent the request, filled in by [Answer].
 	Peer Peer `json:"-"`
 }
 

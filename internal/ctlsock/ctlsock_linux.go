@@ -7,124 +7,175 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-const (
-	maxConns       = 16              // requests served at once; more are dropped
-	requestTimeout = 5 * time.Second // for a connected peer to send its request
-)
+// requestTimeout bounds how long [Answer] waits for the request once
+// connected: a controller that bound the name sends it at once.
+const requestTimeout = 5 * time.Second
 
 // Peer is the process at the other end of a connection, as the kernel
 // recorded it (SO_PEERCRED).
 type Peer struct{ PID, UID int }
 
-// Listener is a daemon's end of the channel.
+// Listener is a controller's end of the channel to one daemon.
 type Listener struct {
 	ln   *net.UnixListener
-	euid int
+	pid  int
+	name string
 }
 
-// Listen binds the channel of this process for the PID file key. The name
-// is taken by the kernel only while the process lives; an error that wraps
-// [ErrNameTaken] means another process bound it first (controllers will
-// refuse that one as an impostor).
-func Listen(key Key) (*Listener, error) {
-	name := Name(key, os.Getpid())
+// Listen binds the name under which the daemon pid, holding the PID file
+// key, will look for a controller. The caller must hold the guard file and
+// must have verified that pid holds the PID file's lock. An error that
+// wraps [ErrNameTaken] names the process that bound it first.
+func Listen(key Key, pid int) (*Listener, error) {
+	name := Name(key, pid)
 	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: name, Net: "unixpacket"})
 	if errors.Is(err, syscall.EADDRINUSE) {
-		return nil, fmt.Errorf("control channel %s: %w", name, ErrNameTaken)
+		return nil, fmt.Errorf("control channel %s: %w%s", name, ErrNameTaken, squatter(name))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("control channel %s: %w", name, err)
 	}
-	return &Listener{ln: ln, euid: os.Geteuid()}, nil
+	return &Listener{ln: ln, pid: pid, name: name}, nil
 }
 
-// Close stops listening; a running [Listener.Serve] returns.
+// squatter says who holds name, as far as the kernel tells.
+func squatter(name string) string {
+	c, err := net.DialTimeout("unixpacket", name, time.Second)
+	if err != nil {
+		return ""
+	}
+	defer c.Close()
+	p, err := peerOf(c.(*net.UnixConn))
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf(" (by pid %d, uid %d)", p.PID, p.UID)
+}
+
+// Close unbinds the name; a daemon that connects later finds nobody.
 func (l *Listener) Close() error { return l.ln.Close() }
 
-// Serve answers requests with h until ctx ends or l is closed, then waits
-// for the requests in progress and returns. h runs in a goroutine per
-// connection; r.Peer says who asked. Peers other than root and the daemon's
-// own user are refused: h never sees their request.
-func (l *Listener) Serve(ctx context.Context, h func(ctx context.Context, r Request) Reply) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer context.AfterFunc(ctx, func() { l.ln.Close() })()
-	sem := make(chan struct{}, maxConns)
+// Conn is a controller's connection to the daemon, for one request.
+type Conn struct {
+	c   *net.UnixConn
+	pid int
+}
+
+// Accept waits for the daemon to connect. Connections from any other
+// process are closed unread. If ctx ends first, the error wraps
+// [ErrNoAnswer].
+func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
+	defer context.AfterFunc(ctx, func() { l.ln.SetDeadline(time.Now()) })()
 	for {
 		c, err := l.ln.AcceptUnix()
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return nil
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("pid %d: %w (%w)", l.pid, ErrNoAnswer, context.Cause(ctx))
 			}
-			if !transient(err) {
-				return fmt.Errorf("control channel: %w", err)
-			}
-			pause(ctx, 10*time.Millisecond)
+			return nil, fmt.Errorf("pid %d: control channel %s: %w", l.pid, l.name, err)
+		}
+		if peer, err := peerOf(c); err != nil || peer.PID != l.pid {
+			c.Close() // not the daemon we verified
 			continue
 		}
-		select {
-		case sem <- struct{}{}:
-		default:
-			c.Close() // busy: the caller sees ErrNoReply
-			continue
-		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			l.serveConn(ctx, c, h)
-		})
+		return &Conn{c: c, pid: l.pid}, nil
 	}
 }
 
-// transient: accept failed for want of resources, not because the socket
-// is broken.
-func transient(err error) bool {
-	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
-		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) ||
-		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EINTR)
+// Call sends req and returns the daemon's reply, then closes c. If ctx
+// ends first, the error wraps ctx's cause: the daemon finishes the action
+// all the same.
+func (c *Conn) Call(ctx context.Context, req Request) (Reply, error) {
+	defer c.c.Close()
+	defer context.AfterFunc(ctx, func() { c.c.SetDeadline(time.Now()) })()
+	return exchange(ctx, c.c, c.pid, req)
 }
 
-func pause(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
+// Call is [Listener.Accept] then [Conn.Call], both bounded by ctx.
+func (l *Listener) Call(ctx context.Context, req Request) (Reply, error) {
+	c, err := l.Accept(ctx)
+	if err != nil {
+		return Reply{}, err
 	}
+	return c.Call(ctx, req)
 }
 
-func (l *Listener) serveConn(ctx context.Context, c *net.UnixConn, h func(context.Context, Request) Reply) {
-	defer c.Close()
+// Caller is a daemon's connection to a controller that waits for it.
+type Caller struct {
+	c    *net.UnixConn
+	peer Peer
+	name string
+}
+
+// Dial connects to the controller waiting for this process on the PID
+// file key. It returns an error wrapping [ErrNoCaller] if nobody waits,
+// and one wrapping [ErrRefused] if the listener's user is neither root nor
+// this process's effective user. Dialing costs a system call or two, so a
+// daemon can do it right when it gets a signal, before anything else
+// happens: if it then dies, the controller learns it from the closed
+// connection.
+func Dial(key Key) (*Caller, error) {
+	name := Name(key, os.Getpid())
+	nc, err := net.Dial("unixpacket", name)
+	if err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
+			return nil, fmt.Errorf("%w on %s", ErrNoCaller, name)
+		}
+		return nil, fmt.Errorf("control channel %s: %w", name, err)
+	}
+	c := nc.(*net.UnixConn)
 	peer, err := peerOf(c)
 	if err != nil {
-		return
+		c.Close()
+		return nil, fmt.Errorf("control channel %s: %w", name, err)
 	}
-	// The datagram is taken off the queue even from a refused peer: a unix
-	// socket closed with unread data resets the connection, and the
-	// refusal would be lost.
-	c.SetReadDeadline(time.Now().Add(requestTimeout))
+	if euid := os.Geteuid(); peer.UID != 0 && peer.UID != euid {
+		c.Close()
+		return nil, fmt.Errorf("%w: %s is bound by pid %d, uid %d (root and uid %d may control it)", ErrRefused, name, peer.PID, peer.UID, euid)
+	}
+	return &Caller{c: c, peer: peer, name: name}, nil
+}
+
+// Serve reads the controller's request and sends h's reply (h gets the
+// controller as r.Peer), then closes c. ctx bounds the whole exchange, h
+// included.
+func (c *Caller) Serve(ctx context.Context, h func(ctx context.Context, r Request) Reply) error {
+	defer c.c.Close()
+	defer context.AfterFunc(ctx, func() { c.c.SetDeadline(time.Now()) })()
+	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	stopRead := context.AfterFunc(rctx, func() { c.c.SetReadDeadline(time.Now()) })
 	buf := make([]byte, MaxMessage+1)
-	n, err := c.Read(buf)
+	n, err := c.c.Read(buf)
+	stopRead()
+	cancel()
 	if err != nil {
-		return
+		return fmt.Errorf("control channel %s: reading the request: %w", c.name, err)
 	}
-	if peer.UID != 0 && peer.UID != l.euid {
-		send(c, Reply{Error: fmt.Sprintf("permission denied: uid %d may not control this daemon (root and uid %d may)", peer.UID, l.euid)})
-		return
-	}
+	c.c.SetReadDeadline(time.Time{})
 	req, err := ParseRequest(buf[:n])
 	if err != nil {
-		send(c, Failed(err))
-		return
+		return send(c.c, Failed(err))
 	}
-	req.Peer = peer
-	send(c, h(ctx, req))
+	req.Peer = c.peer
+	return send(c.c, h(ctx, req))
+}
+
+// Close drops the connection unanswered.
+func (c *Caller) Close() error { return c.c.Close() }
+
+// Answer is [Dial] then [Caller.Serve].
+func Answer(ctx context.Context, key Key, h func(ctx context.Context, r Request) Reply) error {
+	c, err := Dial(key)
+	if err != nil {
+		return err
+	}
+	return c.Serve(ctx, h)
 }
 
 // send writes r as one datagram; a reply too long for one is replaced by
@@ -157,34 +208,6 @@ func peerOf(c *net.UnixConn) (Peer, error) {
 		return Peer{}, fmt.Errorf("SO_PEERCRED: %w", credErr)
 	}
 	return Peer{PID: int(cred.Pid), UID: int(cred.Uid)}, nil
-}
-
-// Call sends req to the daemon pid holding the PID file key and returns
-// its reply. The caller must have verified that pid holds the PID file's
-// lock: Call only makes sure that pid is who answers. It returns when the
-// reply comes or ctx ends; ending ctx leaves the daemon to finish the
-// action.
-func Call(ctx context.Context, key Key, pid int, req Request) (Reply, error) {
-	name := Name(key, pid)
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "unixpacket", name)
-	if err != nil {
-		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
-			return Reply{}, fmt.Errorf("pid %d: %w (nothing listens on %s)", pid, ErrNoChannel, name)
-		}
-		return Reply{}, fmt.Errorf("pid %d: control channel %s: %w", pid, name, err)
-	}
-	c := nc.(*net.UnixConn)
-	defer c.Close()
-	peer, err := peerOf(c)
-	if err != nil {
-		return Reply{}, fmt.Errorf("pid %d: control channel %s: %w", pid, name, err)
-	}
-	if peer.PID != pid {
-		return Reply{}, fmt.Errorf("pid %d: %w: pid %d (uid %d) bound %s; not trusted", pid, ErrImpostor, peer.PID, peer.UID, name)
-	}
-	defer context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })()
-	return exchange(ctx, c, pid, req)
 }
 
 func exchange(ctx context.Context, c *net.UnixConn, pid int, req Request) (Reply, error) {

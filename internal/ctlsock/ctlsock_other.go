@@ -11,24 +11,54 @@ import (
 // Peer is the process at the other end of a connection.
 type Peer struct{ PID, UID int }
 
-// Listener is a daemon's end of the channel. Abstract unix sockets are
-// Linux's: elsewhere [Listen] fails with errors.ErrUnsupported.
+// Listener is a controller's end of the channel. Abstract unix sockets
+// are Linux's: elsewhere [Listen] fails with errors.ErrUnsupported, and
+// controllers fall back to signals.
 type Listener struct{}
 
 // Listen is not supported here.
-func Listen(Key) (*Listener, error) {
+func Listen(Key, int) (*Listener, error) {
 	return nil, fmt.Errorf("control channel: %w", errors.ErrUnsupported)
 }
 
 // Close does nothing.
 func (*Listener) Close() error { return nil }
 
+// Conn is a controller's connection to the daemon.
+type Conn struct{}
+
+// Accept is not supported here.
+func (*Listener) Accept(context.Context) (*Conn, error) {
+	return nil, fmt.Errorf("control channel: %w", errors.ErrUnsupported)
+}
+
+// Call is not supported here.
+func (*Conn) Call(context.Context, Request) (Reply, error) {
+	return Reply{}, fmt.Errorf("control channel: %w", errors.ErrUnsupported)
+}
+
+// Call is not supported here.
+func (*Listener) Call(context.Context, Request) (Reply, error) {
+	return Reply{}, fmt.Errorf("control channel: %w", errors.ErrUnsupported)
+}
+
+// Caller is a daemon's connection to a controller.
+type Caller struct{}
+
+// Dial finds no controller here.
+func Dial(Key) (*Caller, error) {
+	return nil, fmt.Errorf("%w: %w", ErrNoCaller, errors.ErrUnsupported)
+}
+
 // Serve is not supported here.
-func (*Listener) Serve(context.Context, func(context.Context, Request) Reply) error {
+func (*Caller) Serve(context.Context, func(context.Context, Request) Reply) error {
 	return fmt.Errorf("control channel: %w", errors.ErrUnsupported)
 }
 
-// Call finds no channel here: controllers fall back to signals.
-func Call(_ context.Context, _ Key, pid int, _ Request) (Reply, error) {
-	return Reply{}, fmt.Errorf("pid %d: %w: %w", pid, ErrNoChannel, errors.ErrUnsupported)
+// Close does nothing.
+func (*Caller) Close() error { return nil }
+
+// Answer finds no controller here.
+func Answer(context.Context, Key, func(context.Context, Request) Reply) error {
+	return fmt.Errorf("%w: %w", ErrNoCaller, errors.ErrUnsupported)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -20,23 +21,55 @@ import (
 	"github.com/daemonkit/daemonkit/internal/proctest"
 )
 
-const clientEnv = "CTLSOCK_TEST_CLIENT" // "dev:ino:pid": run Call and print the outcome
+// Modes of the test binary run as another process.
+const (
+	answerEnv = "CTLSOCK_TEST_ANSWER" // a name: connect to it as the daemon would
+	callEnv   = "CTLSOCK_TEST_CALL"   // "dev:ino:pid": Listen and Call, print the outcome
+)
 
 func TestMain(m *testing.M) {
-	if v := os.Getenv(clientEnv); v != "" {
-		os.Exit(runClient(v))
+	if v := os.Getenv(answerEnv); v != "" {
+		os.Exit(runAnswer(v))
+	}
+	if v := os.Getenv(callEnv); v != "" {
+		os.Exit(runCall(v))
 	}
 	goleak.VerifyTestMain(m)
 }
 
-func runClient(v string) int {
+// runAnswer plays a process that connects to a controller's name as if it
+// were the daemon: it prints what it gets.
+func runAnswer(name string) int {
+	c, err := net.Dial("unixpacket", name)
+	if err != nil {
+		fmt.Printf("dial err=%v\n", err)
+		return 0
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 1000)
+	n, err := c.Read(buf)
+	fmt.Printf("read %q err=%v\n", buf[:n], err)
+	return 0
+}
+
+func runCall(v string) int {
 	var k ctlsock.Key
 	var pid int
 	if _, err := fmt.Sscanf(v, "%d:%d:%d", &k.Dev, &k.Ino, &pid); err != nil {
-		fmt.Println("bad", clientEnv, err)
+		fmt.Println("bad", callEnv, err)
 		return 2
 	}
-	r, err := ctlsock.Call(context.Background(), k, pid, ctlsock.Request{Op: "status"})
+	l, err := ctlsock.Listen(k, pid)
+	if err != nil {
+		fmt.Printf("listen err=%v\n", err)
+		return 0
+	}
+	defer l.Close()
+	fmt.Println("listening")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	r, err := l.Call(ctx, ctlsock.Request{Op: "status"})
 	fmt.Printf("ok=%v error=%q err=%v\n", r.OK, r.Error, err)
 	return 0
 }
@@ -51,113 +84,144 @@ func testKey(t *testing.T) ctlsock.Key {
 	return ctlsock.KeyOf(fi)
 }
 
-// serve runs a listener for key with h until the test ends.
-func serve(t *testing.T, key ctlsock.Key, h func(context.Context, ctlsock.Request) ctlsock.Reply) {
+// listen binds the channel to this process (the test plays both ends).
+func listen(t *testing.T, key ctlsock.Key) *ctlsock.Listener {
 	t.Helper()
-	l, err := ctlsock.Listen(key)
+	l, err := ctlsock.Listen(key, os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- l.Serve(ctx, h) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	t.Cleanup(func() { l.Close() })
+	return l
 }
 
-func call(t *testing.T, key ctlsock.Key, pid int, op string) (ctlsock.Reply, error) {
+// answer runs Answer in a goroutine, as a poked daemon does.
+func answer(key ctlsock.Key, h func(context.Context, ctlsock.Request) ctlsock.Reply) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- ctlsock.Answer(context.Background(), key, h) }()
+	return done
+}
+
+func call(t *testing.T, l *ctlsock.Listener, op string) (ctlsock.Reply, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return ctlsock.Call(ctx, key, pid, ctlsock.Request{Op: op})
+	return l.Call(ctx, ctlsock.Request{Op: op})
 }
 
 func TestRoundTrip(t *testing.T) {
 	key := testKey(t)
-	serve(t, key, func(_ context.Context, r ctlsock.Request) ctlsock.Reply {
+	l := listen(t, key)
+	done := answer(key, func(_ context.Context, r ctlsock.Request) ctlsock.Reply {
 		if r.Peer.PID != os.Getpid() || r.Peer.UID != os.Geteuid() {
 			return ctlsock.Reply{Error: fmt.Sprintf("peer %+v", r.Peer)}
 		}
 		return ctlsock.Reply{OK: true, PID: 42, Data: []byte(`{"op":"` + r.Op + `"}`)}
 	})
-	r, err := call(t, key, os.Getpid(), "reload")
+	r, err := call(t, l, "reload")
 	if err != nil || !r.OK || r.PID != 42 || string(r.Data) != `{"op":"reload"}` {
 		t.Fatalf("reply %+v (data %s), err %v", r, r.Data, err)
 	}
-}
-
-func TestNoChannel(t *testing.T) {
-	_, err := call(t, testKey(t), os.Getpid(), "status")
-	if !errors.Is(err, ctlsock.ErrNoChannel) {
-		t.Fatalf("err = %v, want ErrNoChannel", err)
+	if err := <-done; err != nil {
+		t.Fatalf("Answer: %v", err)
 	}
 }
 
-// A process that binds the daemon's name before the daemon is refused by
-// the controller: the kernel's credentials name it, not the daemon.
-func TestImpostor(t *testing.T) {
+// A signal that no controller sent: nobody waits, nothing happens.
+func TestNoCaller(t *testing.T) {
+	err := ctlsock.Answer(context.Background(), testKey(t), func(context.Context, ctlsock.Request) ctlsock.Reply {
+		t.Error("handler ran without a controller")
+		return ctlsock.Reply{}
+	})
+	if !errors.Is(err, ctlsock.ErrNoCaller) {
+		t.Fatalf("err = %v, want ErrNoCaller", err)
+	}
+}
+
+// A daemon that never connects (not a framework daemon) is reported once
+// the controller's context ends.
+func TestNoAnswer(t *testing.T) {
+	l := listen(t, testKey(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := l.Call(ctx, ctlsock.Request{Op: "reload"}); !errors.Is(err, ctlsock.ErrNoAnswer) {
+		t.Fatalf("err = %v, want ErrNoAnswer", err)
+	}
+}
+
+// Another process that connects to the controller's name is not the
+// daemon: its connection is closed unread, and the daemon's own answer is
+// the one taken.
+func TestImpostorIgnored(t *testing.T) {
 	key := testKey(t)
-	const daemonPID = 4194000 // a PID the impostor claims to be
-	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: ctlsock.Name(key, daemonPID), Net: "unixpacket"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	l := listen(t, key)
+	replies := make(chan string, 1)
 	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			c.Write([]byte(`{"ok":true}`))
-			c.Close()
-		}
+		r, err := call(t, l, "status")
+		replies <- fmt.Sprintf("ok=%v error=%q err=%v", r.OK, r.Error, err)
 	}()
-	_, err = call(t, key, daemonPID, "stop")
-	if !errors.Is(err, ctlsock.ErrImpostor) || !strings.Contains(err.Error(), "pid "+strconv.Itoa(os.Getpid())) {
-		t.Fatalf("err = %v, want ErrImpostor naming pid %d", err, os.Getpid())
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), answerEnv+"="+ctlsock.Name(key, os.Getpid()))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("impostor: %v\n%s", err, out)
+	}
+	if err := <-answer(key, func(context.Context, ctlsock.Request) ctlsock.Reply { return ctlsock.Reply{OK: true} }); err != nil {
+		t.Fatalf("Answer: %v", err)
+	}
+	if got := <-replies; got != `ok=true error="" err=<nil>` {
+		t.Fatalf("controller got %s", got)
+	}
+	if !strings.Contains(string(out), `read "" err=`) {
+		t.Fatalf("impostor was sent something: %s", out)
 	}
 }
 
-// The daemon binding a name someone else holds learns it at Listen.
+// A second controller (one that does not hold the guard) learns at Listen
+// who holds the name.
 func TestNameTaken(t *testing.T) {
 	key := testKey(t)
-	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: ctlsock.Name(key, os.Getpid()), Net: "unixpacket"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	if _, err := ctlsock.Listen(key); !errors.Is(err, ctlsock.ErrNameTaken) {
-		t.Fatalf("Listen = %v, want ErrNameTaken", err)
+	listen(t, key)
+	_, err := ctlsock.Listen(key, os.Getpid())
+	if !errors.Is(err, ctlsock.ErrNameTaken) || !strings.Contains(err.Error(), "by pid "+strconv.Itoa(os.Getpid())) {
+		t.Fatalf("Listen = %v, want ErrNameTaken naming pid %d", err, os.Getpid())
 	}
 }
 
-// A user other than root and the daemon's own is refused before its
-// request is read; the handler never runs.
+// A listener run by a user other than root and the daemon's own gets
+// nothing: the daemon refuses it before reading its request, and its
+// handler never runs.
 func TestOtherUserRefused(t *testing.T) {
 	proctest.RequireRoot(t)
 	key := testKey(t)
 	bin := copyForNobody(t)
-	ran := make(chan string, 1)
-	serve(t, key, func(_ context.Context, r ctlsock.Request) ctlsock.Reply {
-		ran <- r.Op
+	cmd := exec.Command(bin, "-test.run=^$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d:%d:%d", callEnv, key.Dev, key.Ino, os.Getpid()))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	buf := make([]byte, 4096)
+	n, _ := stdout.Read(buf) // "listening"
+	if !strings.Contains(string(buf[:n]), "listening") {
+		t.Fatalf("client as nobody: %q", buf[:n])
+	}
+	err = ctlsock.Answer(context.Background(), key, func(_ context.Context, r ctlsock.Request) ctlsock.Reply {
+		t.Errorf("handler ran for %q from nobody", r.Op)
 		return ctlsock.Reply{OK: true}
 	})
-	cmd := exec.Command(bin, "-test.run=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d:%d:%d", clientEnv, key.Dev, key.Ino, os.Getpid()))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("client: %v\n%s", err, out)
+	if !errors.Is(err, ctlsock.ErrRefused) || !strings.Contains(err.Error(), "uid 65534") {
+		t.Fatalf("Answer = %v, want ErrRefused naming uid 65534", err)
 	}
-	if !strings.Contains(string(out), "ok=false") || !strings.Contains(string(out), "permission denied: uid 65534") {
-		t.Fatalf("client as nobody got %q, want a refusal", out)
-	}
-	select {
-	case op := <-ran:
-		t.Fatalf("handler ran for %q from nobody", op)
-	default:
+	rest, _ := io.ReadAll(stdout)
+	cmd.Wait()
+	if !strings.Contains(string(rest), "ErrNoReply") && !strings.Contains(string(rest), "without a reply") && !strings.Contains(string(rest), "ok=false") {
+		t.Fatalf("client as nobody got %q, want no reply", rest)
 	}
 }
 
@@ -180,70 +244,72 @@ func copyForNobody(t *testing.T) string {
 	return bin
 }
 
-// A caller that gives up (or dies) mid-request does not stop the daemon
-// from finishing the action and serving the next caller.
+// A controller that gives up (or dies) mid-request does not stop the
+// daemon from finishing the action.
 func TestCallerGivesUp(t *testing.T) {
 	key := testKey(t)
+	l := listen(t, key)
 	release := make(chan struct{})
-	finished := make(chan string, 2)
-	serve(t, key, func(_ context.Context, r ctlsock.Request) ctlsock.Reply {
-		if r.Op == "slow" {
-			<-release
-		}
-		finished <- r.Op
+	done := answer(key, func(context.Context, ctlsock.Request) ctlsock.Reply {
+		<-release
 		return ctlsock.Reply{OK: true}
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	_, err := ctlsock.Call(ctx, key, os.Getpid(), ctlsock.Request{Op: "slow"})
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v, want the deadline", err)
+	_, err := l.Call(ctx, ctlsock.Request{Op: "slow"})
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ctlsock.ErrNoAnswer) {
+		t.Fatalf("err = %v, want the deadline while waiting for the reply", err)
 	}
+	l.Close()
 	close(release)
-	if op := <-finished; op != "slow" {
-		t.Fatalf("finished %q", op)
-	}
-	if r, err := call(t, key, os.Getpid(), "status"); err != nil || !r.OK {
-		t.Fatalf("next call: %+v, %v", r, err)
-	}
+	<-done // the handler finished; sending to a gone controller may fail
 }
 
 // A daemon that closes the connection without answering (it died) is
 // reported as such, not as success.
 func TestNoReply(t *testing.T) {
 	key := testKey(t)
-	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: ctlsock.Name(key, os.Getpid()), Net: "unixpacket"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	l := listen(t, key)
 	go func() {
-		if c, err := ln.Accept(); err == nil {
+		if c, err := net.Dial("unixpacket", ctlsock.Name(key, os.Getpid())); err == nil {
 			buf := make([]byte, 100)
 			c.Read(buf)
 			c.Close()
 		}
 	}()
-	if _, err := call(t, key, os.Getpid(), "stop"); !errors.Is(err, ctlsock.ErrNoReply) {
+	if _, err := call(t, l, "stop"); !errors.Is(err, ctlsock.ErrNoReply) {
 		t.Fatalf("err = %v, want ErrNoReply", err)
 	}
 }
 
 func TestBadRequest(t *testing.T) {
 	key := testKey(t)
-	serve(t, key, func(context.Context, ctlsock.Request) ctlsock.Reply { return ctlsock.Reply{OK: true} })
-	c, err := net.Dial("unixpacket", ctlsock.Name(key, os.Getpid()))
+	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: ctlsock.Name(key, os.Getpid()), Net: "unixpacket"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	c.Write([]byte(`{"op":`))
-	buf := make([]byte, 1000)
-	n, err := c.Read(buf)
+	defer ln.Close()
+	got := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer c.Close()
+		c.Write([]byte(`{"op":`))
+		buf := make([]byte, 1000)
+		n, _ := c.Read(buf)
+		got <- string(buf[:n])
+	}()
+	err = <-answer(key, func(context.Context, ctlsock.Request) ctlsock.Reply {
+		t.Error("handler ran for a malformed request")
+		return ctlsock.Reply{}
+	})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("Answer: %v", err)
 	}
-	r, err := ctlsock.ParseReply(buf[:n])
+	r, err := ctlsock.ParseReply([]byte(<-got))
 	if err != nil || r.OK || !strings.Contains(r.Error, "malformed") {
 		t.Fatalf("reply %+v, %v", r, err)
 	}

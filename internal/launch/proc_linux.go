@@ -31,7 +31,11 @@ type Spec struct {
 	Umask    int            // file mode creation mask
 	Output   *os.File       // stdout and stderr; nil is /dev/null
 	PIDFile  *pidlock.File  // locked by the caller; required
-	Files    []*os.File     // descriptors 4, 5, …; nil leaves a number unused
+	// Upgrade says the PID file names a daemon that keeps running if this
+	// start fails (the next generation of a running daemon): [Run] then
+	// leaves the file as it is instead of clearing it.
+	Upgrade bool
+	Files   []*os.File // descriptors 4, 5, …; nil leaves a number unused
 	// TailLines is how many lines of Output a [*Failure] quotes: 0 means
 	// 10, negative none.
 	TailLines int

@@ -59,14 +59,22 @@ func Clear(pf *pidlock.File, err error) error {
 }
 
 // Run starts s as a daemon under its locked PID file (which says
-// "(starting)"), waits until r says it is ready, writes its PID and returns
-// it. On failure the daemon and its process group are killed and the
-// daemon reaped ([Proc.Fail]), the PID file is cleared, and the error is a
-// [*Failure] named after command, or says what failed before the start.
+// "(starting)", or names the running generation for an upgrade), waits
+// until r says it is ready, writes its PID and returns it. On failure the
+// daemon and its process group are killed and the daemon reaped
+// ([Proc.Fail]), the PID file is cleared (unless [Spec.Upgrade]), and the
+// error is a [*Failure] named after command, or says what failed before
+// the start.
 func Run(ctx context.Context, s Spec, command string, r Readiness) (int, error) {
+	clear := func(err error) error {
+		if s.Upgrade {
+			return err
+		}
+		return Clear(s.PIDFile, err)
+	}
 	p, err := Start(s)
 	if err != nil {
-		return 0, Clear(s.PIDFile, err)
+		return 0, clear(err)
 	}
 	pid, err := r.Wait(ctx, p)
 	if err == nil {
@@ -86,5 +94,5 @@ func Run(ctx context.Context, s Spec, command string, r Readiness) (int, error) 
 	}
 	f := p.Fail(command, err)
 	r.Failed(f)
-	return 0, Clear(s.PIDFile, f)
+	return 0, clear(f)
 }

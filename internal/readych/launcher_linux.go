@@ -33,10 +33,11 @@ type Channel struct {
 }
 
 // Open makes the ready channel for a daemon stage whose locked PID file is
-// pf and whose named files are names. It returns the descriptors the
+// pf and whose named files are names; upgrade says it is the next
+// generation of the daemon that holds pf. It returns the descriptors the
 // daemon inherits at [ChannelFD] and [CrashFD] (the named files follow
 // them) and the environment entry that marks the daemon stage.
-func Open(pf *pidlock.File, logFile string, names []string) (*Channel, []*os.File, string, error) {
+func Open(pf *pidlock.File, logFile string, names []string, upgrade bool) (*Channel, []*os.File, string, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("ready channel: socketpair: %w", err)
@@ -58,7 +59,7 @@ func Open(pf *pidlock.File, logFile string, names []string) (*Channel, []*os.Fil
 	rand.Read(token)
 	c := &Channel{conn: fc.(*net.UnixConn), theirs: []*os.File{theirs, crashW}, crashEOF: make(chan struct{}),
 		hello: HelloData{Token: hex.EncodeToString(token), PIDFile: pf.Path(), Dev: pf.Dev(), Ino: pf.Ino(),
-			Files: names, LogFile: logFile}}
+			Files: names, LogFile: logFile, Upgrade: upgrade}}
 	// HELLO waits in the daemon's receive queue until it reads it: it is
 	// there even if this launcher dies right after the start.
 	b, _ := json.Marshal(c.hello)

@@ -96,6 +96,9 @@ type HelloData struct {
 	Ino     uint64   `json:"ino"`                // and inode
 	Files   []string `json:"files"`              // names of fds 6, 7, …
 	LogFile string   `json:"log_file,omitempty"` // absolute path of the log file, for reopening
+	// Upgrade says the daemon is the next generation of a running one,
+	// whose PID the PID file holds: a failure must leave it as it is.
+	Upgrade bool `json:"upgrade,omitempty"`
 }
 
 // ParseHello decodes and checks a HELLO payload.

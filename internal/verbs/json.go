@@ -20,7 +20,8 @@ type statusJSON struct {
 	// UptimeSeconds is how long the daemon has been running, in whole
 	// seconds, for running.
 	UptimeSeconds *int64 `json:"uptime_seconds,omitempty"`
-	// Note names the lock holders of a starting or stopping PID file.
+	// Note names the lock holders of a starting or stopping PID file, or
+	// says why the daemon of a stale one ended.
 	Note string `json:"note,omitempty"`
 	// Error says why the state could not be read or is invalid.
 	Error string `json:"error,omitempty"`

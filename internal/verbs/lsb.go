@@ -42,7 +42,7 @@ func LSBCode(verb string, code int) int {
 			return LSBNotRunning
 		}
 		return LSBUnknown
-	case "", "start", "stop", "restart", "reload", "signal": // "": no verb (a usage error)
+	case "", "start", "stop", "restart", "reload", "upgrade", "signal": // "": no verb (a usage error)
 		if code == ExitUsage {
 			return LSBInvalidArgs
 		}
@@ -50,7 +50,7 @@ func LSBCode(verb string, code int) int {
 		case control.StatusOK, control.StatusAlreadyDone:
 			return LSBSuccess
 		case control.StatusStale:
-			if verb == "reload" || verb == "signal" {
+			if verb == "reload" || verb == "signal" || verb == "upgrade" {
 				return LSBProgramNotRunning // the daemon died: nothing was signalled
 			}
 			return LSBSuccess

@@ -43,7 +43,7 @@ const (
 // start's.
 func DefaultTimeout(verb string, ready, stop time.Duration) time.Duration {
 	switch verb {
-	case "start":
+	case "start", "upgrade":
 		return max(minTimeout, ready+slack)
 	case "stop":
 		return max(minTimeout, 2*stop+slack) // the body's return, then the OnStop hooks
@@ -184,6 +184,8 @@ func (r *Reporter) Stopped(res control.Result, err error) {
 	switch {
 	case res.Status == control.StatusStale && err != nil:
 		r.Say(res.Status, "not running: %v", err) // the daemon died; the file is kept
+	case errors.Is(err, control.ErrFailedVerdict):
+		r.Fail(res.Status, "stopped (pid %d), but not cleanly: %v", res.Before.PID, err)
 	case err != nil:
 		r.Fail(res.Status, "stop failed: %v", err)
 	case res.Status == control.StatusAlreadyDone:
@@ -210,6 +212,35 @@ func (r *Reporter) Signalled(res control.Result, err error, sig string, done str
 	}
 }
 
+// Reloaded reports a reload that waited for the daemon's verdict
+// ([control.Reload]).
+func (r *Reporter) Reloaded(res control.Result, err error) {
+	switch {
+	case errors.Is(err, control.ErrFailedVerdict):
+		r.Fail(res.Status, "reload failed; the daemon keeps running as before: %v", err)
+	case err != nil:
+		r.Fail(res.Status, "reload failed: %v", err)
+	case res.Status == control.StatusNotRunning:
+		r.Say(res.Status, "not running")
+	default:
+		r.Say(res.Status, "reloaded (pid %d)", res.After.PID)
+	}
+}
+
+// Upgraded reports an upgrade ([control.Upgrade]).
+func (r *Reporter) Upgraded(res control.Result, err error) {
+	switch {
+	case errors.Is(err, control.ErrFailedVerdict):
+		r.Fail(res.Status, "%v", err)
+	case err != nil:
+		r.Fail(res.Status, "upgrade failed: %v", err)
+	case res.Status == control.StatusNotRunning:
+		r.Say(res.Status, "not running")
+	default:
+		r.Say(res.Status, "upgraded: pid %d took over from pid %d, which drains and exits", res.After.PID, res.Before.PID)
+	}
+}
+
 // Status reports a check: as one JSON object on stdout if asJSON (see
 // [WriteStatusJSON]), and the error, if any, as a message.
 func (r *Reporter) Status(stdout io.Writer, res control.Result, err error, guardFile string, asJSON bool) {
@@ -232,6 +263,10 @@ func (r *Reporter) Status(stdout io.Writer, res control.Result, err error, guard
 	case lockfile.Running:
 		r.Say(res.Status, "running (pid %d, since %s)", info.PID, info.Since.Format(time.RFC3339))
 	case lockfile.Stale:
+		if res.Note != "" {
+			r.Say(res.Status, "stale PID file: the daemon died: %s", res.Note)
+			return
+		}
 		r.Say(res.Status, "stale PID file: the daemon died%s", describeStale(info))
 	case lockfile.Starting, lockfile.Stopping:
 		if res.Note == "" {

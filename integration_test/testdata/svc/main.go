@@ -4,7 +4,10 @@
 //
 // Flags: --record FILE (hook names, one per line), --addr-file FILE (where
 // the listener's address is written), --child-pid-file FILE (pid of the
-// `sleep` it starts), --delay-ready D (sleep in PostDetach).
+// `sleep` it starts), --delay-ready D (sleep in PostDetach), --fail-file
+// FILE (if FILE exists when the daemon starts, it fails as the file says:
+// postdetach, ready, panic, exit, kill or hang; for upgrade tests, where the
+// next generation runs with the same flags as the one that works).
 package main
 
 import (
@@ -15,6 +18,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/daemonkit/daemonkit/framework"
@@ -29,6 +33,11 @@ func main() {
 	failReady := d.Flags().Bool("fail-ready", false, "fail in OnReady (after the child was started)")
 	reloadFor := d.Flags().Duration("reload-takes", 0, "each OnReload hook takes this long (ignoring its context)")
 	ignoreStop := d.Flags().Bool("ignore-stop", false, "the body never returns (ignores its context)")
+	failFile := d.Flags().String("fail-file", "", "fail as this file says, if it exists when the daemon starts")
+	failIn := func(stage string) bool {
+		b, _ := os.ReadFile(*failFile)
+		return *failFile != "" && string(b) == stage
+	}
 	var mu sync.Mutex
 	rec := func(what string) {
 		mu.Lock()
@@ -58,6 +67,20 @@ func main() {
 	})
 	d.PostDetach("spawn-child", func(ctx context.Context) error {
 		rec("post-detach")
+		switch {
+		case failIn("postdetach"):
+			return fmt.Errorf("cannot open the store on purpose")
+		case failIn("panic"):
+			panic("store index corrupt on purpose")
+		case failIn("exit"):
+			fmt.Fprintln(os.Stderr, "fatal: giving up on purpose")
+			os.Exit(3)
+		case failIn("kill"):
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		case failIn("hang"):
+			select {} // ignores ctx: the ready timeout ends it
+		}
 		if *delay > 0 {
 			time.Sleep(*delay)
 		}
@@ -72,6 +95,9 @@ func main() {
 	})
 	d.OnReady("ready", func(context.Context) error {
 		rec("ready")
+		if failIn("ready") {
+			return fmt.Errorf("registry unreachable on purpose")
+		}
 		if *failReady {
 			return fmt.Errorf("ready check failed on purpose")
 		}

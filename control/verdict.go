@@ -1,0 +1,229 @@
+//go:build unix
+
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/daemonkit/daemonkit/internal/ctlsock"
+	"github.com/daemonkit/daemonkit/lockfile"
+)
+
+// Errors of the verdicts a framework daemon gives over its control channel.
+var (
+	// ErrNoVerdict: the daemon did not answer on its control channel within
+	// [Options.AnswerTimeout]: it is not a daemonkit framework daemon (or
+	// one from before the channel existed), or it runs in another network
+	// namespace. Only [ctlsock.Poke] (SIGCHLD, ignored by other programs)
+	// was sent.
+	ErrNoVerdict = errors.New("no verdict: the daemon did not answer on its control channel")
+	// ErrFailedVerdict: the daemon reports that what was asked failed (a
+	// hook's error, which the message carries).
+	ErrFailedVerdict = errors.New("the daemon reports a failure")
+)
+
+// defaultAnswerTimeout is [Options.AnswerTimeout]'s default.
+const defaultAnswerTimeout = 5 * time.Second
+
+// Reload asks a framework daemon to reload (run its OnReload hooks) and
+// waits for its verdict: [StatusOK]; [StatusNotRunning] if it is not
+// running; [StatusFailed] with an error wrapping [ErrFailedVerdict] and
+// naming the failing hook if the reload failed (the daemon keeps running),
+// or wrapping [ErrNoVerdict] if the daemon does not answer (nothing but a
+// SIGCHLD was sent to it: use [Signal] for programs that only know
+// SIGHUP). The daemon is found and checked as [Signal] does.
+func Reload(ctx context.Context, o Options) (Result, error) {
+	a, err := newAction(o)
+	if err != nil {
+		return Result{Status: StatusFailed}, err
+	}
+	return a.run(ctx, func() (Result, error) {
+		return a.onRunning(ctx, func(info lockfile.Info) error {
+			rep, err := a.ask(ctx, info, "reload")
+			if err != nil {
+				return err
+			}
+			return a.verdict(info, "reload", rep)
+		})
+	})
+}
+
+// Upgrade asks a framework daemon to replace itself with the binary now at
+// its executable's path, handing its listeners and its locked PID file to
+// the new generation, and waits for the verdict: [StatusOK] once the new
+// generation is ready and the PID file names it (Result.Before names the
+// old generation, which then drains and exits; Result.After the new one);
+// [StatusNotRunning] if it is not running; [StatusFailed] with an error
+// wrapping [ErrFailedVerdict] and carrying the new generation's own
+// message if it failed (it was killed; the old generation keeps serving
+// and the PID file is unchanged), or wrapping [ErrNoVerdict] if the
+// daemon does not answer (it is not a framework daemon; nothing but a
+// SIGCHLD was sent to it).
+func Upgrade(ctx context.Context, o Options) (Result, error) {
+	a, err := newAction(o)
+	if err != nil {
+		return Result{Status: StatusFailed}, err
+	}
+	return a.run(ctx, func() (Result, error) {
+		return a.onRunning(ctx, func(info lockfile.Info) error {
+			rep, err := a.ask(ctx, info, "upgrade")
+			if err != nil {
+				return err
+			}
+			return a.verdict(info, "upgrade", rep)
+		})
+	})
+}
+
+// onRunning waits for the daemon to settle, then runs act on it if it is
+// running: [StatusOK] if act succeeds, [StatusNotRunning] if it is not
+// running, stale or gone. act returns an error wrapping errChanged (it is
+// run again on the new state) or errGone.
+func (a *action) onRunning(ctx context.Context, act func(info lockfile.Info) error) (Result, error) {
+	before, err := a.inspect()
+	res := Result{Before: before, After: before}
+	if err != nil {
+		return fail(res, err)
+	}
+	info := before
+	for changes := 0; ; changes++ {
+		if info, err = a.settle(ctx, info); err != nil {
+			res.After = info
+			return fail(res, err)
+		}
+		res.After = info
+		if err := a.refuse(info); err != nil {
+			return fail(res, err)
+		}
+		if info.State == lockfile.NotRunning || info.State == lockfile.Stale {
+			res.Status = StatusNotRunning
+			return res, nil
+		}
+		err := act(info)
+		if errors.Is(err, errChanged) && changes < maxChanges {
+			if info, err = a.inspect(); err != nil {
+				return fail(res, err)
+			}
+			continue
+		}
+		if errors.Is(err, errGone) {
+			return a.signalGone(info, res)
+		}
+		if err != nil {
+			return fail(res, err)
+		}
+		res.After, _ = lockfile.Inspect(a.o.PIDFile)
+		res.Status = StatusOK
+		return res, nil
+	}
+}
+
+// ask sends a request to the running daemon named by info over its
+// control channel: it binds the controller's end, pokes the daemon the
+// way [Signal] signals it (through a pidfd, once the process is shown to
+// hold the lock and the PID file is unchanged), waits at most
+// AnswerTimeout for the daemon to connect, then for its reply until ctx
+// ends.
+func (a *action) ask(ctx context.Context, info lockfile.Info, op string) (ctlsock.Reply, error) {
+	l, err := a.listen(info)
+	if err != nil {
+		return ctlsock.Reply{}, err
+	}
+	defer l.Close()
+	p, err := a.signal(info, ctlsock.Poke)
+	if err != nil {
+		if p != nil {
+			p.close()
+		}
+		return ctlsock.Reply{}, err
+	}
+	defer p.close()
+	actx, cancel := context.WithTimeout(ctx, a.answerTimeout())
+	c, err := l.Accept(actx)
+	cancel()
+	if errors.Is(err, ctlsock.ErrNoAnswer) && ctx.Err() == nil {
+		return ctlsock.Reply{}, fmt.Errorf("%w: pid %d (pid file %s) did not answer within %v; it is not a daemonkit framework daemon (send it a plain signal instead), or it runs in another network namespace",
+			ErrNoVerdict, info.PID, a.o.PIDFile, a.answerTimeout())
+	}
+	if err != nil {
+		return ctlsock.Reply{}, a.timeout(ctx, fmt.Errorf("pid file %s: %w", a.o.PIDFile, err))
+	}
+	a.log.Debug("control request", "pid", info.PID, "op", op)
+	rep, err := c.Call(ctx, ctlsock.Request{Op: op})
+	if err != nil {
+		return rep, a.timeout(ctx, fmt.Errorf("pid file %s: %w", a.o.PIDFile, err))
+	}
+	return rep, nil
+}
+
+// listen binds the controller's end of the channel to the daemon named by
+// info.
+func (a *action) listen(info lockfile.Info) (*ctlsock.Listener, error) {
+	l, err := ctlsock.Listen(ctlsock.Key{Dev: info.Dev, Ino: info.Ino}, info.PID)
+	if err != nil {
+		return nil, fmt.Errorf("pid file %s: %w; another controller that does not lock guard file %s may be talking to the daemon: try again", a.o.PIDFile, err, a.o.GuardFile)
+	}
+	return l, nil
+}
+
+// verdict turns a daemon's reply to op into an error.
+func (a *action) verdict(info lockfile.Info, op string, rep ctlsock.Reply) error {
+	if rep.OK {
+		return nil
+	}
+	return fmt.Errorf("%w: pid %d (pid file %s): %s: %s", ErrFailedVerdict, info.PID, a.o.PIDFile, op, rep.Error)
+}
+
+func (a *action) answerTimeout() time.Duration {
+	if a.o.AnswerTimeout > 0 {
+		return a.o.AnswerTimeout
+	}
+	return defaultAnswerTimeout
+}
+
+// awaitVerdict listens for the verdict of a framework daemon on op, which
+// the caller is about to ask for with a signal (a framework daemon
+// connects when it gets its stop signal). The returned function, called
+// once the action is over, returns the daemon's failure, if it connected
+// and reported one. Without a channel (the name is taken, the platform has
+// none) the action goes on without a verdict.
+func (a *action) awaitVerdict(ctx context.Context, info lockfile.Info, op string) func() error {
+	l, err := a.listen(info)
+	if err != nil {
+		a.log.Info("no control channel: the daemon's verdict will not be known", "error", err)
+		return func() error { return nil }
+	}
+	actx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		c, err := l.Accept(actx)
+		if err != nil {
+			done <- nil // no framework daemon, or it never asked: no verdict
+			return
+		}
+		rep, err := c.Call(ctx, ctlsock.Request{Op: op})
+		if errors.Is(err, ctlsock.ErrNoReply) && a.killed.Load() {
+			done <- nil // SIGKILL, sent by this stop: no verdict to expect
+			return
+		}
+		if errors.Is(err, ctlsock.ErrNoReply) {
+			done <- fmt.Errorf("%w: pid %d (pid file %s) died during its %s, before it could report how it went; look at its log", ErrFailedVerdict, info.PID, a.o.PIDFile, op)
+			return
+		}
+		if err != nil {
+			a.log.Info("no verdict from the daemon", "pid", info.PID, "error", err)
+			done <- nil
+			return
+		}
+		done <- a.verdict(info, op, rep)
+	}()
+	return func() error {
+		cancel()
+		err := <-done
+		l.Close()
+		return err
+	}
+}

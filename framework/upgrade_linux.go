@@ -1,0 +1,70 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/daemonkit/daemonkit/internal/launch"
+	"github.com/daemonkit/daemonkit/internal/pidlock"
+	"github.com/daemonkit/daemonkit/internal/readych"
+	"github.com/daemonkit/daemonkit/internal/umask"
+)
+
+// nextGeneration starts the binary now at this daemon's executable path as
+// its next generation, with the launch core ([launch.Run]) a launcher
+// uses: detached, in a session of its own, with this daemon's user,
+// directory, umask and log, the same open PID file description (its lock
+// never lapses), the files and listeners this daemon was handed (by name,
+// for [Daemon.File] and [Daemon.Listener]), and a ready channel. It waits
+// for the new generation's READY within the ready timeout, writes its PID
+// into the PID file and, under a service manager, sends MAINPID= then
+// READY=1. On failure the new generation is killed with its process group,
+// the PID file is left naming this daemon, and the error is the new
+// generation's own report.
+func (d *Daemon) nextGeneration(ctx context.Context, pf *pidlock.File) (int, error) {
+	exe, err := executable()
+	if err != nil {
+		return 0, err
+	}
+	mask, err := umask.Parse(d.cfg.Umask)
+	if err != nil {
+		return 0, err
+	}
+	files := d.handedOn()
+	names := slices.Sorted(func(yield func(string) bool) {
+		for n := range files {
+			if !yield(n) {
+				return
+			}
+		}
+	})
+	ch, chFiles, marker, err := readych.Open(pf, d.cfg.LogFile, names, true)
+	if err != nil {
+		return 0, err
+	}
+	defer ch.Close()
+	spec := launch.Spec{Path: exe, Args: os.Args, Dir: d.cfg.Dir, Umask: mask, PIDFile: pf, Upgrade: true,
+		Env: launch.MergeEnv(withoutMarker(daemonEnv()), marker)}
+	spec.Files = chFiles
+	for _, n := range names {
+		spec.Files = append(spec.Files, files[n])
+	}
+	if d.logToFile {
+		spec.Output = os.Stderr
+	}
+	d.log.Info("upgrading: starting the next generation", "binary", exe)
+	return launch.Run(ctx, spec, "next generation", &readiness{d: d, ch: ch, h: &Handoff{}})
+}
+
+// executable is the path this daemon's binary was run from: an upgrade
+// runs what is there now, typically a new version installed over it.
+func executable() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("upgrade: cannot tell this daemon's executable: %w", err)
+	}
+	return strings.TrimSuffix(exe, " (deleted)"), nil
+}
