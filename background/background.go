@@ -49,6 +49,12 @@
 // controller was killed leaves nothing behind; see watchEnv in
 // watch_linux.go for the design.
 //
+// With [Options.Respawn], Launch starts a supervisor instead (its own
+// binary again, recognised by this package's init): the supervisor holds
+// the PID file, which names it, starts the command as above (without the
+// PID file), and starts it again when it exits, with a growing delay and a
+// limit; see [Respawn], [AskSupervisor] and docs/supervision.md.
+//
 // [Starter] adapts [Launch] to the control package's Starter interface, so
 // that control.Start runs it under the guard lock.
 //
@@ -191,6 +197,10 @@ type Options struct {
 	// an unprivileged User can bind a port below 1024 (NET_BIND_SERVICE).
 	// The caller must hold them. Linux only.
 	AmbientCaps []string
+	// Respawn, if not nil, has the command supervised and started again
+	// when it exits: see [Respawn]. The PID file then names the
+	// supervisor, and the command does not inherit it.
+	Respawn *Respawn
 }
 
 // caps returns the numbers of o.AmbientCaps.
@@ -275,6 +285,9 @@ func (o Options) validate() error {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
 			return fmt.Errorf("background: environment entry %q is not KEY=VALUE", kv)
 		}
+	}
+	if o.Respawn != nil {
+		return o.Respawn.validate()
 	}
 	return nil
 }

@@ -46,6 +46,9 @@ func Launch(ctx context.Context, opts Options) (int, error) {
 	if err := launch.CheckDir("working directory", o.Dir); err != nil {
 		return 0, err
 	}
+	if o.Respawn != nil {
+		return launchSupervised(ctx, o, path, id, env)
+	}
 
 	pf, err := launch.Lock(o.PIDFile)
 	if err != nil {
@@ -69,6 +72,11 @@ type job struct {
 	readyR  *os.File      // for ReadyFD, and the write end the command gets
 	readyW  *os.File
 	watch   *watcher // nil when none runs
+	// For a supervisor's start (see supervisor_linux.go): no PID file, no
+	// watcher, the output already open, and onStart told the PID.
+	supervised bool
+	out        *os.File
+	onStart    func(pid int)
 }
 
 func (l *job) closeAll() {
@@ -126,25 +134,47 @@ func identity(o Options) (ident.Identity, []string, error) {
 // run starts the command and waits until it is ready or has failed; on
 // failure the PID file is cleared.
 func (l *job) run(ctx context.Context, path string, id ident.Identity, env []string) (int, error) {
+	spec, err := l.spec(path, id, env)
+	if err != nil {
+		return 0, launch.Clear(l.pf, err)
+	}
+	pid, err := launch.Run(ctx, spec, l.o.Command, l)
+	return pid, l.named(err)
+}
+
+// named names the command in an error that is not already a [*Error].
+func (l *job) named(err error) error {
+	var f *Error
+	if err != nil && !errors.As(err, &f) {
+		err = fmt.Errorf("start %s: %w", l.o.Command, err)
+	}
+	return err
+}
+
+// spec says how to start the command: the launch.Spec, with the output
+// file, notify socket or ready pipe the readiness needs (closed by
+// closeAll).
+func (l *job) spec(path string, id ident.Identity, env []string) (launch.Spec, error) {
 	o := l.o
 	limits, err := o.limits() // checked by validate
 	if err != nil {
-		return 0, err
+		return launch.Spec{}, err
 	}
 	caps, err := o.caps()
 	if err != nil {
-		return 0, err
+		return launch.Spec{}, err
 	}
 	spec := launch.Spec{Path: path, Args: append([]string{o.Command}, o.Args...), Dir: o.Dir,
-		Identity: id, Umask: int(o.Umask), PIDFile: l.pf, TailLines: o.TailLines, Limits: limits, AmbientCaps: caps}
-	if o.Output != "" {
+		Identity: id, Umask: int(o.Umask), PIDFile: l.pf, TailLines: o.TailLines, Limits: limits, AmbientCaps: caps,
+		Supervised: l.supervised, Output: l.out}
+	if o.Output != "" && l.out == nil {
 		uid, gid := -1, -1
 		if id.Cred != nil {
 			uid, gid = int(id.Cred.Uid), int(id.Cred.Gid)
 		}
 		out, err := launch.OpenOutput("output file", o.Output, uid, gid)
 		if err != nil {
-			return 0, launch.Clear(l.pf, err)
+			return spec, err
 		}
 		l.closers = append(l.closers, out)
 		spec.Output = out
@@ -153,7 +183,7 @@ func (l *job) run(ctx context.Context, path string, id ident.Identity, env []str
 	case ReadyNotify:
 		ns, err := newNotifySocket()
 		if err != nil {
-			return 0, launch.Clear(l.pf, err)
+			return spec, err
 		}
 		l.notify = ns
 		l.closers = append(l.closers, ns)
@@ -161,7 +191,7 @@ func (l *job) run(ctx context.Context, path string, id ident.Identity, env []str
 	case ReadyFD:
 		r, w, err := os.Pipe()
 		if err != nil {
-			return 0, launch.Clear(l.pf, fmt.Errorf("ready pipe: %w", err))
+			return spec, fmt.Errorf("ready pipe: %w", err)
 		}
 		l.readyR, l.readyW = r, w
 		l.closers = append(l.closers, r, w)
@@ -169,12 +199,7 @@ func (l *job) run(ctx context.Context, path string, id ident.Identity, env []str
 		spec.Files[len(spec.Files)-1] = w
 	}
 	spec.Env = env
-	pid, err := launch.Run(ctx, spec, o.Command, l)
-	var f *Error
-	if err != nil && !errors.As(err, &f) {
-		err = fmt.Errorf("start %s: %w", o.Command, err)
-	}
-	return pid, err
+	return spec, nil
 }
 
 // Wait is the readiness strategy of daemonctl start --background (see
@@ -186,7 +211,12 @@ func (l *job) Wait(ctx context.Context, p *launch.Proc) (int, error) {
 	if l.readyW != nil {
 		l.readyW.Close() // ours must go so that EOF can be seen
 	}
-	l.startWatcher(l.pidfd)
+	if l.onStart != nil {
+		l.onStart(p.PID())
+	}
+	if !l.supervised {
+		l.startWatcher(l.pidfd) // a supervisor watches its program itself
+	}
 	return l.wait(ctx, l.notify, l.readyR)
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -49,7 +50,12 @@ type cli struct {
 	nice       int
 	noNewPrivs bool
 	caps       []string // --ambient-caps
-	signal     string   // stop, restart
+	respawn    bool
+	respDelay  time.Duration
+	respMax    time.Duration
+	respLimit  string // N/PERIOD
+	respStop   time.Duration
+	signal     string // stop, restart
 	killAfter  time.Duration
 	jsonOutput bool // status
 	wait       bool // reload: wait for a framework daemon's verdict
@@ -219,12 +225,28 @@ CMD's PID once CMD is ready:
   --ready-fd N  CMD wrote a newline to fd N (s6 style), N >= 4
 If CMD exits, reports a failure or is not ready within --timeout, it is
 killed, the PID file is left not running, and daemonctl exits 102 with CMD's
-exit status and the last lines of --output.`,
+exit status and the last lines of --output.
+
+With --respawn, a supervisor (daemonctl itself, in a session of its own)
+holds the PID file, which names it, and starts CMD (which then does not get
+the PID file) as above; daemonctl exits once the first CMD is ready, or
+reports its failure as above. When CMD exits, the supervisor starts it again
+after --respawn-delay (default 1s), doubling the delay after each further
+exit up to --respawn-max-delay (default 1m); a CMD that ran for 10 times
+max(delay, 1s) gets the first delay again. After --respawn-limit N/PERIOD
+exits (default 5/1m) it gives up, logging why to --output, and leaves the PID
+file stale. stop (SIGTERM or SIGINT to the supervisor) passes the signal on to
+CMD's process group, sends SIGKILL after --respawn-stop-timeout (default
+30s) and ends the supervisor; nothing is started again. SIGHUP, SIGUSR1,
+SIGUSR2, SIGQUIT and SIGWINCH (signal, reload) are passed on to CMD. status
+--json then also shows program_pid, program_state, restarts and last_exit.`,
 		Example: `  daemonctl start --pid-file /run/app.pid -- /usr/bin/app-launcher
   daemonctl start -p /run/sleep.pid --background -- sleep 1000
   daemonctl start -p /run/app.pid --background --notify --user app --group app \
       --chdir /var/lib/app --umask 027 --output /var/log/app.log \
-      --env GOMAXPROCS=2 -- /usr/bin/app serve`,
+      --env GOMAXPROCS=2 -- /usr/bin/app serve
+  daemonctl start -p /run/app.pid --background --respawn --respawn-limit 10/5m \
+      --output /var/log/app.log -- /usr/bin/app serve`,
 		Args: needCommand,
 		RunE: func(cmd *cobra.Command, args []string) error { return c.start(cmd.Context(), cmd.Flags(), args, false) },
 	}
@@ -375,10 +397,58 @@ func (c *cli) startFlags(cmd *cobra.Command) {
 	f.IntVar(&c.nice, "nice", 0, "with --background: run CMD with this nice value (-20 to 19)")
 	f.BoolVar(&c.noNewPrivs, "no-new-privs", false, "with --background: set no_new_privs: CMD cannot gain privileges (setuid bits, file capabilities)")
 	f.StringSliceVar(&c.caps, "ambient-caps", nil, "with --background: capabilities CMD keeps across --user and its exec, e.g. NET_BIND_SERVICE (comma-separated, repeatable)")
+	f.BoolVar(&c.respawn, "respawn", false, "with --background: supervise CMD and start it again when it exits (the PID file names the supervisor)")
+	f.DurationVar(&c.respDelay, "respawn-delay", background.DefaultRespawnDelay, "with --respawn: delay before the first new start; it doubles after each further exit")
+	f.DurationVar(&c.respMax, "respawn-max-delay", background.DefaultRespawnMaxDelay, "with --respawn: the longest delay between an exit and the next start")
+	f.StringVar(&c.respLimit, "respawn-limit", fmt.Sprintf("%d/%v", background.DefaultRespawnLimit, "1m"), "with --respawn: give up after N exits within PERIOD (N/PERIOD, e.g. 10/5m)")
+	f.DurationVar(&c.respStop, "respawn-stop-timeout", background.DefaultRespawnStopTimeout, "with --respawn: on a stop, how long the supervisor waits for CMD after passing the signal on, before SIGKILL")
 	cmd.MarkFlagsMutuallyExclusive("notify", "ready-fd")
-	for _, name := range []string{"notify", "ready-fd", "user", "group", "chdir", "umask", "output", "env", "rlimit", "nice", "no-new-privs", "ambient-caps"} {
+	for _, name := range []string{"notify", "ready-fd", "user", "group", "chdir", "umask", "output", "env", "rlimit", "nice", "no-new-privs", "ambient-caps", "respawn", "respawn-delay", "respawn-max-delay", "respawn-limit", "respawn-stop-timeout"} {
 		f.SetAnnotation(name, backgroundOnly, nil)
 	}
+	for _, name := range respawnFlags {
+		f.SetAnnotation(name, respawnOnly, nil)
+	}
+}
+
+// respawnOnly annotates the flags that only apply with --respawn.
+const respawnOnly = "daemonctl_respawn_only"
+
+// respawnFlags are the flags that only apply with --respawn.
+var respawnFlags = []string{"respawn-delay", "respawn-max-delay", "respawn-limit", "respawn-stop-timeout"}
+
+// respawnOptions checks the --respawn flags and returns the supervision
+// they ask for, or nil without --respawn.
+func (c *cli) respawnOptions(flags *pflag.FlagSet) (*background.Respawn, error) {
+	if !c.respawn {
+		var misused []string
+		flags.Visit(func(f *pflag.Flag) {
+			if _, ok := f.Annotations[respawnOnly]; ok {
+				misused = append(misused, "--"+f.Name)
+			}
+		})
+		switch len(misused) {
+		case 0:
+		case 1:
+			return nil, verbs.Usagef("%s only applies with --respawn", misused[0])
+		default:
+			return nil, verbs.Usagef("%s only apply with --respawn", strings.Join(misused, ", "))
+		}
+		return nil, nil
+	}
+	n, period, err := background.ParseRespawnLimit(c.respLimit)
+	if err != nil {
+		return nil, verbs.Usagef("--respawn-limit: %v", err)
+	}
+	switch {
+	case c.respDelay <= 0:
+		return nil, verbs.Usagef("--respawn-delay %v: must be positive", c.respDelay)
+	case c.respMax < c.respDelay:
+		return nil, verbs.Usagef("--respawn-max-delay %v is shorter than --respawn-delay %v", c.respMax, c.respDelay)
+	case c.respStop <= 0:
+		return nil, verbs.Usagef("--respawn-stop-timeout %v: must be positive", c.respStop)
+	}
+	return &background.Respawn{Delay: c.respDelay, MaxDelay: c.respMax, Limit: n, Period: period, StopTimeout: c.respStop}, nil
 }
 
 // backgroundOnly annotates the flags that only apply with --background.
@@ -497,6 +567,11 @@ func (c *cli) starter(flags *pflag.FlagSet, args []string, timeout time.Duration
 	if err := c.limits(flags, &o); err != nil {
 		return nil, err
 	}
+	r, err := c.respawnOptions(flags)
+	if err != nil {
+		return nil, err
+	}
+	o.Respawn = r
 	return background.Starter{Options: o}, nil
 }
 
@@ -627,7 +702,16 @@ func (c *cli) status(ctx context.Context) error {
 	if guard == "" {
 		guard = lockfile.GuardPath(o.PIDFile)
 	}
-	c.rep.Status(c.stdout, res, err, guard, c.jsonOutput)
+	sup := c.supervision(ctx, guard, res, err)
+	var obj bytes.Buffer
+	c.rep.Status(&obj, res, err, guard, c.jsonOutput)
+	if c.jsonOutput {
+		if werr := writeSupervisedJSON(c.stdout, obj.Bytes(), sup); werr != nil {
+			c.rep.Fail(control.StatusFailed, "writing status: %v", werr)
+		}
+	} else if sup != nil && !c.quiet {
+		fmt.Fprintf(c.stderr, "daemonctl: %s: %s\n", c.pidFile, describeSupervision(sup))
+	}
 	return nil
 }
 

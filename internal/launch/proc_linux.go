@@ -46,6 +46,11 @@ type Spec struct {
 	// AmbientCaps are capabilities the daemon keeps, as ambient ones,
 	// across the switch to Identity and its exec (see [ParseCap]).
 	AmbientCaps []uintptr
+	// Supervised starts a program for a supervisor that holds the PID
+	// file's lock itself (see [RunSupervised]): PIDFile may be nil and is
+	// never inherited, descriptor [PIDFileFD] stays closed, and the
+	// program is killed when the thread that started it ends.
+	Supervised bool
 }
 
 // Proc is a started daemon that is not yet ready. It is our unreaped child
@@ -61,7 +66,7 @@ type Proc struct {
 
 // Start starts a daemon as s says: see the package documentation.
 func Start(s Spec) (*Proc, error) {
-	if s.PIDFile == nil {
+	if s.PIDFile == nil && !s.Supervised {
 		return nil, errors.New("launch: Spec.PIDFile is required")
 	}
 	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
@@ -87,8 +92,8 @@ func Start(s Spec) (*Proc, error) {
 	p.cmd = &exec.Cmd{
 		Path: path, Args: s.Args, Env: env, Dir: s.Dir,
 		Stdin: devnull, Stdout: out, Stderr: out,
-		ExtraFiles:  append([]*os.File{s.PIDFile.File()}, s.Files...),
-		SysProcAttr: &syscall.SysProcAttr{Setsid: true, Credential: s.Identity.Cred, AmbientCaps: s.AmbientCaps},
+		ExtraFiles:  s.extraFiles(),
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true, Credential: s.Identity.Cred, AmbientCaps: s.AmbientCaps, Pdeathsig: s.pdeathsig()},
 	}
 	fdutil.CloseOnExecFrom(3) // pass on nothing we inherited by accident
 	umaskMu.Lock()
