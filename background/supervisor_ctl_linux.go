@@ -13,12 +13,8 @@ import (
 	"strconv"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/daemonkit/daemonkit/control"
 	"github.com/daemonkit/daemonkit/internal/ctlsock"
-	"github.com/daemonkit/daemonkit/internal/pidlock"
-	"github.com/daemonkit/daemonkit/internal/procfs"
-	"github.com/daemonkit/daemonkit/lockfile"
 )
 
 // How a controller learns a supervisor's state: both ends are in this
@@ -134,68 +130,26 @@ const supervisorArgv0 = "daemonctl-supervisor"
 
 // AskSupervisor asks the process pid, which the caller found holding the
 // lock of the PID file pidFile (guarded by guardFile), for its
-// [Supervision] if it is a supervisor. It returns nil and no error when
-// pid is not one (its command line does not say so; a program that
-// pretends is asked and found out). It locks the guard file for the
-// exchange, as every control action does.
+// [Supervision] if it is a supervisor, with [control.Details]. It returns
+// nil and no error when pid is not one (its command line does not say so,
+// and nothing is sent to it; a program that pretends is asked and found
+// out).
 func AskSupervisor(ctx context.Context, pidFile, guardFile string, pid int) (*Supervision, error) {
 	if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); err != nil || !bytes.HasPrefix(b, []byte(supervisorArgv0+"\x00")) {
 		return nil, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, askTimeout)
 	defer cancel()
-	guard, err := pidlock.AcquireGuard(ctx, guardFile)
-	if err != nil {
+	data, err := control.Details(ctx, control.Options{PIDFile: pidFile, GuardFile: guardFile, AnswerTimeout: answerTimeout})
+	if err != nil || data == nil {
 		return nil, err
-	}
-	defer guard.Release()
-	info, err := lockfile.Inspect(pidFile)
-	if err != nil || info.State != lockfile.Running || info.PID != pid {
-		return nil, err // it changed meanwhile: nothing to ask
-	}
-	key := ctlsock.Key{Dev: info.Dev, Ino: info.Ino}
-	l, err := ctlsock.Listen(key, pid)
-	if err != nil {
-		return nil, err
-	}
-	defer l.Close()
-	if err := poke(pid, info.Dev, info.Ino); err != nil {
-		return nil, err
-	}
-	actx, acancel := context.WithTimeout(ctx, answerTimeout)
-	defer acancel()
-	c, err := l.Accept(actx)
-	if err != nil {
-		return nil, err
-	}
-	rep, err := c.Call(ctx, ctlsock.Request{Op: "status"})
-	switch {
-	case err != nil:
-		return nil, err
-	case !rep.OK:
-		return nil, fmt.Errorf("pid %d: status: %s", pid, rep.Error)
 	}
 	var st supStatus
-	if err := json.Unmarshal(rep.Data, &st); err != nil {
+	if err := json.Unmarshal(data, &st); err != nil {
 		return nil, fmt.Errorf("pid %d: status: %w", pid, err)
 	}
 	if !st.Supervisor {
 		return nil, nil
 	}
 	return &st.Supervision, nil
-}
-
-// poke sends ctlsock.Poke to pid through a pidfd, once pid is shown to
-// hold the lock of the PID file dev:ino after the pidfd was opened (so a
-// recycled PID gets nothing).
-func poke(pid int, dev, ino uint64) error {
-	fd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return fmt.Errorf("pidfd_open(%d): %w", pid, err)
-	}
-	defer unix.Close(fd)
-	if held, err := procfs.HoldsLock(pid, dev, ino); err != nil || !held {
-		return fmt.Errorf("pid %d no longer holds the PID file's lock (%v)", pid, err)
-	}
-	return unix.PidfdSendSignal(fd, ctlsock.Poke, nil, 0)
 }

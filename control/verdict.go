@@ -4,6 +4,7 @@ package control
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -99,6 +100,32 @@ func Upgrade(ctx context.Context, o Options) (Result, error) {
 			return a.verdict(info, "upgrade", rep)
 		})
 	})
+}
+
+// Details asks a running daemon over its control channel what it knows
+// beyond its PID file's state (a `daemonctl start --respawn` supervisor:
+// its program's PID, how often it restarted it, its last exit), and
+// returns the JSON object it answered. The daemon is found and checked as
+// [Signal] does; a daemon that is not running gives nil and no error, one
+// that does not answer an error wrapping [ErrNoVerdict] (after
+// [Options.AnswerTimeout]; it was sent nothing but SIGCHLD).
+func Details(ctx context.Context, o Options) (json.RawMessage, error) {
+	a, err := newAction(o)
+	if err != nil {
+		return nil, err
+	}
+	var data json.RawMessage
+	_, err = a.run(ctx, func() (Result, error) {
+		return a.onRunning(ctx, func(info lockfile.Info) error {
+			rep, err := a.ask(ctx, info, "status")
+			if err != nil {
+				return err
+			}
+			data = rep.Data
+			return a.verdict(info, "status", rep)
+		})
+	})
+	return data, err
 }
 
 // onRunning waits for the daemon to settle, then runs act on it if it is
