@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -159,5 +161,16 @@ func endNote(pidFile string, pid int) string {
 	if err != nil || r.PID != pid {
 		return ""
 	}
-	return fmt.Sprintf("pid %d exited with status %d at %s: %s", r.PID, r.Status, r.Time.Local().Format(time.DateTime), r.Error)
+	return fmt.Sprintf("pid %d exited with status %d at %s: %s", r.PID, r.Status, r.Time.Format(time.RFC3339), printable(r.Error))
+}
+
+// printable replaces control characters (a terminal's escape sequences)
+// in what a file said, which may have been written by anyone.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return '?'
+		}
+		return r
+	}, s)
 }

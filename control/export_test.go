@@ -50,3 +50,6 @@ func ControllerMark(g *pidlock.File) string {
 	kv, _ := ctlguard.Entry(g)
 	return kv
 }
+
+// Printable is printable, for tests.
+var Printable = printable

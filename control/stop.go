@@ -114,11 +114,15 @@ func (a *action) stale(info lockfile.Info) error {
 // stopRunning signals the daemon named by a running PID file and waits for
 // it to stop. It returns an error wrapping errChanged if the PID file
 // changed before anything was sent.
-func (a *action) stopRunning(ctx context.Context, info lockfile.Info, sig syscall.Signal) error {
+func (a *action) stopRunning(ctx context.Context, info lockfile.Info, sig syscall.Signal) (err error) {
 	verdict := a.awaitVerdict(ctx, info, "stop")
+	defer func() {
+		if v := verdict(); err == nil {
+			err = v
+		}
+	}()
 	p, err := a.signal(info, sig)
 	if err != nil && !errors.Is(err, errGone) {
-		verdict()
 		return err
 	}
 	if p != nil {
@@ -130,11 +134,7 @@ func (a *action) stopRunning(ctx context.Context, info lockfile.Info, sig syscal
 		// Waiting for it would only run out the timeout.
 		return a.notHolder(info, true)
 	}
-	if err := a.waitStopped(ctx, info, p); err != nil {
-		verdict()
-		return err
-	}
-	return verdict()
+	return a.waitStopped(ctx, info, p)
 }
 
 // settle waits while the daemon is starting (until it is running or gone)

@@ -18,8 +18,8 @@ var (
 	// ErrNoVerdict: the daemon did not answer on its control channel within
 	// [Options.AnswerTimeout]: it is not a daemonkit framework daemon (or
 	// one from before the channel existed), or it runs in another network
-	// namespace. Only [ctlsock.Poke] (SIGCHLD, ignored by other programs)
-	// was sent.
+	// namespace; only SIGCHLD, which other programs ignore, was sent. Or
+	// the channel's name was taken by another process: nothing was sent.
 	ErrNoVerdict = errors.New("no verdict: the daemon did not answer on its control channel")
 	// ErrFailedVerdict: the daemon reports that what was asked failed (a
 	// hook's error, which the message carries). The error is a
@@ -229,7 +229,7 @@ func noVerdictHint(op string) string {
 func (a *action) listen(info lockfile.Info) (*ctlsock.Listener, error) {
 	l, err := ctlsock.Listen(ctlsock.Key{Dev: info.Dev, Ino: info.Ino}, info.PID)
 	if err != nil {
-		return nil, fmt.Errorf("pid file %s: %w; another controller that does not lock guard file %s may be talking to the daemon: try again", a.o.PIDFile, err, a.o.GuardFile)
+		return nil, fmt.Errorf("%w: pid file %s: %w: another controller that does not lock guard file %s is talking to the daemon (try again), or a process squats on the name", ErrNoVerdict, a.o.PIDFile, err, a.o.GuardFile)
 	}
 	return l, nil
 }
@@ -252,43 +252,56 @@ func (a *action) answerTimeout() time.Duration {
 // awaitVerdict listens for the verdict of a framework daemon on op, which
 // the caller is about to ask for with a signal (a framework daemon
 // connects when it gets its stop signal). The returned function, called
-// once the action is over, returns the daemon's failure, if it connected
-// and reported one. Without a channel (the name is taken, the platform has
-// none) the action goes on without a verdict.
+// once the action is over (the daemon gone), returns the daemon's
+// failure, if it connected and reported one, or connected and died before
+// it could. Without a channel (the name is taken, the platform has none)
+// the action goes on without a verdict.
 func (a *action) awaitVerdict(ctx context.Context, info lockfile.Info, op string) func() error {
 	l, err := a.listen(info)
 	if err != nil {
 		a.log.Info("no control channel: the daemon's verdict will not be known", "error", err)
 		return func() error { return nil }
 	}
+	type outcome struct {
+		err      error
+		accepted bool
+	}
 	actx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
+	done := make(chan outcome, 1)
 	go func() {
 		c, err := l.Accept(actx)
 		if err != nil {
-			done <- nil // no framework daemon, or it never asked: no verdict
+			done <- outcome{} // no framework daemon, or it has not connected yet
 			return
 		}
-		rep, err := c.Call(ctx, ctlsock.Request{Op: op})
-		if errors.Is(err, ctlsock.ErrNoReply) && a.killed.Load() {
-			done <- nil // SIGKILL, sent by this stop: no verdict to expect
-			return
-		}
-		if errors.Is(err, ctlsock.ErrNoReply) {
-			done <- &VerdictError{PID: info.PID, Op: op, Msg: "it died during its " + op + ", before it could report how it went; look at its log"}
-			return
-		}
-		if err != nil {
-			a.log.Info("no verdict from the daemon", "pid", info.PID, "error", err)
-			done <- nil
-			return
-		}
-		done <- a.verdict(info, op, rep)
+		done <- outcome{a.exchangeVerdict(ctx, info, op, c), true}
 	}()
 	return func() error {
 		cancel()
-		err := <-done
+		o := <-done
+		if !o.accepted {
+			// A daemon that died at once may have connected without
+			// this end having taken the connection yet.
+			if c, err := l.AcceptQueued(); err == nil {
+				o.err = a.exchangeVerdict(ctx, info, op, c)
+			}
+		}
 		l.Close()
-		return err
+		return o.err
 	}
+}
+
+// exchangeVerdict asks the daemon connected on c for its verdict on op.
+func (a *action) exchangeVerdict(ctx context.Context, info lockfile.Info, op string, c *ctlsock.Conn) error {
+	rep, err := c.Call(ctx, ctlsock.Request{Op: op})
+	switch {
+	case errors.Is(err, ctlsock.ErrNoReply) && a.killed.Load():
+		return nil // SIGKILL, sent by this stop: no verdict to expect
+	case errors.Is(err, ctlsock.ErrNoReply):
+		return &VerdictError{PID: info.PID, Op: op, Msg: "it died during its " + op + ", before it could report how it went; look at its log"}
+	case err != nil:
+		a.log.Info("no verdict from the daemon", "pid", info.PID, "error", err)
+		return nil
+	}
+	return a.verdict(info, op, rep)
 }

@@ -58,7 +58,7 @@ func (d *Daemon) newFlagSet() *flag.FlagSet {
 	fs.StringVar(&d.fv.signal, "signal", "", "stop: the signal to send (default SIGTERM)")
 	fs.BoolVar(&d.fv.json, "json", false, "status: print the state as one JSON object on stdout")
 	fs.BoolVar(&d.fv.version, "version", false, "print the version and exit")
-	fs.BoolVar(&d.fv.lsb, "lsb", false, "exit statuses of the LSB init-script specification: status 0 running, 1 stale PID file, 3 not running, 4 unknown; other verbs 0 done (also nothing to do), 1 failed, 2 usage error, 7 not running (reload)")
+	fs.BoolVar(&d.fv.lsb, "lsb", false, "exit statuses of the LSB init-script specification: status 0 running, 1 stale PID file, 3 not running, 4 unknown; other verbs 0 done (also nothing to do), 1 failed, 2 usage error, 7 not running (reload, upgrade)")
 	return fs
 }
 
@@ -68,13 +68,15 @@ func (d *Daemon) usage(w io.Writer) {
 verbs:
   start    start the daemon; returns once it is ready (exit 0), or 100 if
            it is already running, 1 if it failed to start
-  stop     stop it (SIGTERM) and wait until it is gone (0; 100 if not running)
+  stop     stop it (SIGTERM) and wait until it is gone (0; 100 if not running;
+           102 if its OnStop hooks failed: it is stopped all the same)
   status   print its state (0 running, 101 not running, 103 stale PID file);
            alias check
   reload   reload and wait for the OnReload hooks (0; 101 if not running; 102 with the failing hook)
   upgrade  replace the running daemon with the binary now installed, without
            dropping its listeners or its PID file lock (0 once the new one is
-           ready; 102 with its error, the old one still serving)
+           ready; 101 if not running; 102 with its error, the old one still
+           serving)
   restart  stop, then start, under one lock
   run      run in the foreground, without detaching
   help     print this help

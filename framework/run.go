@@ -210,6 +210,12 @@ func (s *serving) startStop(cause error) {
 	s.notify("STOPPING=1\n" + statusLine("stopping: "+cause.Error()))
 	s.d.log.Info("stopping", "cause", cause.Error())
 	s.cancel(cause) // also cancels a reload in progress
+	if s.upgrading == nil {
+		// No upgrade from here on: a listener the service closes must
+		// refuse connections (with an upgrade running, its copies are
+		// dropped once it ended, at the end of the loop).
+		s.d.dropKept()
+	}
 	s.stopTimer = time.NewTimer(s.d.cfg.StopTimeout)
 	s.stopDeadline = s.stopTimer.C
 }

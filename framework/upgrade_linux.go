@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/daemonkit/daemonkit/internal/launch"
 	"github.com/daemonkit/daemonkit/internal/pidlock"
@@ -56,7 +59,40 @@ func (d *Daemon) nextGeneration(ctx context.Context, pf *pidlock.File) (int, err
 		spec.Files = append(spec.Files, files[n])
 	}
 	d.log.Info("upgrading: starting the next generation", "binary", exe)
-	return launch.Run(ctx, spec, "next generation", &readiness{d: d, ch: ch, h: &Handoff{}})
+	pid, err := launch.Run(ctx, spec, "next generation", &readiness{d: d, ch: ch, h: &Handoff{}})
+	if err == nil {
+		err = exitedAlready(pid)
+	}
+	if err != nil {
+		d.takeBack(pf)
+	}
+	return pid, err
+}
+
+// exitedAlready reports a next generation that exited right after its
+// READY (it is this process's child, not yet reaped): the upgrade failed.
+func exitedAlready(pid int) error {
+	var ws unix.WaitStatus
+	if wpid, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil); err != nil || wpid != pid {
+		return nil
+	}
+	how := fmt.Sprintf("exit status %d", ws.ExitStatus())
+	if ws.Signaled() {
+		how = "signal: " + ws.Signal().String()
+	}
+	return fmt.Errorf("next generation (pid %d) exited right after it was ready (%s); look at its log", pid, how)
+}
+
+// takeBack makes the PID file name this daemon again after a failed
+// upgrade, in case it was written with the next generation's PID before
+// the failure.
+func (d *Daemon) takeBack(pf *pidlock.File) {
+	if b, err := pf.Read(); err == nil && string(b) == strconv.Itoa(os.Getpid())+"\n" {
+		return
+	}
+	if err := pf.WritePID(os.Getpid()); err != nil {
+		d.log.Error("cannot write this daemon's pid back into its pid file after the failed upgrade", "err", err)
+	}
 }
 
 // executable is the path this daemon's binary was run from: an upgrade

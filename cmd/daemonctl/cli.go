@@ -193,7 +193,7 @@ func (c *cli) rootCommand() *cobra.Command {
 	pf.DurationVar(&c.timeout, "timeout", 0, "limit for the whole action, guard wait included (default 60s, restart 120s; 0 = none)")
 	pf.BoolVarP(&c.quiet, "quiet", "q", false, "print nothing but errors")
 	pf.BoolVarP(&c.verbose, "verbose", "v", false, "log each step (and a daemon's STATUS= messages) on stderr")
-	pf.BoolVar(&c.lsb, "lsb", false, "exit statuses of the LSB init-script specification (see below)")
+	pf.BoolVar(&c.lsb, "lsb", false, "exit statuses of the LSB init-script specification: status 0 running, 1 stale PID file, 3 not running, 4 unknown; other verbs 0 done (also nothing to do), 1 failed, 2 usage error, 7 not running")
 	root.MarkFlagsMutuallyExclusive("quiet", "verbose")
 	return root
 }

@@ -243,7 +243,8 @@ func (s *server) check(ctx context.Context) error {
 func main() {
 	d := framework.New(framework.Config{Name: "httpd"})
 	listen := d.Flags().String("listen", ":8080", "TCP `address` to listen on, bound before detaching (ignored when systemd passes a socket named http)")
-	configPath := d.Flags().String("config", "", "config `file` of key = value lines (greeting = ...), re-read on SIGHUP")
+	configPath := new(string) // made absolute before the daemon changes directory
+	d.PathVar(configPath, "config", "", "config `file` of key = value lines (greeting = ...), re-read on SIGHUP")
 	s := &server{}
 
 	d.PreDetach("listen", func(ctx context.Context, h *framework.Handoff) error {

@@ -68,8 +68,10 @@ type Conn struct {
 }
 
 // Accept waits for the daemon to connect. Connections from any other
-// process are closed unread. If ctx ends first, the error wraps
-// [ErrNoAnswer].
+// process are closed unread. Once the daemon's is accepted, the name is
+// unbound: a listener serves one request, and further connections (the
+// daemon dials on every SIGCHLD it gets) are refused at once rather than
+// left waiting. If ctx ends first, the error wraps [ErrNoAnswer].
 func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
 	defer context.AfterFunc(ctx, func() { l.ln.SetDeadline(time.Now()) })()
 	for {
@@ -80,11 +82,50 @@ func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
 			}
 			return nil, fmt.Errorf("pid %d: control channel %s: %w", l.pid, l.name, err)
 		}
-		if peer, err := peerOf(c); err != nil || peer.PID != l.pid {
-			c.Close() // not the daemon we verified
-			continue
+		if conn := l.take(c); conn != nil {
+			return conn, nil
 		}
-		return &Conn{c: c, pid: l.pid}, nil
+	}
+}
+
+// take returns c as the daemon's connection, unbinding the name, or closes
+// it (nil) if another process made it.
+func (l *Listener) take(c *net.UnixConn) *Conn {
+	if peer, err := peerOf(c); err != nil || peer.PID != l.pid {
+		c.Close() // not the daemon we verified
+		return nil
+	}
+	l.ln.Close()
+	return &Conn{c: c, pid: l.pid}
+}
+
+// AcceptQueued takes a connection the daemon made that is still waiting
+// in the queue, without waiting for one: after the daemon exited, what it
+// connected before it died. It returns an error wrapping [ErrNoAnswer] if
+// there is none.
+func (l *Listener) AcceptQueued() (*Conn, error) {
+	rc, err := l.ln.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	for {
+		var nfd int
+		var aerr error
+		if err := rc.Control(func(fd uintptr) { nfd, _, aerr = unix.Accept4(int(fd), unix.SOCK_CLOEXEC) }); err != nil {
+			return nil, err
+		}
+		if aerr != nil { // EAGAIN: the queue is empty (the socket is non-blocking)
+			return nil, fmt.Errorf("pid %d: %w (%v)", l.pid, ErrNoAnswer, aerr)
+		}
+		f := os.NewFile(uintptr(nfd), l.name)
+		nc, err := net.FileConn(f)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		if conn := l.take(nc.(*net.UnixConn)); conn != nil {
+			return conn, nil
+		}
 	}
 }
 

@@ -32,6 +32,11 @@ func (*Listener) Accept(context.Context) (*Conn, error) {
 	return nil, fmt.Errorf("control channel: %w", errors.ErrUnsupported)
 }
 
+// AcceptQueued is not supported here.
+func (*Listener) AcceptQueued() (*Conn, error) {
+	return nil, fmt.Errorf("control channel: %w", errors.ErrUnsupported)
+}
+
 // Call is not supported here.
 func (*Conn) Call(context.Context, Request) (Reply, error) {
 	return Reply{}, fmt.Errorf("control channel: %w", errors.ErrUnsupported)

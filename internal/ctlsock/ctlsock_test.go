@@ -220,7 +220,7 @@ func TestOtherUserRefused(t *testing.T) {
 	}
 	rest, _ := io.ReadAll(stdout)
 	cmd.Wait()
-	if !strings.Contains(string(rest), "ErrNoReply") && !strings.Contains(string(rest), "without a reply") && !strings.Contains(string(rest), "ok=false") {
+	if !strings.Contains(string(rest), "without a reply") {
 		t.Fatalf("client as nobody got %q, want no reply", rest)
 	}
 }

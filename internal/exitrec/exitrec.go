@@ -12,8 +12,9 @@
 //	error body: upstream connection lost
 //
 // A file at that path is only ever written if it is empty or already a
-// record: anything else is left untouched ([ErrNotRecord]). It is opened
-// without following symlinks and must be a regular file.
+// record, a regular file with one link that belongs to the writer:
+// anything else is left untouched ([ErrNotRecord]). It is opened without
+// following symlinks.
 package exitrec
 
 import (
@@ -136,6 +137,11 @@ func checkOurs(f *os.File, path string) error {
 	}
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("exit record %s: %w: not a regular file", path, ErrNotRecord)
+	}
+	// Another name for someone's file, or a file of another user's
+	// (planted in a shared directory), is not ours to write.
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && (st.Nlink != 1 || int(st.Uid) != os.Geteuid()) {
+		return fmt.Errorf("exit record %s: %w: it has %d links and belongs to uid %d", path, ErrNotRecord, st.Nlink, st.Uid)
 	}
 	if fi.Size() == 0 {
 		return nil

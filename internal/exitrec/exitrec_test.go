@@ -75,3 +75,23 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// A hard link to another file at the record's path (an empty one: its
+// content alone would pass) is not written through.
+func TestNeverWritesThroughAHardLink(t *testing.T) {
+	dir := t.TempDir()
+	pf := filepath.Join(dir, "svc.pid")
+	other := filepath.Join(dir, "someones-empty-file")
+	if err := os.WriteFile(other, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(other, exitrec.Path(pf)); err != nil {
+		t.Fatal(err)
+	}
+	if err := exitrec.Write(pf, exitrec.Record{PID: 7, Time: time.Now(), Status: 1}); !errors.Is(err, exitrec.ErrNotRecord) {
+		t.Fatalf("Write through a hard link = %v, want ErrNotRecord", err)
+	}
+	if b, _ := os.ReadFile(other); len(b) != 0 {
+		t.Fatalf("linked file written: %q", b)
+	}
+}
