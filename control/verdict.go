@@ -51,22 +51,8 @@ const defaultAnswerTimeout = 5 * time.Second
 // SIGCHLD was sent to it: use [Signal] for programs that only know
 // SIGHUP). The daemon is found and checked as [Signal] does.
 func Reload(ctx context.Context, o Options) (Result, error) {
-	a, err := newAction(o)
-	if err != nil {
-		return Result{Status: StatusFailed}, err
-	}
-	return a.run(ctx, func() (Result, error) {
-		return a.onRunning(ctx, func(info lockfile.Info) error {
-			rep, err := a.ask(ctx, info, "reload")
-			if errors.Is(err, ctlsock.ErrLate) && !rep.OK {
-				return a.timeout(ctx, fmt.Errorf("pid %d gave no verdict within the time limit: %s", info.PID, rep.Error))
-			}
-			if err != nil && !errors.Is(err, ctlsock.ErrLate) {
-				return err
-			}
-			return a.verdict(info, "reload", rep)
-		})
-	})
+	res, _, err := request(ctx, o, "reload")
+	return res, err
 }
 
 // Upgrade asks a framework daemon to replace itself with the binary now at
@@ -81,25 +67,8 @@ func Reload(ctx context.Context, o Options) (Result, error) {
 // daemon does not answer (it is not a framework daemon; nothing but a
 // SIGCHLD was sent to it).
 func Upgrade(ctx context.Context, o Options) (Result, error) {
-	a, err := newAction(o)
-	if err != nil {
-		return Result{Status: StatusFailed}, err
-	}
-	return a.run(ctx, func() (Result, error) {
-		return a.onRunning(ctx, func(info lockfile.Info) error {
-			rep, err := a.ask(ctx, info, "upgrade")
-			if errors.Is(err, ctlsock.ErrLate) {
-				// The time ran out; the daemon cancelled what it could
-				// and said how it ended: that is the verdict.
-				a.log.Warn("the upgrade's verdict came after the time limit", "error", err)
-				err = nil
-			}
-			if err != nil {
-				return err
-			}
-			return a.verdict(info, "upgrade", rep)
-		})
-	})
+	res, _, err := request(ctx, o, "upgrade")
+	return res, err
 }
 
 // Details asks a running daemon over its control channel what it knows
@@ -110,22 +79,39 @@ func Upgrade(ctx context.Context, o Options) (Result, error) {
 // that does not answer an error wrapping [ErrNoVerdict] (after
 // [Options.AnswerTimeout]; it was sent nothing but SIGCHLD).
 func Details(ctx context.Context, o Options) (json.RawMessage, error) {
+	_, data, err := request(ctx, o, "status")
+	return data, err
+}
+
+// request sends op to the running framework daemon of o's PID file and
+// turns its reply into the action's outcome, with the data it carries. A
+// reply given after the time limit (the controller asked to cancel) is an
+// upgrade's final outcome, but for the other requests only says that
+// they go on without a verdict: a time-out.
+func request(ctx context.Context, o Options, op string) (Result, json.RawMessage, error) {
 	a, err := newAction(o)
 	if err != nil {
-		return nil, err
+		return Result{Status: StatusFailed}, nil, err
 	}
 	var data json.RawMessage
-	_, err = a.run(ctx, func() (Result, error) {
+	res, err := a.run(ctx, func() (Result, error) {
 		return a.onRunning(ctx, func(info lockfile.Info) error {
-			rep, err := a.ask(ctx, info, "status")
+			rep, err := a.ask(ctx, info, op)
+			if errors.Is(err, ctlsock.ErrLate) {
+				if !rep.OK && op != "upgrade" {
+					return a.timeout(ctx, fmt.Errorf("pid %d gave no verdict within the time limit: %s", info.PID, rep.Error))
+				}
+				a.log.Warn("the verdict came after the time limit", "op", op, "error", err)
+				err = nil
+			}
 			if err != nil {
 				return err
 			}
 			data = rep.Data
-			return a.verdict(info, "status", rep)
+			return a.verdict(info, op, rep)
 		})
 	})
-	return data, err
+	return res, data, err
 }
 
 // onRunning waits for the daemon to settle, then runs act on it if it is
