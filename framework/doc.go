@@ -52,7 +52,14 @@
 // The running daemon's body gets a context that SIGTERM and SIGINT cancel;
 // SIGHUP runs OnReload hooks. When the body returns, OnStop hooks run in
 // reverse order of registration within [Config.StopTimeout], the PID file is
-// truncated to empty while still locked, and the process exits.
+// truncated to empty while still locked, and the process exits. A daemon
+// that ends with an error (its body's, a stop hook's) leaves the PID file
+// naming it, stale once it is gone, and records why next to it, for
+// status. Controllers reach a running daemon over a control channel it
+// keeps no descriptor for: `reload`, `stop` and `upgrade` get the verdict
+// of the hooks they ran, and `upgrade` replaces the daemon by the binary
+// now installed, handing over its listeners (those taken with
+// [Daemon.Listener] and [Daemon.File]) and its locked PID file.
 //
 // # Logging and errors
 //
