@@ -33,7 +33,11 @@ func callDaemon(t *testing.T, pidFile, op string, wait time.Duration) (ctlsock.R
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	return l.Call(ctx, ctlsock.Request{Op: op})
+	c, err := l.Accept(ctx)
+	if err != nil {
+		return ctlsock.Reply{}, err
+	}
+	return c.Call(ctx, ctlsock.Request{Op: op})
 }
 
 // TestChannelVerdicts: over the control channel, status answers, a reload

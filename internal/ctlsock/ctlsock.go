@@ -32,10 +32,10 @@ var (
 	// controller that does not hold the guard file, or by a process
 	// squatting on it.
 	ErrNameTaken = errors.New("control channel name already bound by another process")
-	// ErrNoCaller: [Answer] found nobody waiting (a signal from someone
+	// ErrNoCaller: [Dial] found nobody waiting (a signal from someone
 	// else than a controller).
 	ErrNoCaller = errors.New("no controller waits on the control channel")
-	// ErrRefused: [Answer] found a listener run by a user that may not
+	// ErrRefused: [Dial] found a listener run by a user that may not
 	// control the daemon.
 	ErrRefused = errors.New("control channel bound by a user that may not control this daemon")
 	// ErrLate: the reply came after the controller's context ended and it
@@ -75,7 +75,7 @@ func Name(key Key, pid int) string {
 type Request struct {
 	// Op is what to do: "status", "reload", "stop" or "upgrade".
 	Op string `json:"op"`
-	// Peer is who sent the request, filled in by [Answer].
+	// Peer is who sent the request, filled in by [Caller.Serve].
 	Peer Peer `json:"-"`
 }
 

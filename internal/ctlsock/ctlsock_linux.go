@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// requestTimeout bounds how long [Answer] waits for the request once
+// requestTimeout bounds how long [Caller.Serve] waits for the request once
 // connected: a controller that bound the name sends it at once.
 const requestTimeout = 5 * time.Second
 
@@ -158,15 +158,6 @@ func (c *Conn) Call(ctx context.Context, req Request) (Reply, error) {
 	return late, fmt.Errorf("pid %d: %w on %q, given after the time limit (%w)", c.pid, ErrLate, req.Op, context.Cause(ctx))
 }
 
-// Call is [Listener.Accept] then [Conn.Call], both bounded by ctx.
-func (l *Listener) Call(ctx context.Context, req Request) (Reply, error) {
-	c, err := l.Accept(ctx)
-	if err != nil {
-		return Reply{}, err
-	}
-	return c.Call(ctx, req)
-}
-
 // Caller is a daemon's connection to a controller that waits for it.
 type Caller struct {
 	c    *net.UnixConn
@@ -250,15 +241,6 @@ func (c *Caller) request(ctx context.Context) (Request, error) {
 
 // Close drops the connection unanswered.
 func (c *Caller) Close() error { return c.c.Close() }
-
-// Answer is [Dial] then [Caller.Serve].
-func Answer(ctx context.Context, key Key, h func(ctx context.Context, r Request) Reply) error {
-	c, err := Dial(key)
-	if err != nil {
-		return err
-	}
-	return c.Serve(ctx, h)
-}
 
 // send writes r as one datagram; a reply too long for one is replaced by
 // an error that says so.

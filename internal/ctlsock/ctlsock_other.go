@@ -42,11 +42,6 @@ func (*Conn) Call(context.Context, Request) (Reply, error) {
 	return Reply{}, fmt.Errorf("control channel: %w", errors.ErrUnsupported)
 }
 
-// Call is not supported here.
-func (*Listener) Call(context.Context, Request) (Reply, error) {
-	return Reply{}, fmt.Errorf("control channel: %w", errors.ErrUnsupported)
-}
-
 // Caller is a daemon's connection to a controller.
 type Caller struct{}
 
@@ -62,8 +57,3 @@ func (*Caller) Serve(context.Context, func(context.Context, Request) Reply) erro
 
 // Close does nothing.
 func (*Caller) Close() error { return nil }
-
-// Answer finds no controller here.
-func Answer(context.Context, Key, func(context.Context, Request) Reply) error {
-	return fmt.Errorf("%w: %w", ErrNoCaller, errors.ErrUnsupported)
-}

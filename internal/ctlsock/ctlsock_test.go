@@ -69,7 +69,7 @@ func runCall(v string) int {
 	fmt.Println("listening")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	r, err := l.Call(ctx, ctlsock.Request{Op: "status"})
+	r, err := callOnce(ctx, l, ctlsock.Request{Op: "status"})
 	fmt.Printf("ok=%v error=%q err=%v\n", r.OK, r.Error, err)
 	return 0
 }
@@ -98,7 +98,7 @@ func listen(t *testing.T, key ctlsock.Key) *ctlsock.Listener {
 // answer runs Answer in a goroutine, as a poked daemon does.
 func answer(key ctlsock.Key, h func(context.Context, ctlsock.Request) ctlsock.Reply) <-chan error {
 	done := make(chan error, 1)
-	go func() { done <- ctlsock.Answer(context.Background(), key, h) }()
+	go func() { done <- answerOnce(context.Background(), key, h) }()
 	return done
 }
 
@@ -106,7 +106,7 @@ func call(t *testing.T, l *ctlsock.Listener, op string) (ctlsock.Reply, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return l.Call(ctx, ctlsock.Request{Op: op})
+	return callOnce(ctx, l, ctlsock.Request{Op: op})
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -129,7 +129,7 @@ func TestRoundTrip(t *testing.T) {
 
 // A signal that no controller sent: nobody waits, nothing happens.
 func TestNoCaller(t *testing.T) {
-	err := ctlsock.Answer(context.Background(), testKey(t), func(context.Context, ctlsock.Request) ctlsock.Reply {
+	err := answerOnce(context.Background(), testKey(t), func(context.Context, ctlsock.Request) ctlsock.Reply {
 		t.Error("handler ran without a controller")
 		return ctlsock.Reply{}
 	})
@@ -144,7 +144,7 @@ func TestNoAnswer(t *testing.T) {
 	l := listen(t, testKey(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if _, err := l.Call(ctx, ctlsock.Request{Op: "reload"}); !errors.Is(err, ctlsock.ErrNoAnswer) {
+	if _, err := callOnce(ctx, l, ctlsock.Request{Op: "reload"}); !errors.Is(err, ctlsock.ErrNoAnswer) {
 		t.Fatalf("err = %v, want ErrNoAnswer", err)
 	}
 }
@@ -211,7 +211,7 @@ func TestOtherUserRefused(t *testing.T) {
 	if !strings.Contains(string(buf[:n]), "listening") {
 		t.Fatalf("client as nobody: %q", buf[:n])
 	}
-	err = ctlsock.Answer(context.Background(), key, func(_ context.Context, r ctlsock.Request) ctlsock.Reply {
+	err = answerOnce(context.Background(), key, func(_ context.Context, r ctlsock.Request) ctlsock.Reply {
 		t.Errorf("handler ran for %q from nobody", r.Op)
 		return ctlsock.Reply{OK: true}
 	})
@@ -255,7 +255,7 @@ func TestCallerGivesUp(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	rep, err := l.Call(ctx, ctlsock.Request{Op: "upgrade"})
+	rep, err := callOnce(ctx, l, ctlsock.Request{Op: "upgrade"})
 	if !errors.Is(err, ctlsock.ErrLate) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want ErrLate and the deadline", err)
 	}
@@ -357,4 +357,22 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// answerOnce is a poked daemon's side: Dial, then Serve.
+func answerOnce(ctx context.Context, key ctlsock.Key, h func(context.Context, ctlsock.Request) ctlsock.Reply) error {
+	c, err := ctlsock.Dial(key)
+	if err != nil {
+		return err
+	}
+	return c.Serve(ctx, h)
+}
+
+// callOnce is a controller's side once it poked: Accept, then Call.
+func callOnce(ctx context.Context, l *ctlsock.Listener, req ctlsock.Request) (ctlsock.Reply, error) {
+	c, err := l.Accept(ctx)
+	if err != nil {
+		return ctlsock.Reply{}, err
+	}
+	return c.Call(ctx, req)
 }
