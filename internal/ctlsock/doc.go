@@ -12,7 +12,7 @@
 // and then signals the daemon: [Poke] (SIGCHLD, which every program that
 // does not handle it ignores) to ask for a request, or the stop signal
 // itself. A framework daemon that gets one of these signals connects to
-// the name of its own PID, reads one request and sends one reply ([Answer]);
+// the name of its own PID, reads one request and sends one reply ([Dial], [Caller.Serve]);
 // if nothing listens there, the signal was not for it and nothing happens.
 //
 // An abstract name is not a file: nothing can be planted in a directory,
